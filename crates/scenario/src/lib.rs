@@ -1,14 +1,76 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The lab scenario: what a lab file may say, and whether what it says makes sense.
+//!
+//! Owns the scenario format (`apiVersion: dicom-range/v1`): the raw YAML types parsed with
+//! serde-saphyr under limits (`raw`), parameter substitution (`params`), and semantic
+//! validation into the typed [`Scenario`] the engine runs (`validate`). Parsing goes in
+//! two stages, as ripgrep does with its arguments: raw (shape only, every unknown key an
+//! error) and then validated (references between nodes, networks, steps and checks).
+//! Every problem carries the file, line and column and, where one helps, a hint; all the
+//! problems of a file are reported together.
+//!
+//! It does not own how a lab is run (`engine`), how checks are graded (`checks`) or where
+//! lab files are found on disk beyond reading one path (`engine::catalog`).
+
+mod error;
+mod params;
+mod raw;
+mod validate;
+
+pub use error::{Problem, ScenarioError};
+pub use validate::{
+    Action, Check, CheckKind, Expectation, Metadata, Network, Node, NodeKind, Scenario, Step,
+    Study, Syntax, Variant,
+};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The largest lab file accepted; real ones are a few kilobytes.
+pub const MAX_FILE_BYTES: usize = 256 * 1024;
+
+/// Reads, substitutes parameters in, parses and validates one lab file.
+///
+/// `overrides` are `-p key=value` settings; each must name a declared parameter.
+pub fn load(path: &Path, overrides: &BTreeMap<String, String>) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read(path).map_err(|e| {
+        ScenarioError::single(Problem::new(
+            &file,
+            format!("cannot read the lab file: {e}"),
+        ))
+    })?;
+    if text.len() > MAX_FILE_BYTES {
+        return Err(ScenarioError::single(Problem::new(
+            &file,
+            format!(
+                "the file is {} bytes; a lab file may hold at most {MAX_FILE_BYTES}",
+                text.len()
+            ),
+        )));
+    }
+    let text = String::from_utf8(text).map_err(|e| {
+        ScenarioError::single(Problem::new(&file, format!("the file is not UTF-8: {e}")))
+    })?;
+    parse_str(&file, &text, overrides)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Parses and validates lab text; `file` names it in messages.
+pub fn parse_str(
+    file: &str,
+    text: &str,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Scenario, ScenarioError> {
+    let (resolved_text, params) = params::substitute(file, text, overrides)?;
+    let raw = raw::parse(file, &resolved_text)?;
+    validate::validate(file, raw, params, resolved_text)
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Parses `key=value` as given to `-p`.
+pub fn parse_override(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!(
+            "`{s}` is not key=value (for example: -p patient=DOE^JOHN)"
+        )),
     }
 }

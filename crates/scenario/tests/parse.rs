@@ -1,0 +1,176 @@
+//! The scenario parser on the real catalog and on broken files, asserting message and place.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use scenario::{Action, CheckKind, Expectation, NodeKind, Problem, parse_str};
+
+fn labs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../labs")
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    parse_str("lab.yaml", text, &BTreeMap::new())
+        .expect_err("must be rejected")
+        .problems
+}
+
+const GOOD: &str = r#"apiVersion: dicom-range/v1
+kind: Lab
+metadata:
+  name: t
+  title: T
+  threat: insecure-communication
+  variant: vulnerable
+networks:
+  clinical: {}
+nodes:
+  pacs: { kind: orthanc, aet: ORTHANC, networks: [clinical] }
+  modality: { kind: modality, networks: [clinical] }
+  sniffer: { kind: sniffer, tap: clinical }
+steps:
+  - { node: modality, action: echo, to: pacs }
+checks:
+  - { id: n, kind: pacs.instances, equals: 0 }
+"#;
+
+#[test]
+fn every_lab_in_the_catalog_validates() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(labs_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            scenario::load(&path, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no lab found in {}", labs_dir().display());
+}
+
+#[test]
+fn plaintext_store_resolves_as_the_paper_describes() {
+    let o = BTreeMap::from([("patient".to_string(), "ROE^RICHARD".to_string())]);
+    let s = scenario::load(&labs_dir().join("plaintext-store.yaml"), &o).unwrap();
+    assert_eq!(s.metadata.name, "plaintext-store");
+    assert!(
+        matches!(s.nodes.iter().find(|n| n.name == "pacs").unwrap().kind, NodeKind::Orthanc { ref aet, .. } if aet == "ORTHANC")
+    );
+    match &s.steps[1].action {
+        Action::Store { to, study } => {
+            assert_eq!(to, "pacs");
+            assert_eq!(study.patient, "ROE^RICHARD");
+            assert_eq!(study.modality, "XA");
+        }
+        other => panic!("step 2 is {other:?}"),
+    }
+    assert!(s.checks.iter().any(|c| matches!(
+        c.kind,
+        CheckKind::PhiInClear {
+            expect: Expectation::Finding
+        }
+    )));
+    assert!(s.resolved_text.contains("ROE^RICHARD"));
+}
+
+#[test]
+fn a_minimal_lab_parses() {
+    parse_str("lab.yaml", GOOD, &BTreeMap::new()).unwrap();
+}
+
+#[test]
+fn malformed_yaml_names_line_and_column() {
+    let p = problems("apiVersion: dicom-range/v1\nkind: Lab\nmetadata: [unclosed\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].line.is_some() && p[0].column.is_some(), "{p:?}");
+    assert!(p[0].to_string().starts_with("lab.yaml:"), "{}", p[0]);
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    let p = problems(&GOOD.replace("networks:\n  clinical", "netwrks:\n  clinical"));
+    assert_eq!(p[0].line, Some(8), "{p:?}");
+    assert_eq!(
+        p[0].hint.as_deref(),
+        Some("unknown key `netwrks`, did you mean `networks`?")
+    );
+}
+
+#[test]
+fn undefined_node_lists_the_nodes() {
+    let p = problems(&GOOD.replace("to: pacs }", "to: pacs2 }"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].message.contains("node `pacs2` is not defined"),
+        "{}",
+        p[0]
+    );
+    assert_eq!(p[0].hint.as_deref(), Some("did you mean `pacs`?"));
+    assert_eq!(p[0].line, Some(15));
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = GOOD
+        .replace("tap: clinical", "tap: lan")
+        .replace("threat: insecure-communication", "threat: insecure-comms")
+        .replace("kind: pacs.instances", "kind: pacs.instance");
+    let p = problems(&text);
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.message.contains("taps network `lan`") && p.line == Some(13))
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.message.contains("unknown threat") && p.line == Some(6))
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.hint.as_deref() == Some("did you mean `pacs.instances`?"))
+    );
+}
+
+#[test]
+fn capture_checks_need_a_sniffer() {
+    let text = GOOD.replace("  sniffer: { kind: sniffer, tap: clinical }\n", "")
+        + "  - { id: phi, kind: capture.phi_in_clear, expect: finding }\n";
+    let p = problems(&text);
+    assert!(
+        p.iter().any(|p| p.message.contains("has no sniffer")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn alias_bombs_are_refused() {
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 0..12 {
+        let prev = if i == 0 {
+            "a".to_string()
+        } else {
+            format!("b{}", i - 1)
+        };
+        bomb.push_str(&format!("b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+    }
+    let p = problems(&bomb);
+    assert_eq!(p.len(), 1);
+}
+
+#[test]
+fn parsing_never_panics_on_mangled_input() {
+    let bytes = GOOD.as_bytes();
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for _ in 0..1000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut v = bytes.to_vec();
+        for k in 0..(seed % 6 + 1) {
+            let pos = ((seed >> (k * 8)) as usize) % v.len();
+            const NASTY: &[u8] = b"{}[]:,&*-\n \"'#|>!%@`x0";
+            v[pos] = NASTY[((seed >> (k * 3)) as usize) % NASTY.len()];
+        }
+        let text = String::from_utf8_lossy(&v);
+        let _ = parse_str("fuzz.yaml", &text, &BTreeMap::new());
+    }
+}
