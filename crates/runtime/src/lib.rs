@@ -1,14 +1,27 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The container runtime: networks, containers, images, exec, logs and files, on Docker
+//! through bollard.
+//!
+//! Owns every call to the Docker API and the labels that make teardown possible without a
+//! scenario file (`dicom-range.run`, `.lab`, `.node`). It knows nothing of DICOM, labs or
+//! checks: the engine says what to create, this crate creates it and removes it.
+//!
+//! Docker is the one runtime today; the engine speaks to it through [`Docker`]'s small
+//! surface (create, exec, signal, copy out, remove by label) so that another runtime
+//! (Kubernetes: a namespace per run) can later stand behind the same calls.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod docker;
+mod error;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use docker::{ContainerSpec, Docker, ExecOutput, NetworkSpec, Removed};
+pub use error::RuntimeError;
+
+/// Label every object of a run carries: the run id.
+pub const LABEL_RUN: &str = "dicom-range.run";
+/// Label with the lab's name.
+pub const LABEL_LAB: &str = "dicom-range.lab";
+/// Label with the node's (or network's) name within the lab.
+pub const LABEL_NODE: &str = "dicom-range.node";
+/// Label with the process id of the `lab` that created the object (for `lab gc`).
+pub const LABEL_OWNER_PID: &str = "dicom-range.owner-pid";
+/// Label on images: the hash of the recipe they were built from.
+pub const LABEL_RECIPE: &str = "dicom-range.recipe";

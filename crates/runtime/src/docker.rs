@@ -1,0 +1,401 @@
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::error::{Context, RuntimeError};
+use crate::{LABEL_RECIPE, LABEL_RUN};
+
+/// A connection to the Docker daemon.
+#[derive(Clone)]
+pub struct Docker {
+    api: bollard::Docker,
+}
+
+/// A network to create.
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    pub name: String,
+    /// Name of the host's bridge interface, so a sniffer in the host namespace can tap it
+    /// (at most 15 characters: a Linux interface name).
+    pub bridge: String,
+    pub subnet: String,
+    pub internal: bool,
+    pub labels: HashMap<String, String>,
+}
+
+/// A container to create and start.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    /// Networks to join, each with the DNS aliases the container answers to there.
+    pub networks: Vec<(String, Vec<String>)>,
+    /// Run in the host's network namespace (the sniffer, to see a lab bridge).
+    pub host_network: bool,
+    pub cap_add: Vec<String>,
+    /// Files put into the container before it starts: (directory, file name, contents).
+    pub files: Vec<(String, String, Vec<u8>)>,
+}
+
+/// What an exec printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// What a teardown removed.
+#[derive(Debug, Default, Clone)]
+pub struct Removed {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+impl Docker {
+    /// Connects to the local daemon (or DOCKER_HOST), agreeing on an API version the
+    /// daemon speaks, and checks that it answers.
+    pub async fn connect() -> Result<Docker, RuntimeError> {
+        let api = bollard::Docker::connect_with_local_defaults()
+            .map_err(|source| RuntimeError::Unreachable { source })?;
+        let api = tokio::time::timeout(Duration::from_secs(10), api.negotiate_version())
+            .await
+            .map_err(|_| RuntimeError::Other("the Docker daemon did not answer within 10 s\n  fix: check that dockerd is running and responsive".into()))?
+            .map_err(|source| RuntimeError::Unreachable { source })?;
+        api.ping().await.map_err(|source| RuntimeError::Unreachable { source })?;
+        Ok(Docker { api })
+    }
+
+    /// The recipe hash an image was built from, or None if there is no such image.
+    pub async fn image_recipe(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+        match self.api.inspect_image(image).await {
+            Ok(info) => Ok(Some(
+                info.config.and_then(|c| c.labels).and_then(|l| l.get(LABEL_RECIPE).cloned()).unwrap_or_default(),
+            )),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(e).context(|| format!("inspecting image {image}")),
+        }
+    }
+
+    /// Imports a root file system tarball as an image (`docker import`), with Dockerfile
+    /// instructions such as `LABEL k=v` or `CMD [...]` applied.
+    pub async fn import_rootfs(&self, tar: &Path, image: &str, changes: Vec<String>) -> Result<(), RuntimeError> {
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let file = tokio::fs::File::open(tar)
+            .await
+            .map_err(|source| RuntimeError::Io { context: format!("opening {}", tar.display()), source })?;
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+        let options = CreateImageOptionsBuilder::new().from_src("-").repo(repo).tag(tag).changes(changes).build();
+        let mut stream = self.api.create_image(Some(options), Some(body), None);
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| RuntimeError::Build { image: image.into(), message: e.to_string() })?;
+        }
+        Ok(())
+    }
+
+    /// Builds an image from a tar of its build context; `progress` gets each line of output.
+    pub async fn build_image(
+        &self,
+        context_tar: Vec<u8>,
+        image: &str,
+        labels: &HashMap<String, String>,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), RuntimeError> {
+        let options = BuildImageOptionsBuilder::new()
+            .dockerfile("Dockerfile")
+            .t(image)
+            .rm(true)
+            .forcerm(true)
+            .labels(labels)
+            .build();
+        let mut stream = self.api.build_image(options, None, Some(bollard::body_full(Bytes::from(context_tar))));
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| RuntimeError::Build {
+                image: image.into(),
+                message: format!("{e}\n{}", tail.join("")),
+            })?;
+            if let Some(line) = info.stream {
+                progress(&line);
+                tail.push(line);
+                if tail.len() > 20 {
+                    tail.remove(0);
+                }
+            }
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(RuntimeError::Build { image: image.into(), message: format!("{err}\n{}", tail.join("")) });
+            }
+        }
+        Ok(())
+    }
+
+    /// Subnets (CIDR) of every existing network, so a new one can avoid them.
+    pub async fn used_subnets(&self) -> Result<Vec<String>, RuntimeError> {
+        let nets = self.api.list_networks(None).await.context(|| "listing networks".into())?;
+        Ok(nets
+            .into_iter()
+            .filter_map(|n| n.ipam.and_then(|i| i.config))
+            .flatten()
+            .filter_map(|c| c.subnet)
+            .collect())
+    }
+
+    pub async fn create_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
+        let request = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(spec.internal),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig { subnet: Some(spec.subnet.clone()), ..Default::default() }]),
+                ..Default::default()
+            }),
+            options: Some(HashMap::from([("com.docker.network.bridge.name".to_string(), spec.bridge.clone())])),
+            labels: Some(spec.labels.clone()),
+            ..Default::default()
+        };
+        self.api.create_network(request).await.context(|| format!("creating network {}", spec.name))?;
+        Ok(())
+    }
+
+    /// Creates the container, joins its networks, copies its files in, and starts it.
+    pub async fn start_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        let mut first = spec.networks.iter();
+        let endpoints = first.next().map(|(net, aliases)| {
+            HashMap::from([(net.clone(), EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() })])
+        });
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone()),
+            host_config: Some(HostConfig {
+                network_mode: Some(if spec.host_network {
+                    "host".into()
+                } else {
+                    spec.networks.first().map(|n| n.0.clone()).unwrap_or_else(|| "none".into())
+                }),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                init: Some(false),
+                ..Default::default()
+            }),
+            networking_config: endpoints.map(|e| bollard::models::NetworkingConfig { endpoints_config: Some(e) }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        self.api
+            .create_container(Some(options), body)
+            .await
+            .context(|| format!("creating container {} from {}", spec.name, spec.image))?;
+        for (net, aliases) in first {
+            let request = NetworkConnectRequest {
+                container: spec.name.clone(),
+                endpoint_config: Some(EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() }),
+            };
+            self.api.connect_network(net, request).await.context(|| format!("connecting {} to {net}", spec.name))?;
+        }
+        let mut by_dir: HashMap<&str, Vec<(&str, &[u8])>> = HashMap::new();
+        for (dir, name, contents) in &spec.files {
+            by_dir.entry(dir).or_default().push((name, contents));
+        }
+        for (dir, files) in by_dir {
+            let tar = tar_of(&files).map_err(|source| RuntimeError::Io { context: "packing files".into(), source })?;
+            let options = UploadToContainerOptionsBuilder::new().path(dir).build();
+            self.api
+                .upload_to_container(&spec.name, Some(options), bollard::body_full(Bytes::from(tar)))
+                .await
+                .context(|| format!("copying files into {}:{dir}", spec.name))?;
+        }
+        self.api.start_container(&spec.name, None).await.context(|| format!("starting container {}", spec.name))?;
+        Ok(())
+    }
+
+    /// Runs a command in a running container and waits for it, within `limit`.
+    pub async fn exec(&self, container: &str, cmd: &[String], limit: Duration) -> Result<ExecOutput, RuntimeError> {
+        let config = ExecConfig {
+            cmd: Some(cmd.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let what = || format!("running `{}` in {container}", cmd.join(" "));
+        let exec = self.api.create_exec(container, config).await.context(what)?;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let run = async {
+            if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+                self.api.start_exec(&exec.id, None).await.context(what)?
+            {
+                while let Some(chunk) = output.next().await {
+                    match chunk.context(what)? {
+                        bollard::container::LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                        other => stdout.extend_from_slice(&other.into_bytes()),
+                    }
+                }
+            }
+            Ok::<(), RuntimeError>(())
+        };
+        tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| RuntimeError::Other(format!("{} did not finish within {} s", what(), limit.as_secs())))??;
+        let info = self.api.inspect_exec(&exec.id).await.context(what)?;
+        Ok(ExecOutput {
+            exit_code: info.exit_code.unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Everything the container printed so far, stdout and stderr interleaved.
+    pub async fn logs(&self, container: &str) -> Result<String, RuntimeError> {
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+        let chunks: Vec<_> = self
+            .api
+            .logs(container, Some(options))
+            .try_collect()
+            .await
+            .context(|| format!("reading the logs of {container}"))?;
+        Ok(chunks.iter().map(|c| String::from_utf8_lossy(c.as_ref()).into_owned()).collect())
+    }
+
+    pub async fn signal(&self, container: &str, signal: &str) -> Result<(), RuntimeError> {
+        let options = KillContainerOptionsBuilder::new().signal(signal).build();
+        self.api.kill_container(container, Some(options)).await.context(|| format!("sending {signal} to {container}"))
+    }
+
+    /// Waits up to `limit` for the container to stop; returns its exit code, or None if
+    /// it was still running.
+    pub async fn wait_stopped(&self, container: &str, limit: Duration) -> Result<Option<i64>, RuntimeError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let info = self.api.inspect_container(container, None).await.context(|| format!("inspecting {container}"))?;
+            let state = info.state.unwrap_or_default();
+            if state.running != Some(true) {
+                return Ok(Some(state.exit_code.unwrap_or(-1)));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether the container is running; Err if it does not exist.
+    pub async fn is_running(&self, container: &str) -> Result<bool, RuntimeError> {
+        let info = self.api.inspect_container(container, None).await.context(|| format!("inspecting {container}"))?;
+        Ok(info.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
+    /// Copies one file out of a container (running or stopped).
+    pub async fn read_file(&self, container: &str, path: &str) -> Result<Vec<u8>, RuntimeError> {
+        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let tar: Vec<Bytes> = self
+            .api
+            .download_from_container(container, Some(options))
+            .try_collect()
+            .await
+            .context(|| format!("copying {container}:{path}"))?;
+        let tar: Vec<u8> = tar.concat();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let io = |source| RuntimeError::Io { context: format!("unpacking {container}:{path}"), source };
+        for entry in archive.entries().map_err(io)? {
+            let mut entry = entry.map_err(io)?;
+            if entry.header().entry_type().is_file() {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut out).map_err(io)?;
+                return Ok(out);
+            }
+        }
+        Err(RuntimeError::Other(format!("{container}:{path} is not a file")))
+    }
+
+    /// Names of containers carrying `label=value` (or just the label when value is None),
+    /// with their labels.
+    pub async fn labelled_containers(
+        &self,
+        label: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<(String, HashMap<String, String>, String)>, RuntimeError> {
+        let filter = match value {
+            Some(v) => format!("{label}={v}"),
+            None => label.to_string(),
+        };
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&HashMap::from([("label", vec![filter])]))
+            .build();
+        let list = self.api.list_containers(Some(options)).await.context(|| "listing containers".into())?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').to_string();
+                (name, c.labels.unwrap_or_default(), c.state.map(|s| s.to_string()).unwrap_or_default())
+            })
+            .collect())
+    }
+
+    pub async fn labelled_networks(
+        &self,
+        label: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, RuntimeError> {
+        let filter = match value {
+            Some(v) => format!("{label}={v}"),
+            None => label.to_string(),
+        };
+        let options = ListNetworksOptionsBuilder::new().filters(&HashMap::from([("label", vec![filter])])).build();
+        let list = self.api.list_networks(Some(options)).await.context(|| "listing networks".into())?;
+        Ok(list.into_iter().map(|n| (n.name.unwrap_or_default(), n.labels.unwrap_or_default())).collect())
+    }
+
+    /// Removes every container, then every network, labelled with run id `run` (or every
+    /// run when None). Needs nothing but the labels.
+    pub async fn remove_runs(&self, run: Option<&str>) -> Result<Removed, RuntimeError> {
+        let mut removed = Removed::default();
+        for (name, _, _) in self.labelled_containers(LABEL_RUN, run).await? {
+            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+            match self.api.remove_container(&name, Some(options)).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                // Already being removed by a concurrent teardown.
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+                Err(e) => return Err(e).context(|| format!("removing container {name}")),
+            }
+            removed.containers.push(name);
+        }
+        for (name, _) in self.labelled_networks(LABEL_RUN, run).await? {
+            match self.api.remove_network(&name).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(e).context(|| format!("removing network {name}")),
+            }
+            removed.networks.push(name);
+        }
+        Ok(removed)
+    }
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, contents) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, *contents)?;
+    }
+    builder.into_inner()
+}
