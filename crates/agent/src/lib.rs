@@ -1,0 +1,24 @@
+//! `agent`: the code that runs **inside** dicom-range containers, shipped as the single
+//! binary `lab-agent` (subcommands per role).
+//!
+//! What this crate owns:
+//! - [`synth`]: deterministic synthetic studies (XA with JPEG Baseline, CT/XA native), from a
+//!   seed, with made-up patient data;
+//! - [`client`]: the modality's DICOM client (C-ECHO, C-STORE) over real associations with
+//!   dicom-ul, and the classification of failures into exit codes ([`error`]);
+//! - [`sniff`]: the sniffer, libpcap live capture written as pcapng;
+//! - [`cli`]: the `lab-agent` command line (`idle`, `echo`, `store`, `sniff`), whose stdout is
+//!   one JSON line per result, read by the engine through `docker exec`.
+//!
+//! What it does not own: Docker (the agent never drives containers; the `runtime` and `engine`
+//! crates do), scenario files, offline capture analysis (`wire`), grading and reports.
+//! Not yet here: DICOM TLS (a slot is left in [`client::Transport`]), C-FIND/C-MOVE, attacker
+//! tools and the IDS.
+
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod sniff;
+pub mod synth;
+
+pub use error::{AgentError, FailureKind};
