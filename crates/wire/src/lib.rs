@@ -1,14 +1,216 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Offline DICOM network analysis of a packet capture.
+//!
+//! `wire` owns: reading pcap and pcapng files (Ethernet, Linux SLL/SLL2, raw IP and BSD
+//! loopback link types), TCP reassembly per connection and direction, detecting DICOM
+//! upper-layer traffic on any port by PDU heuristics, decoding PDUs (with `dicom-ul`) and
+//! DIMSE command sets (with `dicom-object`), remembering the negotiated presentation
+//! contexts, parsing data sets to report PHI readable in clear, noticing TLS, and rendering
+//! a Wireshark-like timeline.
+//!
+//! `wire` does not own: capturing packets, containers, labs or checks. It knows no Docker
+//! and reads any capture, not only the ones this project records. It never fails because
+//! of what is *inside* a capture: malformed packets, segments, PDUs or data sets become
+//! [`WireIssue`] entries in [`Analysis::errors`]; only an unreadable file or an unknown
+//! file format is a [`WireError`]. Memory is bounded per TCP direction and per PDU / data
+//! set, whatever the input says.
+
+mod capture;
+mod dataset;
+mod dicom;
+mod names;
+mod net;
+mod tcp;
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub use names::{command_name, sop_class_name, status_name};
+
+/// Largest PDU the decoder accepts (PDU length field); bigger ones are an issue.
+pub const MAX_PDU_LENGTH: u32 = 16 * 1024 * 1024;
+/// Largest data set (sum of its PDV fragments) that is parsed for PHI.
+pub const MAX_DATASET_BYTES: usize = 64 * 1024 * 1024;
+/// Largest number of out-of-order bytes buffered per TCP direction before resyncing.
+pub const MAX_TCP_BUFFERED: usize = 64 * 1024 * 1024;
+
+/// What can make a whole analysis fail (everything else is a [`WireIssue`]).
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("cannot read capture {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a pcap or pcapng capture (first bytes {0:02x?})")]
+    UnknownFormat(Vec<u8>),
+    #[error("invalid {format} header: {message}")]
+    BadHeader {
+        format: &'static str,
+        message: String,
+    },
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Result of analysing one capture.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// In capture order (time of the packet that completed the PDU).
+    pub events: Vec<Event>,
+    /// PHI readable in clear in DICOM data sets.
+    pub phi: Vec<PhiSeen>,
+    /// Malformed things seen; never fatal.
+    pub errors: Vec<WireIssue>,
+    /// Packets (records) read from the capture.
+    pub packets: u64,
+    /// TCP connections in which at least one direction carried DICOM PDUs.
+    pub dicom_streams: u32,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Analysis {
+    /// Labels of the events in order, without the `P-DATA` data-set fragments: the
+    /// sequence a check's `expect:` list is meant to be compared with.
+    pub fn step_labels(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.label != "P-DATA")
+            .map(|e| e.label.as_str())
+            .collect()
     }
+
+    /// Same as [`Analysis::step_labels`], restricted to one TCP stream.
+    pub fn step_labels_of(&self, stream: u32) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.stream == stream && e.label != "P-DATA")
+            .map(|e| e.label.as_str())
+            .collect()
+    }
+}
+
+/// One decoded PDU (or one DIMSE message, or a TLS notice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Seconds since the Unix epoch, from the packet timestamp.
+    pub time: f64,
+    /// Seconds since the first packet of the capture.
+    pub rel_time: f64,
+    /// TCP connection index, 0-based in order of appearance.
+    pub stream: u32,
+    /// `"ip:port"` (IPv6 as `"[ip]:port"`).
+    pub src: String,
+    pub dst: String,
+    /// `A-ASSOCIATE-RQ`, `A-ASSOCIATE-AC`, `A-ASSOCIATE-RJ`, `P-DATA-TF`, `A-RELEASE-RQ`,
+    /// `A-RELEASE-RP`, `A-ABORT`, or `TLS`.
+    pub pdu: String,
+    /// Canonical step name used by sequence checks (`C-STORE-RQ`, `C-STORE-RSP Success`,
+    /// `P-DATA` for data-set fragments, the PDU name otherwise).
+    pub label: String,
+    /// Wireshark-like Info column text.
+    pub info: String,
+    pub calling_aet: Option<String>,
+    pub called_aet: Option<String>,
+    /// For P-DATA events carrying a complete command set.
+    pub dimse: Option<Dimse>,
+}
+
+/// A decoded DIMSE command set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dimse {
+    /// e.g. `"C-STORE-RQ"`.
+    pub command: String,
+    pub message_id: Option<u16>,
+    pub responded_id: Option<u16>,
+    pub status: Option<u16>,
+    pub status_name: Option<String>,
+    pub sop_class_uid: Option<String>,
+    pub sop_instance_uid: Option<String>,
+}
+
+/// A PHI attribute readable in clear in a data set on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhiSeen {
+    pub stream: u32,
+    pub time: f64,
+    /// DICOM keyword, e.g. `"PatientName"`.
+    pub keyword: String,
+    pub value: String,
+}
+
+/// Which layer an issue comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueKind {
+    /// The capture file itself (truncated record, bad block, unknown link type).
+    Capture,
+    /// Link / IP / TCP headers that could not be sliced.
+    Packet,
+    /// TCP reassembly (gaps, buffer bound reached, segments out of window).
+    Tcp,
+    /// DICOM upper layer: bad PDU header, PDU that does not decode, oversized PDU.
+    Pdu,
+    /// DIMSE command sets and PDV reassembly.
+    Dimse,
+    /// Data sets (unparsable, oversized, unsupported transfer syntax).
+    Dataset,
+}
+
+/// Something malformed (or not analysable) in the capture. Never fatal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireIssue {
+    pub kind: IssueKind,
+    /// 1-based record number in the capture, when known.
+    pub packet: Option<u64>,
+    /// TCP stream index, when known.
+    pub stream: Option<u32>,
+    /// `"src -> dst"` of the direction, when known.
+    pub direction: Option<String>,
+    /// Byte offset: in the TCP direction's byte stream for stream issues, in the file for
+    /// capture issues.
+    pub offset: Option<u64>,
+    pub time: Option<f64>,
+    pub message: String,
+}
+
+/// Analyse a pcap or pcapng file (detected by magic number).
+pub fn analyze_file(path: &Path) -> Result<Analysis, WireError> {
+    let data = std::fs::read(path).map_err(|source| WireError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    analyze_bytes(&data)
+}
+
+/// Analyse a pcap or pcapng capture held in memory.
+pub fn analyze_bytes(data: &[u8]) -> Result<Analysis, WireError> {
+    let mut analyzer = dicom::Analyzer::default();
+    capture::for_each_packet(data, &mut analyzer)?;
+    Ok(analyzer.finish())
+}
+
+/// One line per event: index, relative time (6 decimals), `src -> dst`, info.
+pub fn render_table(analysis: &Analysis) -> String {
+    let mut out = String::new();
+    let w_src = analysis
+        .events
+        .iter()
+        .map(|e| e.src.len())
+        .max()
+        .unwrap_or(0);
+    let w_dst = analysis
+        .events
+        .iter()
+        .map(|e| e.dst.len())
+        .max()
+        .unwrap_or(0);
+    for (i, e) in analysis.events.iter().enumerate() {
+        out.push_str(&format!(
+            "{:>4} {:>12.6} {:<w_src$} -> {:<w_dst$} {}\n",
+            i + 1,
+            e.rel_time,
+            e.src,
+            e.dst,
+            e.info,
+        ));
+    }
+    out
 }

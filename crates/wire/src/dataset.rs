@@ -1,0 +1,321 @@
+//! Command sets and data sets: a bounded pre-scan, then `dicom-object`.
+//!
+//! `dicom-parser` allocates each value from the length written in its header before it
+//! reads it, so a forged length could make it allocate gigabytes. The pre-scan walks the
+//! element headers first and rejects any length that does not fit in the bytes at hand;
+//! it also finds where the top-level Pixel Data starts so that bulk pixel data is never
+//! parsed.
+
+use crate::capture::guard;
+use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::VR;
+use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_encoding::transfer_syntax::{Endianness, TransferSyntax};
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+
+pub(crate) const IMPLICIT_VR_LE_UID: &str = "1.2.840.10008.1.2";
+const DEFLATED_UIDS: [&str; 3] = [
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.95",
+    "1.2.840.10008.1.2.4.205",
+];
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+
+/// PHI attributes reported when readable in clear.
+pub(crate) const PHI_TAGS: [(&str, Tag); 8] = [
+    ("PatientName", tags::PATIENT_NAME),
+    ("PatientID", tags::PATIENT_ID),
+    ("PatientBirthDate", tags::PATIENT_BIRTH_DATE),
+    ("PatientSex", tags::PATIENT_SEX),
+    ("AccessionNumber", tags::ACCESSION_NUMBER),
+    ("InstitutionName", tags::INSTITUTION_NAME),
+    ("ReferringPhysicianName", tags::REFERRING_PHYSICIAN_NAME),
+    ("StudyDescription", tags::STUDY_DESCRIPTION),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Container {
+    /// Defined-length sequence or item, ending at this offset.
+    Until(u64),
+    /// Undefined-length sequence (ended by a sequence delimiter).
+    Seq,
+    /// Undefined-length item (ended by an item delimiter).
+    Item,
+    /// Encapsulated (fragment) value: items in it are skipped, not walked.
+    Frags,
+}
+
+fn has_long_length(vr: [u8; 2]) -> bool {
+    matches!(
+        &vr,
+        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR"
+            | b"UT" | b"UV"
+    )
+}
+
+/// Walk the element headers of an encoded data set. Returns how many leading bytes hold
+/// the data set without the top-level Pixel Data (and anything after it). Errors when a
+/// header is malformed or a length does not fit in the buffer.
+pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<usize, String> {
+    let len = buf.len() as u64;
+    let u16_at = |p: usize| {
+        let b = [buf[p], buf[p + 1]];
+        if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+    };
+    let u32_at = |p: usize| {
+        let b = [buf[p], buf[p + 1], buf[p + 2], buf[p + 3]];
+        if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+    };
+    let mut stack: Vec<Container> = Vec::new();
+    let mut pos: u64 = 0;
+    loop {
+        // close defined-length containers that end here
+        while let Some(Container::Until(end)) = stack.last() {
+            if pos >= *end {
+                if pos > *end {
+                    return Err(format!("element overruns its container at offset {pos}"));
+                }
+                stack.pop();
+            } else {
+                break;
+            }
+        }
+        if pos == len {
+            return if stack.iter().all(|c| matches!(c, Container::Until(_))) {
+                Ok(buf.len())
+            } else {
+                // undefined-length sequence not closed: dicom-parser reports that itself
+                Ok(buf.len())
+            };
+        }
+        if len - pos < 8 {
+            return Err(format!("truncated element header at offset {pos}"));
+        }
+        let p = pos as usize;
+        let tag = Tag(u16_at(p), u16_at(p + 2));
+        if stack.is_empty() && tag >= tags::PIXEL_DATA {
+            return Ok(p);
+        }
+        if tag.group() == 0xFFFE {
+            // item / delimiters: always implicit, 4-byte length
+            let l = u32_at(p + 4);
+            pos += 8;
+            match (tag.element(), stack.last().copied()) {
+                (0xE000, Some(Container::Frags)) => {
+                    if l == UNDEFINED || u64::from(l) > len - pos {
+                        return Err(format!("bad fragment length {l} at offset {p}"));
+                    }
+                    pos += u64::from(l);
+                }
+                (0xE000, _) => {
+                    if l == UNDEFINED {
+                        stack.push(Container::Item);
+                    } else if u64::from(l) > len - pos {
+                        return Err(format!("item length {l} beyond the data at offset {p}"));
+                    } else {
+                        stack.push(Container::Until(pos + u64::from(l)));
+                    }
+                }
+                (0xE00D, Some(Container::Item)) => {
+                    stack.pop();
+                }
+                (0xE0DD, Some(Container::Seq | Container::Frags)) => {
+                    stack.pop();
+                }
+                _ => return Err(format!("unexpected delimiter {tag} at offset {p}")),
+            }
+            continue;
+        }
+        let (vr, l, header) = if explicit {
+            let vr = [buf[p + 4], buf[p + 5]];
+            if !vr.iter().all(u8::is_ascii_uppercase) {
+                return Err(format!("invalid VR bytes {vr:02x?} for {tag} at offset {p}"));
+            }
+            if has_long_length(vr) {
+                if len - pos < 12 {
+                    return Err(format!("truncated element header at offset {pos}"));
+                }
+                (Some(vr), u32_at(p + 8), 12u64)
+            } else {
+                (Some(vr), u32::from(u16_at(p + 6)), 8u64)
+            }
+        } else {
+            (None, u32_at(p + 4), 8u64)
+        };
+        pos += header;
+        let is_seq = match vr {
+            Some(vr) => &vr == b"SQ",
+            None => StandardDataDictionary
+                .by_tag(tag)
+                .map(|e| e.vr() == VirtualVr::Exact(VR::SQ))
+                .unwrap_or(false),
+        };
+        if l == UNDEFINED {
+            if is_seq || vr == Some(*b"UN") || vr.is_none() {
+                stack.push(Container::Seq);
+            } else {
+                stack.push(Container::Frags);
+            }
+        } else if u64::from(l) > len - pos {
+            return Err(format!(
+                "length {l} of {tag} at offset {p} goes beyond the {} bytes of the data set",
+                buf.len()
+            ));
+        } else if is_seq {
+            stack.push(Container::Until(pos + u64::from(l)));
+        } else {
+            pos += u64::from(l);
+        }
+    }
+}
+
+/// Values of a decoded DIMSE command set.
+#[derive(Debug, Default)]
+pub(crate) struct Command {
+    pub field: Option<u16>,
+    pub message_id: Option<u16>,
+    pub responded_id: Option<u16>,
+    pub status: Option<u16>,
+    pub sop_class_uid: Option<String>,
+    pub sop_instance_uid: Option<String>,
+}
+
+fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let s = obj.get(tag)?.to_str().ok()?;
+    let s = s.trim_end_matches(['\0', ' ']).trim_start();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn int(obj: &InMemDicomObject, tag: Tag) -> Option<u16> {
+    obj.get(tag)?.to_int::<u16>().ok()
+}
+
+/// Parse a command set (always Implicit VR Little Endian).
+pub(crate) fn parse_command(buf: &[u8]) -> Result<Command, String> {
+    let end = prescan(buf, false, false)?;
+    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let obj = guard("dicom-object", || {
+        InMemDicomObject::read_dataset_with_ts(&buf[..end], &ts)
+    })?
+    .map_err(|e| e.to_string())?;
+    let cmd = Command {
+        field: int(&obj, tags::COMMAND_FIELD),
+        message_id: int(&obj, tags::MESSAGE_ID),
+        responded_id: int(&obj, tags::MESSAGE_ID_BEING_RESPONDED_TO),
+        status: int(&obj, tags::STATUS),
+        sop_class_uid: text(&obj, tags::AFFECTED_SOP_CLASS_UID)
+            .or_else(|| text(&obj, tags::REQUESTED_SOP_CLASS_UID)),
+        sop_instance_uid: text(&obj, tags::AFFECTED_SOP_INSTANCE_UID)
+            .or_else(|| text(&obj, tags::REQUESTED_SOP_INSTANCE_UID)),
+    };
+    if cmd.field.is_none() {
+        return Err("command set without CommandField (0000,0100)".into());
+    }
+    Ok(cmd)
+}
+
+/// Guess the encoding of a data set whose transfer syntax is unknown (association not in
+/// the capture): explicit VR LE when bytes 4..6 look like a VR.
+pub(crate) fn guess_ts(buf: &[u8]) -> &'static str {
+    match buf.get(4..6) {
+        Some(vr) if vr.iter().all(u8::is_ascii_uppercase) => "1.2.840.10008.1.2.1",
+        _ => IMPLICIT_VR_LE_UID,
+    }
+}
+
+/// Parse a data set with the given transfer syntax and return the PHI found in clear as
+/// (keyword, value).
+pub(crate) fn parse_phi(buf: &[u8], ts_uid: &str) -> Result<Vec<(&'static str, String)>, String> {
+    let uid = ts_uid.trim_end_matches(['\0', ' ']);
+    if DEFLATED_UIDS.contains(&uid) {
+        return Err(format!("deflated transfer syntax {uid} not inflated; data set skipped"));
+    }
+    let ts: &TransferSyntax = TransferSyntaxRegistry
+        .get(uid)
+        .ok_or_else(|| format!("unknown transfer syntax {uid}; data set skipped"))?;
+    if !ts.can_decode_dataset() {
+        return Err(format!("transfer syntax {uid} cannot be decoded; data set skipped"));
+    }
+    let explicit = uid != IMPLICIT_VR_LE_UID;
+    let big = ts.endianness() == Endianness::Big;
+    let end = prescan(buf, explicit, big)?;
+    let obj = guard("dicom-object", || {
+        InMemDicomObject::read_dataset_with_ts(&buf[..end], ts)
+    })?
+    .map_err(|e| e.to_string())?;
+    Ok(PHI_TAGS
+        .iter()
+        .filter_map(|(kw, tag)| text(&obj, *tag).map(|v| (*kw, v)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elem_ele(group: u16, elem: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut v = vec![];
+        v.extend(group.to_le_bytes());
+        v.extend(elem.to_le_bytes());
+        v.extend(vr);
+        if has_long_length(*vr) {
+            v.extend([0, 0]);
+            v.extend((value.len() as u32).to_le_bytes());
+        } else {
+            v.extend((value.len() as u16).to_le_bytes());
+        }
+        v.extend(value);
+        v
+    }
+
+    #[test]
+    fn prescan_stops_at_pixel_data_and_rejects_forged_lengths() {
+        let mut ds = elem_ele(0x0010, 0x0010, b"PN", b"Doe^John");
+        let upto = ds.len();
+        ds.extend(elem_ele(0x7FE0, 0x0010, b"OB", &[1, 2, 3, 4]));
+        assert_eq!(prescan(&ds, true, false), Ok(upto));
+        let phi = parse_phi(&ds, "1.2.840.10008.1.2.1").unwrap();
+        assert_eq!(phi, vec![("PatientName", "Doe^John".to_string())]);
+
+        // an OB claiming 4 GiB - 2 in a 20-byte buffer
+        let mut forged = elem_ele(0x0009, 0x0010, b"OB", &[]);
+        forged[8..12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        forged.extend([0u8; 8]);
+        assert!(prescan(&forged, true, false).is_err());
+        assert!(parse_phi(&forged, "1.2.840.10008.1.2.1").is_err());
+    }
+
+    #[test]
+    fn prescan_walks_sequences() {
+        // implicit VR: ReferencedStudySequence (SQ per dictionary) with one defined item
+        let mut inner = vec![];
+        inner.extend(0x0008u16.to_le_bytes());
+        inner.extend(0x1150u16.to_le_bytes());
+        inner.extend(4u32.to_le_bytes());
+        inner.extend(b"1.2\0");
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        item.extend((inner.len() as u32).to_le_bytes());
+        item.extend(&inner);
+        let mut ds = vec![];
+        ds.extend(0x0008u16.to_le_bytes());
+        ds.extend(0x1110u16.to_le_bytes());
+        ds.extend((item.len() as u32).to_le_bytes());
+        ds.extend(&item);
+        assert_eq!(prescan(&ds, false, false), Ok(ds.len()));
+        // inner element lying about its length is caught even inside the item
+        let mut bad = ds.clone();
+        let at = 8 + 8 + 4;
+        bad[at..at + 4].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(prescan(&bad, false, false).is_err());
+    }
+
+    #[test]
+    fn deflate_is_skipped() {
+        let err = parse_phi(&[], "1.2.840.10008.1.2.1.99").unwrap_err();
+        assert!(err.contains("deflated"));
+    }
+}
