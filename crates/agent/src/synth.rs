@@ -213,11 +213,17 @@ pub fn save_all(instances: &[Instance], dir: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// A UID under `2.25.`: the decimal of the first 128 bits of SHA-256(seed, label, index).
-pub fn derive_uid(seed: u64, label: &str, index: u32) -> String {
+/// A UID under `2.25.`: the decimal of the first 128 bits of
+/// SHA-256(seed, study key, label, index).
+///
+/// The study key carries what changes the content (modality, syntax, size, patient), so that
+/// two different studies made from the same seed never share a SOP Instance UID.
+pub fn derive_uid(seed: u64, key: &str, label: &str, index: u32) -> String {
     let mut h = Sha256::new();
     h.update(b"dicom-range/agent/uid/v1\0");
     h.update(seed.to_be_bytes());
+    h.update(key.as_bytes());
+    h.update([0]);
     h.update(label.as_bytes());
     h.update([0]);
     h.update(index.to_be_bytes());
@@ -282,9 +288,13 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
         (r2 >> 32) % 60
     );
     let accession = format!("ACC{:08}", (r2 >> 40) % 100_000_000);
-    let study_uid = derive_uid(spec.seed, "study", 0);
-    let series_uid = derive_uid(spec.seed, "series", 0);
-    let frame_uid = derive_uid(spec.seed, "frame-of-reference", 0);
+    let key = format!(
+        "{}|{}|{}x{}|{}|{}",
+        spec.modality, spec.syntax, spec.rows, spec.cols, spec.patient_name, patient_id
+    );
+    let study_uid = derive_uid(spec.seed, &key, "study", 0);
+    let series_uid = derive_uid(spec.seed, &key, "series", 0);
+    let frame_uid = derive_uid(spec.seed, &key, "frame-of-reference", 0);
     let charset = if spec.patient_name.is_ascii() && patient_id.is_ascii() {
         None
     } else {
@@ -293,7 +303,7 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
 
     let mut out = Vec::with_capacity(spec.instances as usize);
     for i in 0..spec.instances {
-        let sop_uid = derive_uid(spec.seed, "instance", i);
+        let sop_uid = derive_uid(spec.seed, &key, "instance", i);
         let mut o = InMemDicomObject::new_empty();
         let mut put = |tag, vr, v: PrimitiveValue| o.put(DataElement::new(tag, vr, v));
         if let Some(cs) = charset {
@@ -529,11 +539,13 @@ mod tests {
         other.seed = 43;
         let c = generate(&other).unwrap();
         assert_ne!(a[0].sop_instance_uid, c[0].sop_instance_uid);
+        let d = generate(&spec(Modality::Xa, Syntax::ExplicitLe)).unwrap();
+        assert_ne!(a[0].sop_instance_uid, d[0].sop_instance_uid);
     }
 
     #[test]
     fn uids_are_valid() {
-        let u = derive_uid(42, "study", 0);
+        let u = derive_uid(42, "XA", "study", 0);
         assert!(u.starts_with("2.25."));
         assert!(u.len() <= 64);
         assert!(u[5..].chars().all(|c| c.is_ascii_digit()));
