@@ -1,14 +1,14 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Grading: each check of a lab, judged from the evidence a run saved.
+//!
+//! Owns the check kinds, the evidence model (what a run directory holds that checks read)
+//! and the verdicts. Grading is offline by design: it reads only the run directory
+//! (capture, PACS state snapshots), never a live container, so `lab report` can grade a
+//! run again years later and get the same answer.
+//!
+//! It does not collect evidence (the engine does) nor decode traffic itself (`wire` does).
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod evidence;
+mod grade;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use evidence::{CAPTURE_FILE, Evidence, PACS_DIR, PacsState};
+pub use grade::{CheckResult, Outcome, grade};
