@@ -6,11 +6,12 @@ use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
 
 /// Receives the records of a capture in file order.
 pub(crate) trait PacketSink {
-    /// `no` is the 1-based record number, `time` seconds since the Unix epoch.
-    fn packet(&mut self, no: u64, time: f64, link: DataLink, data: &[u8]);
+    /// `no` is the 1-based record number, `time` since the Unix epoch.
+    fn packet(&mut self, no: u64, time: Duration, link: DataLink, data: &[u8]);
     fn issue(&mut self, kind: IssueKind, no: Option<u64>, offset: Option<u64>, message: String);
 }
 
@@ -45,10 +46,6 @@ pub(crate) fn for_each_packet(data: &[u8], sink: &mut impl PacketSink) -> Result
     }
 }
 
-fn duration_secs(d: std::time::Duration) -> f64 {
-    d.as_secs() as f64 + f64::from(d.subsec_nanos()) / 1e9
-}
-
 fn read_pcap(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError> {
     let (mut rest, parser) = match guard("pcap parser", || PcapParser::new(data)) {
         Ok(Ok(v)) => v,
@@ -73,7 +70,7 @@ fn read_pcap(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError> {
         match guard("pcap parser", || parser.next_packet(rest)) {
             Ok(Ok((r, pkt))) => {
                 rest = r;
-                sink.packet(no, duration_secs(pkt.timestamp), link, &pkt.data);
+                sink.packet(no, pkt.timestamp, link, &pkt.data);
             }
             Ok(Err(e)) => {
                 sink.issue(
@@ -95,16 +92,18 @@ fn read_pcap(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError> {
 
 /// Timestamp of a pcapng packet: the raw 64-bit count (pcap-file hands it over as
 /// nanoseconds without applying `if_tsresol`) converted with the interface's resolution.
-fn pcapng_time(raw: u128, tsresol: u8, tsoffset: u64) -> f64 {
-    let secs = if tsresol & 0x80 == 0 {
-        let exp = u32::from(tsresol.min(19));
+fn pcapng_time(raw: u128, tsresol: u8, tsoffset: u64) -> Duration {
+    let t = if tsresol & 0x80 == 0 {
+        let exp = u32::from(tsresol.min(30));
         let div = 10u128.pow(exp);
-        (raw / div) as f64 + (raw % div) as f64 / div as f64
+        let secs = u64::try_from(raw / div).unwrap_or(u64::MAX);
+        let nanos = ((raw % div) * 1_000_000_000 / div) as u32;
+        Duration::new(secs, nanos)
     } else {
         let exp = i32::from(tsresol & 0x7f);
-        raw as f64 / 2f64.powi(exp)
+        Duration::try_from_secs_f64(raw as f64 / 2f64.powi(exp)).unwrap_or(Duration::MAX)
     };
-    secs + tsoffset as f64
+    t.saturating_add(Duration::from_secs(tsoffset))
 }
 
 fn read_pcapng(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError> {
@@ -124,7 +123,7 @@ fn read_pcapng(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError>
         }
     };
     let mut no = 0u64;
-    let mut last_time = 0f64;
+    let mut last_time = Duration::ZERO;
     while !rest.is_empty() {
         let offset = (data.len() - rest.len()) as u64;
         let block = match guard("pcapng parser", || parser.next_block(rest)) {
@@ -196,10 +195,13 @@ mod tests {
 
     #[test]
     fn pcapng_resolutions() {
-        assert_eq!(pcapng_time(1_500_000, 6, 0), 1.5);
-        assert_eq!(pcapng_time(1_500_000_000, 9, 0), 1.5);
-        assert_eq!(pcapng_time(3, 0x81, 10), 11.5);
-        // absurd resolution does not overflow
-        assert!(pcapng_time(u128::from(u64::MAX), 127, 0).is_finite());
+        let ms = Duration::from_millis;
+        assert_eq!(pcapng_time(1_500_000, 6, 0), ms(1500));
+        assert_eq!(pcapng_time(1_500_000_000, 9, 0), ms(1500));
+        assert_eq!(pcapng_time(3, 0x81, 10), ms(11_500));
+        // absurd resolutions and offsets do not overflow or panic
+        pcapng_time(u128::from(u64::MAX), 127, u64::MAX);
+        pcapng_time(u128::from(u64::MAX), 0xff, u64::MAX);
+        pcapng_time(u128::from(u64::MAX), 0, u64::MAX);
     }
 }

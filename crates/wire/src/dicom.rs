@@ -16,6 +16,7 @@ use dicom_ul::pdu::{
 use pcap_file::DataLink;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Largest command set accepted (they are a few hundred bytes in practice).
 const MAX_COMMAND_BYTES: usize = 1024 * 1024;
@@ -86,10 +87,10 @@ struct Here {
 #[derive(Default)]
 pub(crate) struct Analyzer {
     out: Analysis,
-    first_time: Option<f64>,
+    first_time: Option<Duration>,
     by_key: HashMap<(SocketAddr, SocketAddr), usize>,
     conns: Vec<Conn>,
-    last: Option<(u64, f64)>,
+    last: Option<(u64, f64, f64)>,
 }
 
 fn addr(a: &SocketAddr) -> String {
@@ -97,15 +98,17 @@ fn addr(a: &SocketAddr) -> String {
 }
 
 impl PacketSink for Analyzer {
-    fn packet(&mut self, no: u64, time: f64, link: DataLink, data: &[u8]) {
+    fn packet(&mut self, no: u64, ts: Duration, link: DataLink, data: &[u8]) {
         self.out.packets += 1;
-        let t0 = *self.first_time.get_or_insert(time);
-        let here = Here {
-            no,
-            time,
-            rel: time - t0,
+        let t0 = *self.first_time.get_or_insert(ts);
+        let time = ts.as_secs_f64();
+        let rel = if ts >= t0 {
+            (ts - t0).as_secs_f64()
+        } else {
+            -(t0 - ts).as_secs_f64()
         };
-        self.last = Some((no, time));
+        let here = Here { no, time, rel };
+        self.last = Some((no, time, rel));
         let seg = match tcp_segment(link, data) {
             Ok(Some(seg)) => seg,
             Ok(None) => return,
@@ -238,12 +241,8 @@ impl Analyzer {
     }
 
     pub(crate) fn finish(mut self) -> Analysis {
-        let (no, time) = self.last.unwrap_or((0, 0.0));
-        let here = Here {
-            no,
-            time,
-            rel: time - self.first_time.unwrap_or(time),
-        };
+        let (no, time, rel) = self.last.unwrap_or((0, 0.0, 0.0));
+        let here = Here { no, time, rel };
         for ci in 0..self.conns.len() {
             self.flush_conn(ci, &here);
         }
