@@ -58,7 +58,9 @@ pub enum Command {
         save_dir: Option<PathBuf>,
     },
     /// Capture packets on an interface into a pcapng file until SIGTERM or SIGINT.
-    #[command(after_help = "Example:\n  lab-agent sniff --iface br-lab --out /captures/capture.pcapng")]
+    #[command(
+        after_help = "Example:\n  lab-agent sniff --iface br-lab --out /captures/capture.pcapng"
+    )]
     Sniff {
         /// Network interface to capture on (e.g. the lab network's bridge).
         #[arg(long)]
@@ -215,7 +217,11 @@ pub fn run(cmd: Command) -> ExitCode {
             iface,
             out,
             snaplen,
-        } => cmd_sniff(SniffOptions { iface, out, snaplen }),
+        } => cmd_sniff(SniffOptions {
+            iface,
+            out,
+            snaplen,
+        }),
     }
 }
 
@@ -290,7 +296,12 @@ fn cmd_store(args: &PeerArgs, study: &StudyArgs, save_dir: Option<PathBuf>) -> E
         "elapsed_ms": start.elapsed().as_millis() as u64,
     });
     if save_dir.is_some() {
-        v["saved"] = json!(saved.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
+        v["saved"] = json!(
+            saved
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        );
     }
     match report.error {
         None => {

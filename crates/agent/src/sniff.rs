@@ -66,7 +66,11 @@ fn explain_open_error(iface: &str, e: &pcap::Error) -> anyhow::Error {
 
 /// Capture until `stop` becomes true. `on_ready` runs once the capture is open and the file
 /// header is written (the CLI prints the readiness line there).
-pub fn run(opts: &SniffOptions, stop: Arc<AtomicBool>, on_ready: impl FnOnce()) -> Result<SniffStats> {
+pub fn run(
+    opts: &SniffOptions,
+    stop: Arc<AtomicBool>,
+    on_ready: impl FnOnce(),
+) -> Result<SniffStats> {
     let snaplen = i32::try_from(opts.snaplen.clamp(64, 262_144)).unwrap_or(262_144);
     let cap = pcap::Capture::from_device(opts.iface.as_str())
         .map_err(|e| explain_open_error(&opts.iface, &e))?
@@ -76,9 +80,12 @@ pub fn run(opts: &SniffOptions, stop: Arc<AtomicBool>, on_ready: impl FnOnce()) 
         .timeout(100)
         .open()
         .map_err(|e| explain_open_error(&opts.iface, &e))?;
-    let mut cap = cap
-        .setnonblock()
-        .with_context(|| format!("cannot switch the capture on '{}' to non-blocking", opts.iface))?;
+    let mut cap = cap.setnonblock().with_context(|| {
+        format!(
+            "cannot switch the capture on '{}' to non-blocking",
+            opts.iface
+        )
+    })?;
     let linktype = cap.get_datalink();
 
     if let Some(dir) = opts.out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -100,7 +107,10 @@ pub fn run(opts: &SniffOptions, stop: Arc<AtomicBool>, on_ready: impl FnOnce()) 
     writer
         .write_pcapng_block(idb)
         .context("cannot write the pcapng interface description")?;
-    writer.get_mut().flush().context("cannot write the capture file")?;
+    writer
+        .get_mut()
+        .flush()
+        .context("cannot write the capture file")?;
     on_ready();
 
     let mut stats = SniffStats::default();
@@ -140,7 +150,10 @@ pub fn run(opts: &SniffOptions, stop: Arc<AtomicBool>, on_ready: impl FnOnce()) 
             }
         }
         if last_flush.elapsed() >= FLUSH_EVERY {
-            writer.get_mut().flush().context("cannot write the capture file")?;
+            writer
+                .get_mut()
+                .flush()
+                .context("cannot write the capture file")?;
             last_flush = Instant::now();
         }
     }

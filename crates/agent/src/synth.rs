@@ -314,7 +314,11 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
             Modality::Ct => dicom_value!(Strs, ["ORIGINAL", "PRIMARY", "AXIAL"]),
         };
         put(tags::IMAGE_TYPE, VR::CS, image_type);
-        put(tags::SOP_CLASS_UID, VR::UI, spec.modality.sop_class_uid().into());
+        put(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            spec.modality.sop_class_uid().into(),
+        );
         put(tags::SOP_INSTANCE_UID, VR::UI, sop_uid.as_str().into());
         put(tags::STUDY_DATE, VR::DA, study_date.as_str().into());
         put(tags::SERIES_DATE, VR::DA, study_date.as_str().into());
@@ -339,14 +343,27 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
         put(
             tags::SERIES_DESCRIPTION,
             VR::LO,
-            format!("Synthetic {} series (seed {})", spec.modality.code(), spec.seed).into(),
+            format!(
+                "Synthetic {} series (seed {})",
+                spec.modality.code(),
+                spec.seed
+            )
+            .into(),
         );
-        put(tags::PATIENT_NAME, VR::PN, spec.patient_name.as_str().into());
+        put(
+            tags::PATIENT_NAME,
+            VR::PN,
+            spec.patient_name.as_str().into(),
+        );
         put(tags::PATIENT_ID, VR::LO, patient_id.as_str().into());
         put(tags::PATIENT_BIRTH_DATE, VR::DA, birth.as_str().into());
         put(tags::PATIENT_SEX, VR::CS, sex.into());
         put(tags::STUDY_INSTANCE_UID, VR::UI, study_uid.as_str().into());
-        put(tags::SERIES_INSTANCE_UID, VR::UI, series_uid.as_str().into());
+        put(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            series_uid.as_str().into(),
+        );
         put(tags::STUDY_ID, VR::SH, "1".into());
         put(tags::SERIES_NUMBER, VR::IS, "1".into());
         put(tags::INSTANCE_NUMBER, VR::IS, (i + 1).to_string().into());
@@ -361,7 +378,11 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
         );
         put(tags::ROWS, VR::US, PrimitiveValue::from(spec.rows));
         put(tags::COLUMNS, VR::US, PrimitiveValue::from(spec.cols));
-        put(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16));
+        put(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        );
 
         match spec.modality {
             Modality::Xa => {
@@ -383,10 +404,22 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
                 put(tags::RESCALE_TYPE, VR::LO, "HU".into());
                 put(tags::KVP, VR::DS, "120".into());
                 put(tags::ACQUISITION_NUMBER, VR::IS, "1".into());
-                put(tags::FRAME_OF_REFERENCE_UID, VR::UI, frame_uid.as_str().into());
-                put(tags::POSITION_REFERENCE_INDICATOR, VR::LO, PrimitiveValue::Empty);
+                put(
+                    tags::FRAME_OF_REFERENCE_UID,
+                    VR::UI,
+                    frame_uid.as_str().into(),
+                );
+                put(
+                    tags::POSITION_REFERENCE_INDICATOR,
+                    VR::LO,
+                    PrimitiveValue::Empty,
+                );
                 put(tags::SLICE_THICKNESS, VR::DS, "1".into());
-                put(tags::PIXEL_SPACING, VR::DS, dicom_value!(Strs, ["0.7", "0.7"]));
+                put(
+                    tags::PIXEL_SPACING,
+                    VR::DS,
+                    dicom_value!(Strs, ["0.7", "0.7"]),
+                );
                 put(
                     tags::IMAGE_ORIENTATION_PATIENT,
                     VR::DS,
@@ -580,7 +613,10 @@ mod tests {
             "DOE^JANE"
         );
         assert_eq!(
-            obj.element(tags::SOP_INSTANCE_UID).unwrap().to_str().unwrap(),
+            obj.element(tags::SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap(),
             insts[0].sop_instance_uid
         );
         assert_eq!(u16_of(&obj, tags::ROWS), 64);
@@ -609,7 +645,10 @@ mod tests {
     fn ct_native_pixel_module_is_consistent() {
         let insts = generate(&spec(Modality::Ct, Syntax::ExplicitLe)).unwrap();
         let obj = roundtrip(&insts[1]);
-        assert_eq!(obj.meta().transfer_syntax(), uids::EXPLICIT_VR_LITTLE_ENDIAN);
+        assert_eq!(
+            obj.meta().transfer_syntax(),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
+        );
         assert_eq!(
             obj.element(tags::SOP_CLASS_UID).unwrap().to_str().unwrap(),
             uids::CT_IMAGE_STORAGE
@@ -621,7 +660,10 @@ mod tests {
         let bytes = pd.to_bytes().unwrap();
         assert_eq!(bytes.len(), 64 * 48 * 2);
         assert_eq!(
-            obj.element(tags::INSTANCE_NUMBER).unwrap().to_int::<i32>().unwrap(),
+            obj.element(tags::INSTANCE_NUMBER)
+                .unwrap()
+                .to_int::<i32>()
+                .unwrap(),
             2
         );
     }

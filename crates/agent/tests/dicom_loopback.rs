@@ -55,7 +55,11 @@ fn echo_and_store_against_storescp() {
         };
         let instances = synth::generate(&spec).unwrap();
         let report = rt.block_on(client::store(&p, &instances));
-        assert!(report.error.is_none(), "{modality}/{syntax}: {:?}", report.error);
+        assert!(
+            report.error.is_none(),
+            "{modality}/{syntax}: {:?}",
+            report.error
+        );
         assert_eq!(report.results.len(), 3);
         let files = scp.files();
         for (r, inst) in report.results.iter().zip(&instances) {
@@ -88,9 +92,7 @@ fn echo_and_store_against_storescp() {
         obj.meta().transfer_syntax().trim_end_matches('\0'),
         "1.2.840.10008.1.2.4.50"
     );
-    let pd = obj
-        .element(dicom_dictionary_std::tags::PIXEL_DATA)
-        .unwrap();
+    let pd = obj.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap();
     let sent = first
         .dataset
         .element(dicom_dictionary_std::tags::PIXEL_DATA)
@@ -178,8 +180,24 @@ fn cli_prints_one_json_line_and_exit_codes() {
     let out = agent_bin()
         .arg("store")
         .args(common)
-        .args(["--modality", "XA", "--instances", "2", "--syntax", "jpeg-baseline"])
-        .args(["--patient", "DOE^JANE", "--seed", "7", "--rows", "64", "--cols", "64"])
+        .args([
+            "--modality",
+            "XA",
+            "--instances",
+            "2",
+            "--syntax",
+            "jpeg-baseline",
+        ])
+        .args([
+            "--patient",
+            "DOE^JANE",
+            "--seed",
+            "7",
+            "--rows",
+            "64",
+            "--cols",
+            "64",
+        ])
         .arg("--save-dir")
         .arg(&save)
         .output()
@@ -243,7 +261,10 @@ fn idle_exits_0_on_sigterm() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "idle exited on its own");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "idle exited on its own"
+    );
     sigterm(&child);
     let start = std::time::Instant::now();
     loop {
@@ -251,7 +272,10 @@ fn idle_exits_0_on_sigterm() {
             assert_eq!(st.code(), Some(0));
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "idle ignored SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "idle ignored SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

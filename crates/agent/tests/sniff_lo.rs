@@ -45,7 +45,10 @@ fn read_pcapng(path: &Path) -> (Vec<DataLink>, usize, usize) {
         if let Block::EnhancedPacket(p) = b.expect("corrupt pcapng block") {
             packets += 1;
             assert_eq!(p.interface_id, 0);
-            assert!(p.timestamp > Duration::from_secs(1_600_000_000), "timestamp in the past");
+            assert!(
+                p.timestamp > Duration::from_secs(1_600_000_000),
+                "timestamp in the past"
+            );
             if p.data.windows(MARKER.len()).any(|w| w == MARKER) {
                 with_marker += 1;
             }
