@@ -8,8 +8,8 @@
 
 use crate::capture::guard;
 use dicom_core::Tag;
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::VR;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_dictionary_std::{StandardDataDictionary, tags};
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_encoding::transfer_syntax::{Endianness, TransferSyntax};
@@ -52,8 +52,19 @@ enum Container {
 fn has_long_length(vr: [u8; 2]) -> bool {
     matches!(
         &vr,
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR"
-            | b"UT" | b"UV"
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
     )
 }
 
@@ -64,11 +75,19 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
     let len = buf.len() as u64;
     let u16_at = |p: usize| {
         let b = [buf[p], buf[p + 1]];
-        if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+        if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
     };
     let u32_at = |p: usize| {
         let b = [buf[p], buf[p + 1], buf[p + 2], buf[p + 3]];
-        if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     };
     let mut stack: Vec<Container> = Vec::new();
     let mut pos: u64 = 0;
@@ -133,7 +152,9 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
         let (vr, l, header) = if explicit {
             let vr = [buf[p + 4], buf[p + 5]];
             if !vr.iter().all(u8::is_ascii_uppercase) {
-                return Err(format!("invalid VR bytes {vr:02x?} for {tag} at offset {p}"));
+                return Err(format!(
+                    "invalid VR bytes {vr:02x?} for {tag} at offset {p}"
+                ));
             }
             if has_long_length(vr) {
                 if len - pos < 12 {
@@ -232,13 +253,17 @@ pub(crate) fn guess_ts(buf: &[u8]) -> &'static str {
 pub(crate) fn parse_phi(buf: &[u8], ts_uid: &str) -> Result<Vec<(&'static str, String)>, String> {
     let uid = ts_uid.trim_end_matches(['\0', ' ']);
     if DEFLATED_UIDS.contains(&uid) {
-        return Err(format!("deflated transfer syntax {uid} not inflated; data set skipped"));
+        return Err(format!(
+            "deflated transfer syntax {uid} not inflated; data set skipped"
+        ));
     }
     let ts: &TransferSyntax = TransferSyntaxRegistry
         .get(uid)
         .ok_or_else(|| format!("unknown transfer syntax {uid}; data set skipped"))?;
     if !ts.can_decode_dataset() {
-        return Err(format!("transfer syntax {uid} cannot be decoded; data set skipped"));
+        return Err(format!(
+            "transfer syntax {uid} cannot be decoded; data set skipped"
+        ));
     }
     let explicit = uid != IMPLICIT_VR_LE_UID;
     let big = ts.endianness() == Endianness::Big;

@@ -91,6 +91,8 @@ pub(crate) struct Analyzer {
     by_key: HashMap<(SocketAddr, SocketAddr), usize>,
     conns: Vec<Conn>,
     last: Option<(u64, f64, f64)>,
+    /// Unsupported link types already reported (once each, not once per packet).
+    unsupported_links: Vec<String>,
 }
 
 fn addr(a: &SocketAddr) -> String {
@@ -113,6 +115,12 @@ impl PacketSink for Analyzer {
             Ok(Some(seg)) => seg,
             Ok(None) => return,
             Err(msg) => {
+                if msg.starts_with("unsupported link type") {
+                    if self.unsupported_links.contains(&msg) {
+                        return;
+                    }
+                    self.unsupported_links.push(msg.clone());
+                }
                 self.out.errors.push(WireIssue {
                     kind: IssueKind::Packet,
                     packet: Some(no),
@@ -193,7 +201,15 @@ impl Analyzer {
         (addr(&c.ends[d]), addr(&c.ends[1 - d]))
     }
 
-    fn push_issue(&mut self, kind: IssueKind, ci: usize, d: usize, offset: u64, here: &Here, message: String) {
+    fn push_issue(
+        &mut self,
+        kind: IssueKind,
+        ci: usize,
+        d: usize,
+        offset: u64,
+        here: &Here,
+        message: String,
+    ) {
         let (s, t) = self.dir_name(ci, d);
         self.out.errors.push(WireIssue {
             kind,
@@ -387,7 +403,15 @@ impl Analyzer {
         }
     }
 
-    fn event(&self, ci: usize, d: usize, here: &Here, pdu: &str, label: String, info: String) -> Event {
+    fn event(
+        &self,
+        ci: usize,
+        d: usize,
+        here: &Here,
+        pdu: &str,
+        label: String,
+        info: String,
+    ) -> Event {
         let (src, dst) = self.dir_name(ci, d);
         Event {
             time: here.time,
@@ -549,7 +573,11 @@ impl Analyzer {
             }
             if too_big {
                 self.push_issue(
-                    if is_cmd { IssueKind::Dimse } else { IssueKind::Dataset },
+                    if is_cmd {
+                        IssueKind::Dimse
+                    } else {
+                        IssueKind::Dataset
+                    },
                     ci,
                     d,
                     offset,
@@ -586,7 +614,9 @@ impl Analyzer {
                         d,
                         offset,
                         here,
-                        format!("command set on presentation context {pcid} does not decode: {msg}"),
+                        format!(
+                            "command set on presentation context {pcid} does not decode: {msg}"
+                        ),
                     ),
                 }
             } else {
@@ -680,10 +710,7 @@ fn dimse_texts(d: &Dimse) -> (String, String) {
             format!("P-DATA, {}{id} ({status})", d.command),
         )
     } else {
-        let id = d
-            .message_id
-            .map(|i| format!(" ID={i}"))
-            .unwrap_or_default();
+        let id = d.message_id.map(|i| format!(" ID={i}")).unwrap_or_default();
         (d.command.clone(), format!("P-DATA, {}{id}", d.command))
     }
 }
@@ -760,12 +787,24 @@ mod tests {
     fn detection_heuristics() {
         assert!(matches!(detect(&[0x16, 0x03, 0x01, 0, 5]), Detect::Tls));
         assert!(matches!(detect(b"GET / HTTP/1.1\r\n"), Detect::No));
-        assert!(matches!(detect(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0]), Detect::Dicom));
-        assert!(matches!(detect(&[5, 0, 0, 0, 0, 5, 0, 0, 0, 0]), Detect::No));
+        assert!(matches!(
+            detect(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0]),
+            Detect::Dicom
+        ));
+        assert!(matches!(
+            detect(&[5, 0, 0, 0, 0, 5, 0, 0, 0, 0]),
+            Detect::No
+        ));
         assert!(matches!(detect(&[1, 0, 0, 0, 0, 0xcd]), Detect::NeedMore));
-        assert!(matches!(detect(&[1, 0, 0, 0, 0, 0xcd, 0, 1]), Detect::Dicom));
+        assert!(matches!(
+            detect(&[1, 0, 0, 0, 0, 0xcd, 0, 1]),
+            Detect::Dicom
+        ));
         assert!(matches!(detect(&[1, 0, 0, 0, 0, 0xcd, 0, 2]), Detect::No));
-        assert!(matches!(detect(&[1, 0, 0xff, 0, 0, 0xcd, 0, 1]), Detect::No));
+        assert!(matches!(
+            detect(&[1, 0, 0xff, 0, 0, 0xcd, 0, 1]),
+            Detect::No
+        ));
         // P-DATA: item length 0x4a, pcid 1, header 3
         let p = [4, 0, 0, 0, 0, 0x4e, 0, 0, 0, 0x4a, 1, 3];
         assert!(matches!(detect(&p), Detect::Dicom));

@@ -66,7 +66,9 @@ pub fn sop_class_name(uid: &str) -> Option<&'static str> {
         "1.2.840.10008.1.1" => "Verification SOP Class",
         "1.2.840.10008.5.1.4.1.1.1" => "Computed Radiography Image Storage",
         "1.2.840.10008.5.1.4.1.1.1.1" => "Digital X-Ray Image Storage - For Presentation",
-        "1.2.840.10008.5.1.4.1.1.1.2" => "Digital Mammography X-Ray Image Storage - For Presentation",
+        "1.2.840.10008.5.1.4.1.1.1.2" => {
+            "Digital Mammography X-Ray Image Storage - For Presentation"
+        }
         "1.2.840.10008.5.1.4.1.1.2" => "CT Image Storage",
         "1.2.840.10008.5.1.4.1.1.2.1" => "Enhanced CT Image Storage",
         "1.2.840.10008.5.1.4.1.1.3.1" => "Ultrasound Multi-frame Image Storage",

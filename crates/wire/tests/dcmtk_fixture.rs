@@ -49,11 +49,17 @@ fn dcmtk_echo_store_and_refused_association() {
         .find(|e| e.label == "C-STORE-RQ")
         .and_then(|e| e.dimse.clone())
         .unwrap();
-    assert_eq!(store.sop_class_uid.as_deref(), Some("1.2.840.10008.5.1.4.1.1.7"));
+    assert_eq!(
+        store.sop_class_uid.as_deref(),
+        Some("1.2.840.10008.5.1.4.1.1.7")
+    );
     assert_eq!(store.message_id, Some(1));
-    assert!(a.events.iter().any(|e| e.stream == 1
-        && e.label == "P-DATA"
-        && e.info.starts_with("P-DATA, Secondary Capture Image Storage")));
+    assert!(a.events.iter().any(|e| {
+        e.stream == 1
+            && e.label == "P-DATA"
+            && e.info
+                .starts_with("P-DATA, Secondary Capture Image Storage")
+    }));
 
     let phi: Vec<(&str, &str)> = a
         .phi

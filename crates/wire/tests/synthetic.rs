@@ -101,7 +101,10 @@ fn out_of_order_and_retransmitted_segments_give_the_same_result() {
     for i in (8..frames.len() - 12).step_by(5) {
         frames.swap(i, i + 1);
     }
-    let dup: Vec<_> = [10usize, 20, 30].iter().map(|&i| frames[i].clone()).collect();
+    let dup: Vec<_> = [10usize, 20, 30]
+        .iter()
+        .map(|&i| frames[i].clone())
+        .collect();
     for (k, f) in dup.into_iter().enumerate() {
         frames.insert(12 + k * 11, f);
     }
@@ -154,7 +157,12 @@ fn rejected_association() {
     assert_eq!(a.step_labels(), ["A-ASSOCIATE-RQ", "A-ASSOCIATE-RJ"]);
     let rj = &a.events[1];
     assert_eq!(rj.pdu, "A-ASSOCIATE-RJ");
-    assert!(rj.info.starts_with("A-ASSOCIATE reject (rejected-permanent"), "{}", rj.info);
+    assert!(
+        rj.info
+            .starts_with("A-ASSOCIATE reject (rejected-permanent"),
+        "{}",
+        rj.info
+    );
     assert_eq!(rj.called_aet.as_deref(), Some("WRONG_AE"));
     assert!(a.phi.is_empty());
 }
@@ -177,9 +185,12 @@ fn echo_and_failed_store_status_names() {
     for p in pdata(1, true, &store_rsp_command(7, 0xD123), 16_000) {
         c.send(false, &p);
     }
-    c.send(true, &pdu_bytes(&Pdu::AbortRQ {
-        source: dicom_ul::pdu::AbortRQSource::ServiceUser,
-    }));
+    c.send(
+        true,
+        &pdu_bytes(&Pdu::AbortRQ {
+            source: dicom_ul::pdu::AbortRQSource::ServiceUser,
+        }),
+    );
     let a = analyze_bytes(&write_pcap(&c.frames)).unwrap();
     assert!(a.errors.is_empty(), "{:#?}", a.errors);
     assert_eq!(
@@ -199,7 +210,11 @@ fn echo_and_failed_store_status_names() {
         .find(|e| e.info == "P-DATA, Command Fragment")
         .expect("command fragment event");
     assert_eq!(frag.label, "P-DATA");
-    assert!(a.events.iter().any(|e| e.info == "P-DATA, C-STORE-RSP ID=7 (0xD123)"));
+    assert!(
+        a.events
+            .iter()
+            .any(|e| e.info == "P-DATA, C-STORE-RSP ID=7 (0xD123)")
+    );
 }
 
 #[test]
@@ -219,7 +234,10 @@ fn garbage_and_absurd_lengths_become_errors() {
     absurd.handshake();
     absurd.send(true, &pdu_bytes(&associate_rq("A", "B")));
     absurd.send(false, &pdu_bytes(&associate_ac("A", "B")));
-    absurd.send(true, &[0x04, 0x00, 0xFF, 0xFF, 0xFF, 0xF0, 0, 0, 0, 9, 1, 3]);
+    absurd.send(
+        true,
+        &[0x04, 0x00, 0xFF, 0xFF, 0xFF, 0xF0, 0, 0, 0, 9, 1, 3],
+    );
     // 4. a PDU that is framed right but does not decode (A-ABORT with bad source)
     absurd.send(false, &[0x07, 0x00, 0, 0, 0, 4, 0, 0, 9, 9]);
     // 5. a data set whose element length lies (claims 0xFFFFFFF0 bytes)
@@ -251,22 +269,28 @@ fn garbage_and_absurd_lengths_become_errors() {
     assert_eq!(s1.len(), 1, "{s1:#?}");
     assert_eq!(s1[0].kind, IssueKind::Pdu);
     assert_eq!(s1[0].offset, Some(rq.len() as u64));
-    assert!(s1[0].message.contains("invalid PDU header"), "{}", s1[0].message);
-    assert_eq!(s1[0].direction.as_deref(), Some("127.0.0.1:50401 -> 127.0.0.1:104"));
+    assert!(
+        s1[0].message.contains("invalid PDU header"),
+        "{}",
+        s1[0].message
+    );
+    assert_eq!(
+        s1[0].direction.as_deref(),
+        Some("127.0.0.1:50401 -> 127.0.0.1:104")
+    );
     let s2 = by_stream(2);
     assert!(
-        s2.iter().any(|e| e.kind == IssueKind::Pdu && e.message.contains("claims 4294967280 bytes")),
+        s2.iter()
+            .any(|e| e.kind == IssueKind::Pdu && e.message.contains("claims 4294967280 bytes")),
         "{s2:#?}"
     );
     assert!(
-        s2.iter().any(|e| e.kind == IssueKind::Pdu && e.message.contains("does not decode")),
+        s2.iter()
+            .any(|e| e.kind == IssueKind::Pdu && e.message.contains("does not decode")),
         "{s2:#?}"
     );
     let s3 = by_stream(3);
-    assert!(
-        s3.iter().any(|e| e.kind == IssueKind::Dataset),
-        "{s3:#?}"
-    );
+    assert!(s3.iter().any(|e| e.kind == IssueKind::Dataset), "{s3:#?}");
     assert!(phi_value(&a, "PatientName").is_none());
     assert!(a.errors.iter().any(|e| e.kind == IssueKind::Capture));
     // the valid PDUs before the garbage are still there
@@ -287,7 +311,10 @@ fn not_a_capture_is_an_error() {
         Err(wire::WireError::BadHeader { .. })
     ));
     let missing = std::path::Path::new("/nonexistent/capture.pcap");
-    assert!(matches!(analyze_file(missing), Err(wire::WireError::Io { .. })));
+    assert!(matches!(
+        analyze_file(missing),
+        Err(wire::WireError::Io { .. })
+    ));
 }
 
 #[test]
@@ -314,7 +341,8 @@ fn pcapng_with_nanosecond_timestamps() {
     assert_eq!(lines.len(), f.events.len());
     assert!(lines[0].contains("0.000750"), "{}", lines[0]);
     assert!(
-        lines[0].contains("127.0.0.1:50500 -> 127.0.0.1:104") && lines[0].ends_with("A-ASSOCIATE request MODALITY --> ORTHANC"),
+        lines[0].contains("127.0.0.1:50500 -> 127.0.0.1:104")
+            && lines[0].ends_with("A-ASSOCIATE request MODALITY --> ORTHANC"),
         "{}",
         lines[0]
     );
@@ -334,7 +362,10 @@ fn capture_starting_mid_association() {
     assert_eq!(phi_value(&a, "PatientName"), Some("Mid^Stream"));
     // and starting in the middle of the data set: the data set is lost, the rest is not
     let a = analyze_bytes(&write_pcap(&conv.frames[8..])).unwrap();
-    assert!(a.step_labels().ends_with(&["C-STORE-RSP Success", "A-RELEASE-RQ", "A-RELEASE-RP"]));
+    assert!(
+        a.step_labels()
+            .ends_with(&["C-STORE-RSP Success", "A-RELEASE-RQ", "A-RELEASE-RP"])
+    );
 }
 
 #[test]
@@ -375,4 +406,70 @@ fn big_single_pdu_over_many_segments() {
     assert!(a.errors.is_empty(), "{:#?}", a.errors);
     assert_eq!(phi_value(&a, "PatientName"), Some("Big^Pdu"));
     assert_eq!(a.events.last().unwrap().label, "P-DATA");
+}
+
+fn write_pcap_linktype(frames: &[Frame], link: pcap_file::DataLink) -> Vec<u8> {
+    let header = pcap_file::pcap::PcapHeader {
+        datalink: link,
+        ..Default::default()
+    };
+    let mut w = pcap_file::pcap::PcapWriter::with_header(Vec::new(), header).unwrap();
+    for f in frames {
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(
+            f.time,
+            f.data.len() as u32,
+            &f.data,
+        ))
+        .unwrap();
+    }
+    w.into_writer()
+}
+
+#[test]
+fn linux_sll_sll2_and_raw_ip_link_types() {
+    use pcap_file::DataLink;
+    let conv = store_conversation(50900, 104, "Link^Types");
+    // the Ethernet frames without their 14-byte Ethernet header
+    let ip: Vec<Frame> = conv
+        .frames
+        .iter()
+        .map(|f| Frame {
+            time: f.time,
+            data: f.data[14..].to_vec(),
+        })
+        .collect();
+    let with_prefix = |prefix: &[u8]| -> Vec<Frame> {
+        ip.iter()
+            .map(|f| {
+                let mut data = prefix.to_vec();
+                data.extend(&f.data);
+                Frame { time: f.time, data }
+            })
+            .collect()
+    };
+    // SLL: packet type, ARPHRD, address length, address (8), protocol
+    let sll = [0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+    // SLL2: protocol, reserved, ifindex, ARPHRD, packet type, address length, address (8)
+    let sll2 = [
+        0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+    ];
+    let cases = [
+        (DataLink::RAW, ip.clone()),
+        (DataLink::IPV4, ip.clone()),
+        (DataLink::LINUX_SLL, with_prefix(&sll)),
+        (DataLink::LINUX_SLL2, with_prefix(&sll2)),
+        (DataLink::NULL, with_prefix(&2u32.to_le_bytes())),
+    ];
+    for (link, frames) in cases {
+        let a = analyze_bytes(&write_pcap_linktype(&frames, link)).unwrap();
+        assert!(a.errors.is_empty(), "{link:?}: {:#?}", a.errors);
+        assert_eq!(a.step_labels(), STORE_STEPS, "{link:?}");
+        assert_eq!(phi_value(&a, "PatientName"), Some("Link^Types"), "{link:?}");
+    }
+    // an unsupported link type is reported once, not fatal
+    let a = analyze_bytes(&write_pcap_linktype(&ip, DataLink::USB_LINUX)).unwrap();
+    assert_eq!(a.errors.len(), 1);
+    assert_eq!(a.packets, ip.len() as u64);
+    assert!(a.errors[0].message.contains("unsupported link type"));
+    assert!(a.events.is_empty());
 }

@@ -101,11 +101,19 @@ fn command(elements: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
 
 pub fn store_rq_command(message_id: u16) -> Vec<u8> {
     command(vec![
-        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, PrimitiveValue::from(XA_STORAGE)),
+        DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(XA_STORAGE),
+        ),
         DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(0x0001u16)),
         DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
         DataElement::new(tags::PRIORITY, VR::US, PrimitiveValue::from(0u16)),
-        DataElement::new(tags::COMMAND_DATA_SET_TYPE, VR::US, PrimitiveValue::from(0u16)),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        ),
         DataElement::new(
             tags::AFFECTED_SOP_INSTANCE_UID,
             VR::UI,
@@ -116,14 +124,22 @@ pub fn store_rq_command(message_id: u16) -> Vec<u8> {
 
 pub fn store_rsp_command(responded: u16, status: u16) -> Vec<u8> {
     command(vec![
-        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, PrimitiveValue::from(XA_STORAGE)),
+        DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(XA_STORAGE),
+        ),
         DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(0x8001u16)),
         DataElement::new(
             tags::MESSAGE_ID_BEING_RESPONDED_TO,
             VR::US,
             PrimitiveValue::from(responded),
         ),
-        DataElement::new(tags::COMMAND_DATA_SET_TYPE, VR::US, PrimitiveValue::from(0x0101u16)),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(0x0101u16),
+        ),
         DataElement::new(tags::STATUS, VR::US, PrimitiveValue::from(status)),
         DataElement::new(
             tags::AFFECTED_SOP_INSTANCE_UID,
@@ -136,13 +152,33 @@ pub fn store_rsp_command(responded: u16, status: u16) -> Vec<u8> {
 /// An XA data set with PHI and `pixel_bytes` of (native) pixel data, Explicit VR LE.
 pub fn xa_dataset(patient: &str, pixel_bytes: usize) -> Vec<u8> {
     let obj = InMemDicomObject::from_element_iter(vec![
-        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(XA_STORAGE)),
-        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(SOP_INSTANCE)),
-        DataElement::new(tags::ACCESSION_NUMBER, VR::SH, PrimitiveValue::from("ACC123")),
-        DataElement::new(tags::INSTITUTION_NAME, VR::LO, PrimitiveValue::from("General Hospital")),
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(XA_STORAGE),
+        ),
+        DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(SOP_INSTANCE),
+        ),
+        DataElement::new(
+            tags::ACCESSION_NUMBER,
+            VR::SH,
+            PrimitiveValue::from("ACC123"),
+        ),
+        DataElement::new(
+            tags::INSTITUTION_NAME,
+            VR::LO,
+            PrimitiveValue::from("General Hospital"),
+        ),
         DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from(patient)),
         DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("PID-42")),
-        DataElement::new(tags::PATIENT_BIRTH_DATE, VR::DA, PrimitiveValue::from("19700101")),
+        DataElement::new(
+            tags::PATIENT_BIRTH_DATE,
+            VR::DA,
+            PrimitiveValue::from("19700101"),
+        ),
         DataElement::new(tags::PATIENT_SEX, VR::CS, PrimitiveValue::from("F")),
         DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(1u16)),
         DataElement::new(
