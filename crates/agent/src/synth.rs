@@ -471,8 +471,11 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
                 put(tags::PIXEL_DATA, VR::OB, PrimitiveValue::U8(pixels.into()));
             }
             (Modality::Ct, Syntax::ExplicitLe) => {
+                // Kept as little-endian bytes: encoding is then a copy, not 262144 calls.
+                // Only little-endian transfer syntaxes are ever proposed for these.
                 let pixels = pixels_ct(spec, i);
-                put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into()));
+                let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+                put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U8(bytes.into()));
             }
             (Modality::Ct, Syntax::JpegBaseline) => unreachable!("rejected above"),
         }
@@ -518,13 +521,14 @@ fn pixels_ct(spec: &StudySpec, index: u32) -> Vec<u16> {
     let mut rng = spec.seed.wrapping_mul(37).wrapping_add(index as u64);
     let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
     let body = (w.min(h) as f64) * (0.40 + 0.02 * ((index % 5) as f64));
+    let (body2, bone2) = (body * body, (body * 0.92) * (body * 0.92));
     let mut px = Vec::with_capacity(w * h);
     for y in 0..h {
         for x in 0..w {
-            let d = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
-            let hu: i32 = if d > body {
+            let d2 = (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2);
+            let hu: i32 = if d2 > body2 {
                 -1000
-            } else if d > body * 0.92 {
+            } else if d2 > bone2 {
                 700
             } else {
                 40 + (splitmix(&mut rng) % 20) as i32 - 10
@@ -659,6 +663,11 @@ mod tests {
         let pd = obj.element(tags::PIXEL_DATA).unwrap();
         let bytes = pd.to_bytes().unwrap();
         assert_eq!(bytes.len(), 64 * 48 * 2);
+        // Corner: air, -1000 HU stored as 24 (little endian); centre: soft tissue around 40 HU.
+        assert_eq!(&bytes[..2], &[24, 0]);
+        let centre = (32 * 48 + 24) * 2;
+        let v = u16::from_le_bytes([bytes[centre], bytes[centre + 1]]);
+        assert!((1024 + 30..=1024 + 50).contains(&v), "centre {v}");
         assert_eq!(
             obj.element(tags::INSTANCE_NUMBER)
                 .unwrap()
