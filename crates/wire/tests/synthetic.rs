@@ -61,7 +61,7 @@ fn full_store_association() {
     assert_eq!(d.sop_instance_uid.as_deref(), Some(SOP_INSTANCE));
     assert_eq!(
         a.events[3].info,
-        "P-DATA, X-ray Angiographic Image Storage Fragment".replace("X-ray", "X-Ray")
+        "P-DATA, X-Ray Angiographic Image Storage Fragment"
     );
     assert_eq!(
         a.events[5].info,
