@@ -1,14 +1,20 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! A lab run, from scenario to report: plan -> images -> up -> ready -> steps -> collect ->
+//! grade -> report -> down.
+//!
+//! Owns the order of things and the run directory (`runs/<id>/`): it decides names,
+//! subnets and labels, builds missing images, starts the nodes through `runtime`, drives
+//! the agent inside them with `docker exec`, saves every piece of evidence before teardown,
+//! and asks `checks` and `report` for the verdict. It does not parse scenarios (`scenario`),
+//! decode traffic (`wire`) or talk to Docker directly (`runtime`).
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod catalog;
+mod error;
+pub mod images;
+mod orthanc;
+mod plan;
+pub mod progress;
+mod run;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use error::EngineError;
+pub use plan::RunPlan;
+pub use run::{KeepPolicy, RunOptions, RunResult, regrade, run_lab, teardown};

@@ -1,1 +1,278 @@
-fn main() {}
+//! `lab`: the command line of dicom-range. Thin by design: it parses arguments, calls the
+//! engine, prints, and maps the outcome to the exit code (0 pass, 1 fail, 2 cannot run).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use engine::catalog;
+use engine::progress::Progress;
+
+#[derive(Parser)]
+#[command(name = "lab", version, about = "dicom-range: a cyber range for DICOM security", long_about = None)]
+struct Cli {
+    /// Folder of lab files (default: ./labs, then the project's labs/).
+    #[arg(long, global = true, env = "LAB_LABS_DIR")]
+    labs: Option<PathBuf>,
+    /// Print only the result.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a lab: build missing images, start it, exercise it, grade it, tear it down.
+    #[command(
+        after_help = "Examples:\n  lab run plaintext-store\n  lab run plaintext-store -p patient=ROE^RICHARD\n  lab run ./my-lab.yaml --keep"
+    )]
+    Run {
+        /// Lab name (see `lab list`) or path to a lab file.
+        lab: String,
+        /// Set a parameter of the lab: -p key=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = scenario::parse_override)]
+        params: Vec<(String, String)>,
+        /// Where run directories go.
+        #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
+        runs_dir: PathBuf,
+        /// Keep the lab running when it does not pass, for debugging (`lab down <id>` later).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Tear down a run (or all runs) from Docker labels alone.
+    #[command(after_help = "Examples:\n  lab down plaintext-store-1a2b\n  lab down --all")]
+    Down {
+        /// Run id, as printed by `lab run`.
+        id: Option<String>,
+        /// Every dicom-range run on this Docker daemon.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Build the images labs need (base, Orthanc, agent).
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// List the labs.
+    List,
+    /// Check lab files and print every problem (exit 0 valid, 2 not).
+    #[command(after_help = "Examples:\n  lab validate\n  lab validate labs/plaintext-store.yaml")]
+    Validate {
+        /// Lab names or files (default: every lab).
+        labs: Vec<String>,
+    },
+    /// Print the DICOM timeline of any pcap or pcapng capture.
+    #[command(after_help = "Example:\n  lab inspect runs/plaintext-store-1a2b/capture.pcapng")]
+    Inspect {
+        capture: PathBuf,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grade a run directory again from its saved evidence and rewrite its report.
+    #[command(after_help = "Example:\n  lab report runs/plaintext-store-1a2b")]
+    Report { run_dir: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build every image whose recipe changed (or all, with --force).
+    Build {
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = runtime.block_on(dispatch(cli));
+    ExitCode::from(code)
+}
+
+async fn dispatch(cli: Cli) -> u8 {
+    let progress = Progress::detect(cli.quiet);
+    let labs = cli.labs.as_deref();
+    let result: Result<u8, engine::EngineError> = match cli.command {
+        Command::Run {
+            lab,
+            params,
+            runs_dir,
+            keep,
+        } => run(labs, &lab, params, runs_dir, keep, progress).await,
+        Command::Down { id, all } => down(id, all).await,
+        Command::Images {
+            command: ImagesCommand::Build { force },
+        } => images(force, progress).await,
+        Command::List => list(labs),
+        Command::Validate { labs: names } => validate(labs, names),
+        Command::Inspect { capture, json } => inspect(&capture, json),
+        Command::Report { run_dir } => report(&run_dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+async fn run(
+    labs: Option<&std::path::Path>,
+    lab: &str,
+    params: Vec<(String, String)>,
+    runs_dir: PathBuf,
+    keep: bool,
+    progress: Progress,
+) -> Result<u8, engine::EngineError> {
+    let path = catalog::find(lab, labs)?;
+    let overrides: BTreeMap<String, String> = params.into_iter().collect();
+    let scenario = scenario::load(&path, &overrides)?;
+    let keep = if keep {
+        engine::KeepPolicy::OnFailure
+    } else {
+        engine::KeepPolicy::Never
+    };
+    let opts = engine::RunOptions {
+        runs_dir,
+        keep,
+        progress,
+    };
+    let result = engine::run_lab(&scenario, &opts).await?;
+    let color = std::io::stdout().is_terminal() && progress.interactive;
+    print!(
+        "{}",
+        report::terminal_summary(&result.report, &result.run_dir.display().to_string(), color)
+    );
+    if result.kept {
+        println!(
+            "the lab is still running: `lab down {}` removes it",
+            result.report.run_id
+        );
+    }
+    Ok(result.report.verdict.exit_code() as u8)
+}
+
+async fn down(id: Option<String>, all: bool) -> Result<u8, engine::EngineError> {
+    if id.is_none() && !all {
+        return Err(engine::EngineError::Setup(
+            "say which run: `lab down <id>` or `lab down --all`".into(),
+        ));
+    }
+    let docker = runtime::Docker::connect().await?;
+    let removed = engine::teardown(&docker, id.as_deref()).await?;
+    if removed.containers.is_empty() && removed.networks.is_empty() {
+        match id {
+            Some(id) => println!("nothing labelled with run {id} is left"),
+            None => println!("no dicom-range run is up"),
+        }
+    } else {
+        println!(
+            "removed {} container(s) and {} network(s)",
+            removed.containers.len(),
+            removed.networks.len()
+        );
+    }
+    Ok(0)
+}
+
+async fn images(force: bool, progress: Progress) -> Result<u8, engine::EngineError> {
+    use engine::images::{Image, ensure};
+    let docker = runtime::Docker::connect().await?;
+    let all = [
+        Image::Orthanc {
+            version: "1.10.1".into(),
+        },
+        Image::Agent,
+    ];
+    let built = ensure(&docker, &all, progress, force).await?;
+    if built.is_empty() {
+        println!("every image is up to date");
+    } else {
+        println!("built: {}", built.join(", "));
+    }
+    Ok(0)
+}
+
+fn list(labs: Option<&std::path::Path>) -> Result<u8, engine::EngineError> {
+    println!(
+        "{:<24} {:<28} {:<11} {:<8} TITLE",
+        "NAME", "THREAT", "VARIANT", "MITRE"
+    );
+    let mut bad = 0;
+    for path in catalog::list(labs) {
+        match scenario::load(&path, &BTreeMap::new()) {
+            Ok(s) => {
+                let m = &s.metadata;
+                println!(
+                    "{:<24} {:<28} {:<11} {:<8} {}",
+                    m.name,
+                    m.threat,
+                    format!("{:?}", m.variant).to_lowercase(),
+                    m.mitre.join(","),
+                    m.title
+                );
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    Ok(if bad > 0 { 2 } else { 0 })
+}
+
+fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, engine::EngineError> {
+    let paths = if names.is_empty() {
+        catalog::list(labs)
+    } else {
+        names
+            .iter()
+            .map(|n| catalog::find(n, labs))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mut bad = 0;
+    for path in &paths {
+        match scenario::load(path, &BTreeMap::new()) {
+            Ok(_) => println!("ok    {}", path.display()),
+            Err(e) => {
+                bad += 1;
+                println!("{e}");
+            }
+        }
+    }
+    if paths.is_empty() {
+        return Err(engine::EngineError::Setup("no lab files found".into()));
+    }
+    Ok(if bad > 0 { 2 } else { 0 })
+}
+
+fn inspect(capture: &std::path::Path, json: bool) -> Result<u8, engine::EngineError> {
+    let analysis = wire::analyze_file(capture)
+        .map_err(|e| engine::EngineError::Setup(format!("{}: {e}", capture.display())))?;
+    if json {
+        for e in &analysis.events {
+            println!("{}", serde_json::to_string(e).expect("json"));
+        }
+    } else {
+        print!("{}", wire::render_table(&analysis));
+    }
+    Ok(0)
+}
+
+fn report(run_dir: &std::path::Path) -> Result<u8, engine::EngineError> {
+    let r = engine::regrade(run_dir)?;
+    let color = std::io::stdout().is_terminal();
+    print!(
+        "{}",
+        report::terminal_summary(&r, &run_dir.display().to_string(), color)
+    );
+    Ok(r.verdict.exit_code() as u8)
+}

@@ -1,0 +1,77 @@
+//! Where labs are found: a path to a file, a name in `--labs DIR`, or a name in the
+//! project's `labs/` folder (the working directory's, then the one this binary was built
+//! from).
+
+use std::path::{Path, PathBuf};
+
+use crate::EngineError;
+
+/// The labs folders searched, in order.
+pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = explicit {
+        dirs.push(d.to_path_buf());
+        return dirs;
+    }
+    dirs.push(PathBuf::from("labs"));
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs");
+    if built_from.is_dir() {
+        dirs.push(built_from);
+    }
+    dirs
+}
+
+/// Every lab file (`*.yaml`) in the first labs folder that exists, sorted by name.
+pub fn list(explicit: Option<&Path>) -> Vec<PathBuf> {
+    for dir in search_dirs(explicit) {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            let mut v: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect();
+            v.sort();
+            return v;
+        }
+    }
+    Vec::new()
+}
+
+/// Resolves a lab given as a path or as a name.
+pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> {
+    let as_path = Path::new(lab);
+    if lab.ends_with(".yaml") || lab.ends_with(".yml") || lab.contains('/') {
+        return if as_path.is_file() {
+            Ok(as_path.to_path_buf())
+        } else {
+            Err(EngineError::Setup(format!("lab file {lab} does not exist")))
+        };
+    }
+    for dir in search_dirs(explicit) {
+        for ext in ["yaml", "yml"] {
+            let p = dir.join(format!("{lab}.{ext}"));
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    let names: Vec<String> = list(explicit)
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    let searched: Vec<String> = search_dirs(explicit)
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    Err(EngineError::Setup(if names.is_empty() {
+        format!(
+            "no lab named `{lab}`, and no labs were found in {}\n  fix: run from the project folder or pass --labs DIR",
+            searched.join(", ")
+        )
+    } else {
+        format!(
+            "no lab named `{lab}`; the labs are: {}\n  (`lab list` describes them)",
+            names.join(", ")
+        )
+    }))
+}

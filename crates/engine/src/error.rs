@@ -1,0 +1,24 @@
+/// Why a lab could not be run. Every variant means exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("interrupted ({0}); the evidence gathered so far was saved and the lab torn down")]
+    Interrupted(&'static str),
+}
+
+impl EngineError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+        let what = what.into();
+        move |source| EngineError::Io { what, source }
+    }
+}

@@ -1,0 +1,325 @@
+//! The images a lab needs, built here from Debian packages (there is no registry):
+//! `dicom-range/base:<suite>` by debootstrap and import, the others by Dockerfiles in
+//! `compose/<image>/` built `FROM` it. Each image carries the hash of its recipe in a label;
+//! an image whose label matches is not built again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use runtime::{Docker, LABEL_RECIPE};
+
+use crate::EngineError;
+use crate::progress::Progress;
+
+const BASE_RECIPE: &str = include_str!("../../../compose/base/recipe.sh");
+const ORTHANC_DOCKERFILE: &str = include_str!("../../../compose/orthanc/Dockerfile");
+const AGENT_DOCKERFILE: &str = include_str!("../../../compose/agent/Dockerfile");
+
+/// An image a lab can ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Image {
+    Base { suite: &'static str },
+    Orthanc { version: String },
+    Agent,
+}
+
+impl Image {
+    pub fn tag(&self) -> String {
+        match self {
+            Image::Base { suite } => format!("dicom-range/base:{suite}"),
+            Image::Orthanc { version } => format!("dicom-range/orthanc:{version}"),
+            Image::Agent => "dicom-range/agent:latest".into(),
+        }
+    }
+
+    fn base(&self) -> Option<Image> {
+        match self {
+            Image::Base { .. } => None,
+            Image::Orthanc { version } => Some(Image::Base {
+                suite: suite_of(version),
+            }),
+            Image::Agent => Some(Image::Base { suite: "bookworm" }),
+        }
+    }
+}
+
+fn suite_of(orthanc_version: &str) -> &'static str {
+    match orthanc_version {
+        "1.12.7" => "trixie",
+        _ => "bookworm",
+    }
+}
+
+/// Builds what `needed` (and their bases) lack; returns the tags built.
+pub async fn ensure(
+    docker: &Docker,
+    needed: &[Image],
+    progress: Progress,
+    force: bool,
+) -> Result<Vec<String>, EngineError> {
+    let mut order: Vec<Image> = Vec::new();
+    for img in needed {
+        if let Some(base) = img.base() {
+            if !order.contains(&base) {
+                order.push(base);
+            }
+        }
+    }
+    for img in needed {
+        if !order.contains(img) {
+            order.push(img.clone());
+        }
+    }
+    let mut built = Vec::new();
+    let mut recipes: HashMap<Image, String> = HashMap::new();
+    for img in &order {
+        let base_recipe = img.base().map(|b| recipes[&b].clone()).unwrap_or_default();
+        let (recipe, agent_bin) = recipe_of(img, &base_recipe)?;
+        recipes.insert(img.clone(), recipe.clone());
+        let tag = img.tag();
+        if !force && docker.image_recipe(&tag).await?.as_deref() == Some(recipe.as_str()) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        progress.phase(&format!("building image {tag} (once; later runs reuse it)"));
+        match img {
+            Image::Base { suite } => build_base(docker, suite, &tag, &recipe, progress).await?,
+            Image::Orthanc { .. } => {
+                let context = context_tar(&[("Dockerfile", ORTHANC_DOCKERFILE.as_bytes())])?;
+                build(docker, context, &tag, &recipe, progress).await?;
+            }
+            Image::Agent => {
+                let bin_path = agent_bin.expect("agent recipe has the binary");
+                let bin = std::fs::read(&bin_path)
+                    .map_err(EngineError::io(format!("reading {}", bin_path.display())))?;
+                let context = context_tar(&[
+                    ("Dockerfile", AGENT_DOCKERFILE.as_bytes()),
+                    ("lab-agent", &bin),
+                ])?;
+                build(docker, context, &tag, &recipe, progress).await?;
+            }
+        }
+        progress.phase(&format!(
+            "built {tag} in {:.0} s",
+            started.elapsed().as_secs_f64()
+        ));
+        built.push(tag);
+    }
+    Ok(built)
+}
+
+/// The recipe hash of an image: its build inputs and its base's recipe.
+fn recipe_of(img: &Image, base_recipe: &str) -> Result<(String, Option<PathBuf>), EngineError> {
+    let mut h = Sha256::new();
+    h.update(base_recipe.as_bytes());
+    let mut agent_bin = None;
+    match img {
+        Image::Base { suite } => {
+            h.update(BASE_RECIPE.as_bytes());
+            h.update(suite.as_bytes());
+        }
+        Image::Orthanc { version } => {
+            h.update(ORTHANC_DOCKERFILE.as_bytes());
+            h.update(version.as_bytes());
+        }
+        Image::Agent => {
+            let path = agent_binary()?;
+            let bin = std::fs::read(&path)
+                .map_err(EngineError::io(format!("reading {}", path.display())))?;
+            h.update(AGENT_DOCKERFILE.as_bytes());
+            h.update(&bin);
+            agent_bin = Some(path);
+        }
+    }
+    Ok((hex::encode(&h.finalize()[..12]), agent_bin))
+}
+
+/// The `lab-agent` binary copied into the agent image: `$LAB_AGENT_BIN`, or the one built
+/// next to this `lab` binary (cargo builds both into the same folder).
+pub fn agent_binary() -> Result<PathBuf, EngineError> {
+    if let Some(p) = std::env::var_os("LAB_AGENT_BIN") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(EngineError::Setup(format!(
+                "LAB_AGENT_BIN={} is not a file",
+                p.display()
+            )))
+        };
+    }
+    let exe = std::env::current_exe().map_err(EngineError::io("finding the lab binary"))?;
+    // Tests run from target/<profile>/deps; the binaries sit one folder up.
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join("lab-agent");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(EngineError::Setup(format!(
+        "the lab-agent binary is not next to {}\n  fix: build both with `cargo build --release` (or set LAB_AGENT_BIN)",
+        exe.display()
+    )))
+}
+
+async fn build_base(
+    docker: &Docker,
+    suite: &str,
+    tag: &str,
+    recipe: &str,
+    progress: Progress,
+) -> Result<(), EngineError> {
+    if which("debootstrap").is_none() {
+        return Err(EngineError::Setup(
+            "debootstrap is not installed; it makes the base image from Debian packages\n  fix: apt-get install -y debootstrap".into(),
+        ));
+    }
+    let work = tempdir(&format!("dicom-range-{suite}"))?;
+    let rootfs = work.join("rootfs");
+    let cache = cache_dir().join("debootstrap").join(suite);
+    let script = work.join("recipe.sh");
+    std::fs::write(&script, BASE_RECIPE).map_err(EngineError::io("writing the base recipe"))?;
+    progress.detail(&format!(
+        "debootstrap --variant=minbase {suite} (about a minute)"
+    ));
+    let result = async {
+        run_streamed(
+            tokio::process::Command::new("sh")
+                .arg(&script)
+                .arg(suite)
+                .arg(&rootfs)
+                .arg(&cache),
+            "debootstrap",
+            progress,
+        )
+        .await?;
+        let tar = work.join("rootfs.tar");
+        run_streamed(
+            tokio::process::Command::new("tar")
+                .arg("-C")
+                .arg(&rootfs)
+                .arg("--numeric-owner")
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+            "tar",
+            progress,
+        )
+        .await?;
+        progress.detail(&format!("importing {tag}"));
+        docker
+            .import_rootfs(
+                &tar,
+                tag,
+                vec![
+                    format!("LABEL {LABEL_RECIPE}={recipe}"),
+                    "CMD [\"/bin/bash\"]".into(),
+                ],
+            )
+            .await?;
+        Ok::<(), EngineError>(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+async fn build(
+    docker: &Docker,
+    context: Vec<u8>,
+    tag: &str,
+    recipe: &str,
+    progress: Progress,
+) -> Result<(), EngineError> {
+    let labels = HashMap::from([(LABEL_RECIPE.to_string(), recipe.to_string())]);
+    let mut show = |line: &str| progress.detail(line);
+    docker.build_image(context, tag, &labels, &mut show).await?;
+    Ok(())
+}
+
+fn context_tar(files: &[(&str, &[u8])]) -> Result<Vec<u8>, EngineError> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(if *name == "lab-agent" { 0o755 } else { 0o644 });
+        header.set_cksum();
+        b.append_data(&mut header, name, *data)
+            .map_err(EngineError::io("packing a build context"))?;
+    }
+    b.into_inner()
+        .map_err(EngineError::io("packing a build context"))
+}
+
+async fn run_streamed(
+    cmd: &mut tokio::process::Command,
+    what: &str,
+    progress: Progress,
+) -> Result<(), EngineError> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(EngineError::io(format!("starting {what}")))?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let pump = |r: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
+        let tail = tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(r).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                progress.detail(&line);
+                let mut t = tail.lock().expect("tail");
+                t.push(line);
+                if t.len() > 15 {
+                    t.remove(0);
+                }
+            }
+        })
+    };
+    let a = pump(Box::new(stdout));
+    let b = pump(Box::new(stderr));
+    let status = child
+        .wait()
+        .await
+        .map_err(EngineError::io(format!("waiting for {what}")))?;
+    let _ = tokio::join!(a, b);
+    if status.success() {
+        Ok(())
+    } else {
+        let tail = tail.lock().expect("tail").join("\n");
+        Err(EngineError::Setup(format!(
+            "{what} failed ({status}):\n{tail}"
+        )))
+    }
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("dicom-range")
+}
+
+fn tempdir(prefix: &str) -> Result<PathBuf, EngineError> {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+    Ok(dir)
+}

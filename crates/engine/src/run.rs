@@ -1,0 +1,724 @@
+//! One run of a lab, phase by phase. Whatever happens after the first object is created,
+//! the evidence gathered so far is saved and every object of the run is removed (unless
+//! the user asked to keep the lab up).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use checks::{CAPTURE_FILE, Evidence, PACS_DIR};
+use report::{REPORT_SCHEMA, RunReport, StepRecord, Verdict};
+use runtime::{ContainerSpec, Docker, NetworkSpec, Removed};
+use scenario::{Action, NodeKind, Scenario};
+
+use crate::EngineError;
+use crate::images::{self, Image};
+use crate::orthanc;
+use crate::plan::{RunPlan, free_subnets};
+use crate::progress::Progress;
+
+/// Where the sniffer writes inside its container; copied out after it stops.
+const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
+const READY_LIMIT: Duration = Duration::from_secs(90);
+const STEP_LIMIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Parent of the run directories (`runs/`).
+    pub runs_dir: PathBuf,
+    /// Leave the lab running afterwards (`lab up`, or `--keep` on failure).
+    pub keep: KeepPolicy,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// What a run left behind.
+#[derive(Debug)]
+pub struct RunResult {
+    pub report: RunReport,
+    pub run_dir: PathBuf,
+    /// Whether the lab's containers are still up.
+    pub kept: bool,
+}
+
+/// Runs a lab from start to teardown. `Err` only when nothing could be started (no run
+/// directory); once the run exists, failures are recorded in its report (verdict error).
+pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, EngineError> {
+    let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let progress = opts.progress;
+    let docker = Docker::connect().await?;
+
+    let mut needed = vec![Image::Agent];
+    for node in &scenario.nodes {
+        if let NodeKind::Orthanc { version, .. } = &node.kind {
+            needed.push(Image::Orthanc {
+                version: version.clone(),
+            });
+        }
+    }
+    images::ensure(&docker, &needed, progress, false).await?;
+
+    let plan = RunPlan::new(scenario);
+    let run_dir = opts.runs_dir.join(&plan.id);
+    std::fs::create_dir_all(run_dir.join("logs"))
+        .map_err(EngineError::io(format!("creating {}", run_dir.display())))?;
+    std::fs::write(run_dir.join("scenario.yaml"), &scenario.resolved_text)
+        .map_err(EngineError::io("saving the resolved scenario"))?;
+    progress.phase(&format!("run {} -> {}", plan.id, run_dir.display()));
+
+    let mut run = Run {
+        docker,
+        plan,
+        scenario,
+        run_dir: run_dir.clone(),
+        progress,
+        steps: Vec::new(),
+        sniffer_started: false,
+    };
+    let outcome = tokio::select! {
+        r = run.up_and_exercise() => r,
+        _ = interrupted() => Err(EngineError::Interrupted("Ctrl-C or SIGTERM")),
+    };
+    let mut error = outcome.err().map(|e| e.to_string());
+
+    // Evidence first, whatever happened; a second Ctrl-C during collection still tears down.
+    progress.phase("saving evidence");
+    let collected = tokio::select! {
+        r = run.collect() => r,
+        _ = interrupted() => Err(EngineError::Interrupted("second Ctrl-C while saving evidence")),
+    };
+    if let Err(e) = collected {
+        let msg = format!("saving evidence: {e}");
+        error = Some(error.map(|x| format!("{x}; {msg}")).unwrap_or(msg));
+    }
+
+    let mut report = grade_run(
+        scenario,
+        &run.run_dir,
+        run.plan.id.clone(),
+        started_at,
+        std::mem::take(&mut run.steps),
+    );
+    report.duration_s = started.elapsed().as_secs_f64();
+    if let Some(e) = error {
+        report.error = Some(e);
+        report.verdict = Verdict::Error;
+    }
+    write_report(&run.run_dir, &report)?;
+
+    let keep = match opts.keep {
+        KeepPolicy::Always => true,
+        KeepPolicy::OnFailure => report.verdict != Verdict::Pass,
+        KeepPolicy::Never => false,
+    } && report
+        .error
+        .as_deref()
+        .is_none_or(|e| !e.starts_with("interrupted"));
+    if !keep {
+        progress.phase("tearing down");
+        teardown(&run.docker, Some(&run.plan.id)).await?;
+    }
+    Ok(RunResult {
+        report,
+        run_dir,
+        kept: keep,
+    })
+}
+
+/// Grades a run directory again from its saved evidence (`lab report`).
+pub fn regrade(run_dir: &Path) -> Result<RunReport, EngineError> {
+    let scenario_path = run_dir.join("scenario.yaml");
+    let scenario = scenario::load(&scenario_path, &BTreeMap::new())?;
+    let previous: Option<RunReport> = std::fs::read(run_dir.join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let (run_id, started_at, steps, duration, error) = match previous {
+        Some(p) => (p.run_id, p.started_at, p.steps, p.duration_s, p.error),
+        None => (
+            run_dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            String::new(),
+            Vec::new(),
+            0.0,
+            None,
+        ),
+    };
+    let mut report = grade_run(&scenario, run_dir, run_id, started_at, steps);
+    report.duration_s = duration;
+    if let Some(e) = error {
+        report.error = Some(e);
+        report.verdict = Verdict::Error;
+    }
+    write_report(run_dir, &report)?;
+    Ok(report)
+}
+
+/// Removes every container and network of run `id` (or of every run), by label alone.
+pub async fn teardown(docker: &Docker, id: Option<&str>) -> Result<Removed, EngineError> {
+    Ok(docker.remove_runs(id).await?)
+}
+
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+struct Run<'a> {
+    docker: Docker,
+    plan: RunPlan,
+    scenario: &'a Scenario,
+    run_dir: PathBuf,
+    progress: Progress,
+    steps: Vec<StepRecord>,
+    sniffer_started: bool,
+}
+
+impl Run<'_> {
+    async fn up_and_exercise(&mut self) -> Result<(), EngineError> {
+        self.progress.phase(&format!(
+            "starting {} ({} nodes)",
+            self.scenario.metadata.name,
+            self.scenario.nodes.len()
+        ));
+        let bridges = self.create_networks().await?;
+        for node in &self.scenario.nodes {
+            match &node.kind {
+                NodeKind::Orthanc {
+                    aet,
+                    config,
+                    version,
+                    networks,
+                } => {
+                    let cfg = orthanc::config(&node.name, aet, config);
+                    let spec = ContainerSpec {
+                        name: self.plan.container(&node.name),
+                        image: Image::Orthanc {
+                            version: version.clone(),
+                        }
+                        .tag(),
+                        cmd: vec![
+                            "Orthanc".into(),
+                            "--verbose".into(),
+                            format!("{}/", orthanc::CONFIG_DIR),
+                        ],
+                        // DCMTK inside Orthanc sets TCP_NODELAY on its sockets when this is set:
+                        // only timing changes (no 40 ms Nagle/delayed-ACK stalls), not the wire.
+                        env: vec!["TCP_NODELAY=1".into()],
+                        labels: self.plan.labels(&node.name),
+                        networks: self.attach(&node.name, networks),
+                        files: vec![(
+                            orthanc::CONFIG_DIR.into(),
+                            "orthanc.json".into(),
+                            serde_json::to_vec_pretty(&cfg).expect("json"),
+                        )],
+                        ..Default::default()
+                    };
+                    self.docker.start_container(&spec).await?;
+                }
+                NodeKind::Modality { networks, .. } => {
+                    let spec = ContainerSpec {
+                        name: self.plan.container(&node.name),
+                        image: Image::Agent.tag(),
+                        cmd: vec!["lab-agent".into(), "idle".into()],
+                        labels: self.plan.labels(&node.name),
+                        networks: self.attach(&node.name, networks),
+                        ..Default::default()
+                    };
+                    self.docker.start_container(&spec).await?;
+                }
+                NodeKind::Sniffer { .. } => {} // started once the lab is ready, below
+            }
+        }
+
+        self.progress
+            .phase("waiting for the PACS to answer REST and C-ECHO");
+        self.wait_ready().await?;
+
+        for node in &self.scenario.nodes {
+            if let NodeKind::Sniffer { tap } = &node.kind {
+                self.start_sniffer(&node.name, &bridges[tap]).await?;
+            }
+        }
+
+        for step in &self.scenario.steps {
+            let record = self.run_step(step).await?;
+            let failed = !record.ok;
+            self.steps.push(record);
+            if failed {
+                // Later steps may depend on this one; the checks say what it cost.
+                self.progress.phase(&format!(
+                    "step {} failed; grading what happened",
+                    step.index
+                ));
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn attach(&self, node: &str, networks: &[String]) -> Vec<(String, Vec<String>)> {
+        networks
+            .iter()
+            .map(|n| (self.plan.network(n), vec![node.to_string()]))
+            .collect()
+    }
+
+    /// Creates the run's networks on free subnets of the pool; returns each lab network's
+    /// bridge interface name.
+    async fn create_networks(&self) -> Result<BTreeMap<String, String>, EngineError> {
+        let mut bridges = BTreeMap::new();
+        for (index, net) in self.scenario.networks.iter().enumerate() {
+            let bridge = self.plan.bridge(index);
+            let mut last_err = None;
+            // Another run may take the same subnet between our look and our create: retry.
+            for _attempt in 0..8 {
+                let used = self.docker.used_subnets().await?;
+                let Some(subnet) = free_subnets(&used).next() else {
+                    return Err(EngineError::Setup(
+                        "every /24 of the lab pool 10.213.0.0/16 is in use\n  fix: `lab down --all` or `lab gc`".into(),
+                    ));
+                };
+                let spec = NetworkSpec {
+                    name: self.plan.network(&net.name),
+                    bridge: bridge.clone(),
+                    subnet,
+                    internal: net.internal,
+                    labels: self.plan.labels(&net.name),
+                };
+                match self.docker.create_network(&spec).await {
+                    Ok(()) => {
+                        last_err = None;
+                        break;
+                    }
+                    Err(e) if e.to_string().contains("overlap") => last_err = Some(e),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if let Some(e) = last_err {
+                return Err(e.into());
+            }
+            bridges.insert(net.name.clone(), bridge);
+        }
+        Ok(bridges)
+    }
+
+    async fn wait_ready(&self) -> Result<(), EngineError> {
+        for node in &self.scenario.nodes {
+            let NodeKind::Orthanc { aet, .. } = &node.kind else {
+                continue;
+            };
+            let container = self.plan.container(&node.name);
+            let deadline = Instant::now() + READY_LIMIT;
+            let probe = vec![
+                "curl".to_string(),
+                "-sf".into(),
+                "--max-time".into(),
+                "2".into(),
+                format!("http://127.0.0.1:{}/system", orthanc::HTTP_PORT),
+            ];
+            loop {
+                if !self.docker.is_running(&container).await? {
+                    let logs = self.docker.logs(&container).await.unwrap_or_default();
+                    let tail: Vec<&str> = logs
+                        .lines()
+                        .rev()
+                        .take(15)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    return Err(EngineError::Setup(format!(
+                        "node `{}` (Orthanc) stopped during start-up; its last log lines:\n{}",
+                        node.name,
+                        tail.join("\n")
+                    )));
+                }
+                let out = self
+                    .docker
+                    .exec(&container, &probe, Duration::from_secs(10))
+                    .await?;
+                if out.exit_code == 0 {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(EngineError::Setup(format!(
+                        "node `{}`: Orthanc's REST API did not answer within {} s",
+                        node.name,
+                        READY_LIMIT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            // The DICOM port answers too: a real C-ECHO from a modality on the same network.
+            if let Some(modality) = self.scenario.nodes.iter().find(|m| {
+                matches!(m.kind, NodeKind::Modality { .. })
+                    && m.networks().iter().any(|n| node.networks().contains(n))
+            }) {
+                let cmd = vec![
+                    "lab-agent".to_string(),
+                    "echo".into(),
+                    "--host".into(),
+                    node.name.clone(),
+                    "--port".into(),
+                    orthanc::DICOM_PORT.to_string(),
+                    "--calling".into(),
+                    modality.aet().unwrap_or("MODALITY").into(),
+                    "--called".into(),
+                    aet.clone(),
+                    "--wait-secs".into(),
+                    READY_LIMIT.as_secs().to_string(),
+                ];
+                let out = self
+                    .docker
+                    .exec(
+                        &self.plan.container(&modality.name),
+                        &cmd,
+                        READY_LIMIT + Duration::from_secs(10),
+                    )
+                    .await?;
+                // 3 = refused: the PACS answers DICOM but rejects this modality, which a
+                // hardened lab may well do; only unreachable means not ready.
+                if out.exit_code != 0 && out.exit_code != 3 {
+                    return Err(EngineError::Setup(format!(
+                        "node `{}` did not answer C-ECHO: {}",
+                        node.name,
+                        agent_error(&out.stdout, &out.stderr)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_sniffer(&mut self, node: &str, bridge: &str) -> Result<(), EngineError> {
+        let container = self.plan.container(node);
+        let spec = ContainerSpec {
+            name: container.clone(),
+            image: Image::Agent.tag(),
+            cmd: vec![
+                "lab-agent".into(),
+                "sniff".into(),
+                "--iface".into(),
+                bridge.into(),
+                "--out".into(),
+                SNIFFER_OUT.into(),
+            ],
+            labels: self.plan.labels(node),
+            host_network: true,
+            cap_add: vec!["NET_RAW".into(), "NET_ADMIN".into()],
+            ..Default::default()
+        };
+        self.docker.start_container(&spec).await?;
+        self.sniffer_started = true;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let logs = self.docker.logs(&container).await?;
+            if logs.contains("\"capturing\"") {
+                return Ok(());
+            }
+            if !self.docker.is_running(&container).await? {
+                return Err(EngineError::Setup(format!(
+                    "the sniffer `{node}` stopped before capturing:\n{}",
+                    logs.trim()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(EngineError::Setup(format!(
+                    "the sniffer `{node}` did not start capturing on {bridge} within 20 s"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn run_step(&self, step: &scenario::Step) -> Result<StepRecord, EngineError> {
+        let target = |to: &str| -> (String, String) {
+            let aet = self
+                .scenario
+                .nodes
+                .iter()
+                .find(|n| n.name == to)
+                .and_then(|n| n.aet())
+                .unwrap_or("ORTHANC");
+            (to.to_string(), aet.to_string())
+        };
+        let calling = self
+            .scenario
+            .nodes
+            .iter()
+            .find(|n| n.name == step.node)
+            .and_then(|n| n.aet())
+            .unwrap_or("MODALITY");
+        let (name, mut cmd) = match &step.action {
+            Action::Echo { to } => {
+                let (host, called) = target(to);
+                ("echo", agent_peer("echo", &host, calling, &called))
+            }
+            Action::Store { to, study } => {
+                let (host, called) = target(to);
+                let mut cmd = agent_peer("store", &host, calling, &called);
+                cmd.extend([
+                    "--modality".into(),
+                    study.modality.clone(),
+                    "--instances".into(),
+                    study.instances.to_string(),
+                    "--syntax".into(),
+                    study.syntax.as_str().into(),
+                    "--patient".into(),
+                    study.patient.clone(),
+                    "--patient-id".into(),
+                    study.patient_id.clone(),
+                    "--seed".into(),
+                    study.seed.to_string(),
+                    "--rows".into(),
+                    study.rows.to_string(),
+                    "--cols".into(),
+                    study.cols.to_string(),
+                ]);
+                ("store", cmd)
+            }
+        };
+        cmd.insert(0, "lab-agent".into());
+        self.progress
+            .phase(&format!("step {}: {} {name}", step.index, step.node));
+        let t0 = Instant::now();
+        let out = self
+            .docker
+            .exec(&self.plan.container(&step.node), &cmd, STEP_LIMIT)
+            .await?;
+        let result: Option<serde_json::Value> = out
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok());
+        let ok = out.exit_code == 0;
+        Ok(StepRecord {
+            index: step.index,
+            node: step.node.clone(),
+            action: name.into(),
+            ok,
+            exit_code: out.exit_code,
+            elapsed_ms: t0.elapsed().as_millis() as u64,
+            error: (!ok).then(|| agent_error(&out.stdout, &out.stderr)),
+            result,
+        })
+    }
+
+    /// Saves PACS state, the capture and every node's log into the run directory.
+    async fn collect(&mut self) -> Result<(), EngineError> {
+        let mut problems = Vec::new();
+        let nodes = self.scenario.nodes.clone();
+        for node in nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
+        {
+            if let Err(e) = self.save_pacs_state(&node.name).await {
+                problems.push(format!("PACS `{}` state: {e}", node.name));
+            }
+        }
+        for node in nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Sniffer { .. }))
+        {
+            if self.sniffer_started {
+                if let Err(e) = self.save_capture(&node.name).await {
+                    problems.push(format!("capture of `{}`: {e}", node.name));
+                }
+            }
+        }
+        for node in &nodes {
+            let container = self.plan.container(&node.name);
+            if let Ok(logs) = self.docker.logs(&container).await {
+                let _ = std::fs::write(
+                    self.run_dir.join("logs").join(format!("{}.log", node.name)),
+                    logs,
+                );
+            }
+        }
+        let steps_log: String = self
+            .steps
+            .iter()
+            .map(|s| format!("{}\n", serde_json::to_string(s).unwrap_or_default()))
+            .collect();
+        let _ = std::fs::write(self.run_dir.join("logs").join("steps.jsonl"), steps_log);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Setup(problems.join("; ")))
+        }
+    }
+
+    async fn save_pacs_state(&self, node: &str) -> Result<(), EngineError> {
+        let container = self.plan.container(node);
+        let dir = self.run_dir.join(PACS_DIR).join(node);
+        std::fs::create_dir_all(&dir)
+            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        for (file, path) in [
+            ("instances.json", "/instances"),
+            ("system.json", "/system"),
+            ("statistics.json", "/statistics"),
+        ] {
+            let cmd = vec![
+                "curl".to_string(),
+                "-sf".into(),
+                "--max-time".into(),
+                "10".into(),
+                format!("http://127.0.0.1:{}{path}", orthanc::HTTP_PORT),
+            ];
+            let out = self
+                .docker
+                .exec(&container, &cmd, Duration::from_secs(15))
+                .await?;
+            if out.exit_code != 0 {
+                return Err(EngineError::Setup(format!(
+                    "GET {path} failed (curl exit {})",
+                    out.exit_code
+                )));
+            }
+            std::fs::write(dir.join(file), out.stdout)
+                .map_err(EngineError::io(format!("writing {file}")))?;
+        }
+        Ok(())
+    }
+
+    async fn save_capture(&self, node: &str) -> Result<(), EngineError> {
+        let container = self.plan.container(node);
+        // Let the last segments of the exchange (FIN, final ACKs) reach the capture.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if self.docker.is_running(&container).await.unwrap_or(false) {
+            self.docker.signal(&container, "SIGTERM").await?;
+            if self
+                .docker
+                .wait_stopped(&container, Duration::from_secs(15))
+                .await?
+                .is_none()
+            {
+                return Err(EngineError::Setup(
+                    "the sniffer did not stop within 15 s of SIGTERM".into(),
+                ));
+            }
+        }
+        let bytes = self.docker.read_file(&container, SNIFFER_OUT).await?;
+        std::fs::write(self.run_dir.join(CAPTURE_FILE), bytes)
+            .map_err(EngineError::io("writing capture.pcapng"))?;
+        Ok(())
+    }
+}
+
+fn agent_peer(action: &str, host: &str, calling: &str, called: &str) -> Vec<String> {
+    vec![
+        action.into(),
+        "--host".into(),
+        host.into(),
+        "--port".into(),
+        orthanc::DICOM_PORT.to_string(),
+        "--calling".into(),
+        calling.into(),
+        "--called".into(),
+        called.into(),
+    ]
+}
+
+/// The agent's own words for a failure: the `error` of its JSON line, else its stderr.
+fn agent_error(stdout: &str, stderr: &str) -> String {
+    stdout
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| {
+            stderr
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("no output")
+                .to_string()
+        })
+}
+
+fn grade_run(
+    scenario: &Scenario,
+    run_dir: &Path,
+    run_id: String,
+    started_at: String,
+    steps: Vec<StepRecord>,
+) -> RunReport {
+    let evidence = Evidence::load(run_dir);
+    if let Ok(analysis) = &evidence.capture {
+        let lines: String = analysis
+            .events
+            .iter()
+            .map(|e| format!("{}\n", serde_json::to_string(e).unwrap_or_default()))
+            .collect();
+        let _ = std::fs::write(run_dir.join("timeline.json"), lines);
+    }
+    let checks = checks::grade(scenario, &evidence);
+    let verdict = Verdict::of(&checks);
+    let mut evidence_files: Vec<String> = Vec::new();
+    collect_files(run_dir, run_dir, &mut evidence_files);
+    evidence_files.retain(|f| f != "report.json" && f != "SHA256SUMS");
+    evidence_files.sort();
+    let m = &scenario.metadata;
+    RunReport {
+        schema: REPORT_SCHEMA.into(),
+        run_id,
+        lab: m.name.clone(),
+        title: m.title.clone(),
+        threat: m.threat.clone(),
+        variant: format!("{:?}", m.variant).to_lowercase(),
+        mitre: m.mitre.clone(),
+        started_at,
+        duration_s: 0.0,
+        verdict,
+        error: None,
+        steps,
+        checks,
+        evidence: evidence_files,
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(root, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+}
+
+fn write_report(run_dir: &Path, report: &RunReport) -> Result<(), EngineError> {
+    let json = serde_json::to_vec_pretty(report).expect("report serialises");
+    std::fs::write(run_dir.join("report.json"), json)
+        .map_err(EngineError::io("writing report.json"))?;
+    // SHA256SUMS over the evidence, in `sha256sum -c` format.
+    use sha2::{Digest, Sha256};
+    let mut sums = String::new();
+    for f in &report.evidence {
+        if let Ok(bytes) = std::fs::read(run_dir.join(f)) {
+            sums.push_str(&format!("{}  {f}\n", hex::encode(Sha256::digest(&bytes))));
+        }
+    }
+    std::fs::write(run_dir.join("SHA256SUMS"), sums)
+        .map_err(EngineError::io("writing SHA256SUMS"))?;
+    Ok(())
+}
