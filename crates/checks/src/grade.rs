@@ -135,7 +135,7 @@ fn sequence(r: &mut CheckResult, ev: &Evidence, expect: &[String]) {
             return;
         }
     };
-    let labels: Vec<&str> = analysis.events.iter().map(|e| e.label.as_str()).collect();
+    let labels = analysis.step_labels();
     let mut want = expect.iter().peekable();
     for label in &labels {
         if want.peek().is_some_and(|w| w.as_str() == *label) {
