@@ -177,14 +177,18 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("cannot start the async runtime")
 }
 
-/// Resolves at the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Install the SIGTERM and SIGINT handlers now (call inside the runtime) and return a future
+/// that resolves at the first of them. Installing before any readiness line is printed means
+/// a signal sent right after readiness is never lost to the default action.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("cannot install the SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("cannot install the SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 
@@ -204,7 +208,12 @@ pub fn main() -> ExitCode {
 pub fn run(cmd: Command) -> ExitCode {
     match cmd {
         Command::Idle => {
-            runtime().block_on(shutdown_signal());
+            let rt = runtime();
+            let signal = {
+                let _guard = rt.enter();
+                shutdown_signal()
+            };
+            rt.block_on(signal);
             ExitCode::SUCCESS
         }
         Command::Echo { peer, wait_secs } => cmd_echo(&peer, wait_secs),
@@ -317,8 +326,12 @@ fn cmd_sniff(opts: SniffOptions) -> ExitCode {
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let signal = {
+        let _guard = rt.enter();
+        shutdown_signal()
+    };
     rt.spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         flag.store(true, Ordering::SeqCst);
     });
     let iface = opts.iface.clone();
