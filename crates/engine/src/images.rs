@@ -74,6 +74,9 @@ pub async fn ensure(
             order.push(img.clone());
         }
     }
+    // Two labs starting at once must not build the same image twice: one builds, the
+    // other waits here and then finds the image up to date.
+    let _lock = build_lock(progress).await?;
     let mut built = Vec::new();
     let mut recipes: HashMap<Image, String> = HashMap::new();
     for img in &order {
@@ -297,6 +300,33 @@ async fn run_streamed(
         Err(EngineError::Setup(format!(
             "{what} failed ({status}):\n{tail}"
         )))
+    }
+}
+
+/// An exclusive lock on image building, held until dropped (the file stays).
+async fn build_lock(progress: Progress) -> Result<std::fs::File, EngineError> {
+    let dir = cache_dir();
+    std::fs::create_dir_all(&dir)
+        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+    let path = dir.join("images.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(EngineError::io(format!("opening {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            progress.phase("waiting for another lab that is building images");
+            tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+                .await
+                .expect("lock task")
+                .map_err(EngineError::io(format!("locking {}", path.display())))
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(EngineError::io(format!("locking {}", path.display()))(e))
+        }
     }
 }
 

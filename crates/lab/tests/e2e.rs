@@ -1,0 +1,317 @@
+//! End to end: the real `lab` binary against the real Docker daemon, real Orthanc and the
+//! real agent. Each test asserts what the run left behind and that nothing of it remains.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn lab() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CI", "true")
+        .env(
+            "LAB_LABS_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"),
+        );
+    c
+}
+
+fn runs_dir(test: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("e2e-runs")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The one run directory a test's `lab run` created.
+fn only_run(dir: &Path) -> PathBuf {
+    let runs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs.into_iter().next().unwrap()
+}
+
+fn report(run: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("report.json")).unwrap()
+}
+
+fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+/// Docker objects still labelled with this run id.
+fn leftovers(run_id: &str) -> String {
+    let mut out = String::new();
+    for what in [&["ps", "-a"][..], &["network", "ls"][..]] {
+        let o = Command::new("docker")
+            .args(what)
+            .args(["-q", "--filter", &format!("label=dicom-range.run={run_id}")])
+            .output()
+            .expect("docker CLI");
+        assert!(o.status.success(), "docker {what:?} failed");
+        out.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    out
+}
+
+#[test]
+fn plaintext_store_passes_and_leaves_nothing_running() {
+    let dir = runs_dir("plaintext");
+    let out = lab()
+        .args([
+            "run",
+            "plaintext-store",
+            "-p",
+            "patient=E2E^STUDENT",
+            "--runs-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("PASS: 3/3 checks met"), "{stdout}");
+
+    let run = only_run(&dir);
+    let r = report(&run);
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["schema"], "dicom-range/report/v1");
+    let store = check(&r, "store-ok");
+    assert_eq!(
+        (store["outcome"].as_str(), store["observed"].as_str()),
+        (Some("met"), Some("1 instance(s)"))
+    );
+    let phi = check(&r, "phi-visible");
+    assert_eq!(phi["outcome"], "met");
+    assert_eq!(phi["finding"], true);
+    assert!(
+        phi["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "PatientName = E2E^STUDENT"),
+        "{phi}"
+    );
+    assert_eq!(check(&r, "paper-sequence")["outcome"], "met");
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == true)
+    );
+
+    for f in [
+        "capture.pcapng",
+        "timeline.json",
+        "scenario.yaml",
+        "SHA256SUMS",
+        "logs/pacs.log",
+        "logs/modality.log",
+        "logs/sniffer.log",
+        "pacs/pacs/instances.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing from {}", run.display());
+    }
+    assert!(
+        std::fs::read_to_string(run.join("scenario.yaml"))
+            .unwrap()
+            .contains("E2E^STUDENT")
+    );
+    assert!(
+        std::fs::read_to_string(run.join("logs/pacs.log"))
+            .unwrap()
+            .contains("ORTHANC")
+    );
+    // The capture is real: decode it independently of the report.
+    let analysis = wire::analyze_file(&run.join("capture.pcapng")).unwrap();
+    assert!(
+        analysis
+            .phi
+            .iter()
+            .any(|p| p.keyword == "PatientName" && p.value == "E2E^STUDENT")
+    );
+    assert!(analysis.step_labels().contains(&"C-STORE-RSP Success"));
+
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_eq!(leftovers(run_id), "", "objects of {run_id} remain");
+
+    // Grading again offline, from the evidence alone, gives the same verdict.
+    let again = lab().arg("report").arg(&run).output().unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[test]
+fn unmet_expectations_exit_1_and_say_what_was_seen() {
+    let dir = runs_dir("wrong");
+    let out = lab()
+        .args([
+            "run",
+            "tests/fixtures/wrong-expectations.yaml",
+            "--runs-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&only_run(&dir));
+    assert_eq!(r["verdict"], "fail");
+    assert_eq!(check(&r, "store-ok")["outcome"], "not-met");
+    assert_eq!(check(&r, "store-ok")["observed"], "1 instance(s)");
+    assert_eq!(check(&r, "phi-visible")["outcome"], "not-met");
+    assert_eq!(check(&r, "phi-visible")["finding"], true);
+    assert_eq!(check(&r, "paper-sequence")["outcome"], "met");
+    assert!(
+        stdout.contains("NOT MET") && stdout.contains("expected: 2 instance(s)"),
+        "{stdout}"
+    );
+    assert_eq!(leftovers(r["run_id"].as_str().unwrap()), "");
+}
+
+#[test]
+fn keep_leaves_a_failed_lab_up_until_lab_down() {
+    let dir = runs_dir("keep");
+    let out = lab()
+        .args([
+            "run",
+            "tests/fixtures/wrong-expectations.yaml",
+            "--keep",
+            "--runs-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&only_run(&dir));
+    let run_id = r["run_id"].as_str().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("lab down {run_id}")));
+    assert!(!leftovers(run_id).is_empty(), "--keep removed the lab");
+    // Teardown from labels alone: no scenario file, no run directory.
+    let down = lab()
+        .current_dir("/")
+        .args(["down", run_id])
+        .output()
+        .unwrap();
+    assert_eq!(
+        down.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&down.stdout).contains("removed 3 container(s) and 1 network(s)")
+    );
+    assert_eq!(leftovers(run_id), "");
+}
+
+#[test]
+fn ctrl_c_saves_evidence_and_tears_down() {
+    let dir = runs_dir("interrupt");
+    let mut child = lab()
+        .args(["run", "plaintext-store", "--runs-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "lab ended before the steps:\n{seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("step 1:") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{seen}");
+    let run = only_run(&dir);
+    let r = report(&run);
+    assert_eq!(r["verdict"], "error");
+    assert!(
+        r["error"].as_str().unwrap().starts_with("interrupted"),
+        "{}",
+        r["error"]
+    );
+    assert!(run.join("scenario.yaml").is_file());
+    assert!(
+        run.join("logs/pacs.log").is_file(),
+        "node logs were not saved"
+    );
+    assert_eq!(leftovers(r["run_id"].as_str().unwrap()), "");
+}
+
+#[test]
+fn an_unknown_lab_lists_the_labs() {
+    let out = lab().args(["run", "plaintext-stor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no lab named `plaintext-stor`") && err.contains("plaintext-store"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_yaml_names_file_line_and_column() {
+    let out = lab()
+        .args(["run", "tests/fixtures/malformed.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tests/fixtures/malformed.yaml:5:"), "{err}");
+}
+
+#[test]
+fn docker_unreachable_is_exit_2_with_the_fix() {
+    let out = lab()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["run", "plaintext-store", "--runs-dir"])
+        .arg(runs_dir("nodocker"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Docker daemon is not reachable") && err.contains("fix:"),
+        "{err}"
+    );
+}
