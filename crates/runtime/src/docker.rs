@@ -8,9 +8,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -78,7 +78,9 @@ impl Docker {
             .await
             .map_err(|_| RuntimeError::Other("the Docker daemon did not answer within 10 s\n  fix: check that dockerd is running and responsive".into()))?
             .map_err(|source| RuntimeError::Unreachable { source })?;
-        api.ping().await.map_err(|source| RuntimeError::Unreachable { source })?;
+        api.ping()
+            .await
+            .map_err(|source| RuntimeError::Unreachable { source })?;
         Ok(Docker { api })
     }
 
@@ -86,25 +88,46 @@ impl Docker {
     pub async fn image_recipe(&self, image: &str) -> Result<Option<String>, RuntimeError> {
         match self.api.inspect_image(image).await {
             Ok(info) => Ok(Some(
-                info.config.and_then(|c| c.labels).and_then(|l| l.get(LABEL_RECIPE).cloned()).unwrap_or_default(),
+                info.config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(LABEL_RECIPE).cloned())
+                    .unwrap_or_default(),
             )),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(e).context(|| format!("inspecting image {image}")),
         }
     }
 
     /// Imports a root file system tarball as an image (`docker import`), with Dockerfile
     /// instructions such as `LABEL k=v` or `CMD [...]` applied.
-    pub async fn import_rootfs(&self, tar: &Path, image: &str, changes: Vec<String>) -> Result<(), RuntimeError> {
+    pub async fn import_rootfs(
+        &self,
+        tar: &Path,
+        image: &str,
+        changes: Vec<String>,
+    ) -> Result<(), RuntimeError> {
         let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
         let file = tokio::fs::File::open(tar)
             .await
-            .map_err(|source| RuntimeError::Io { context: format!("opening {}", tar.display()), source })?;
+            .map_err(|source| RuntimeError::Io {
+                context: format!("opening {}", tar.display()),
+                source,
+            })?;
         let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
-        let options = CreateImageOptionsBuilder::new().from_src("-").repo(repo).tag(tag).changes(changes).build();
+        let options = CreateImageOptionsBuilder::new()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .changes(changes)
+            .build();
         let mut stream = self.api.create_image(Some(options), Some(body), None);
         while let Some(item) = stream.next().await {
-            item.map_err(|e| RuntimeError::Build { image: image.into(), message: e.to_string() })?;
+            item.map_err(|e| RuntimeError::Build {
+                image: image.into(),
+                message: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -124,7 +147,11 @@ impl Docker {
             .forcerm(true)
             .labels(labels)
             .build();
-        let mut stream = self.api.build_image(options, None, Some(bollard::body_full(Bytes::from(context_tar))));
+        let mut stream = self.api.build_image(
+            options,
+            None,
+            Some(bollard::body_full(Bytes::from(context_tar))),
+        );
         let mut tail: Vec<String> = Vec::new();
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| RuntimeError::Build {
@@ -139,7 +166,10 @@ impl Docker {
                 }
             }
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(RuntimeError::Build { image: image.into(), message: format!("{err}\n{}", tail.join("")) });
+                return Err(RuntimeError::Build {
+                    image: image.into(),
+                    message: format!("{err}\n{}", tail.join("")),
+                });
             }
         }
         Ok(())
@@ -147,7 +177,11 @@ impl Docker {
 
     /// Subnets (CIDR) of every existing network, so a new one can avoid them.
     pub async fn used_subnets(&self) -> Result<Vec<String>, RuntimeError> {
-        let nets = self.api.list_networks(None).await.context(|| "listing networks".into())?;
+        let nets = self
+            .api
+            .list_networks(None)
+            .await
+            .context(|| "listing networks".into())?;
         Ok(nets
             .into_iter()
             .filter_map(|n| n.ipam.and_then(|i| i.config))
@@ -162,14 +196,23 @@ impl Docker {
             driver: Some("bridge".into()),
             internal: Some(spec.internal),
             ipam: Some(Ipam {
-                config: Some(vec![IpamConfig { subnet: Some(spec.subnet.clone()), ..Default::default() }]),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.clone()),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
-            options: Some(HashMap::from([("com.docker.network.bridge.name".to_string(), spec.bridge.clone())])),
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.name".to_string(),
+                spec.bridge.clone(),
+            )])),
             labels: Some(spec.labels.clone()),
             ..Default::default()
         };
-        self.api.create_network(request).await.context(|| format!("creating network {}", spec.name))?;
+        self.api
+            .create_network(request)
+            .await
+            .context(|| format!("creating network {}", spec.name))?;
         Ok(())
     }
 
@@ -177,7 +220,13 @@ impl Docker {
     pub async fn start_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
         let mut first = spec.networks.iter();
         let endpoints = first.next().map(|(net, aliases)| {
-            HashMap::from([(net.clone(), EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() })])
+            HashMap::from([(
+                net.clone(),
+                EndpointSettings {
+                    aliases: Some(aliases.clone()),
+                    ..Default::default()
+                },
+            )])
         });
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -188,16 +237,23 @@ impl Docker {
                 network_mode: Some(if spec.host_network {
                     "host".into()
                 } else {
-                    spec.networks.first().map(|n| n.0.clone()).unwrap_or_else(|| "none".into())
+                    spec.networks
+                        .first()
+                        .map(|n| n.0.clone())
+                        .unwrap_or_else(|| "none".into())
                 }),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 init: Some(false),
                 ..Default::default()
             }),
-            networking_config: endpoints.map(|e| bollard::models::NetworkingConfig { endpoints_config: Some(e) }),
+            networking_config: endpoints.map(|e| bollard::models::NetworkingConfig {
+                endpoints_config: Some(e),
+            }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
         self.api
             .create_container(Some(options), body)
             .await
@@ -205,28 +261,49 @@ impl Docker {
         for (net, aliases) in first {
             let request = NetworkConnectRequest {
                 container: spec.name.clone(),
-                endpoint_config: Some(EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() }),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: Some(aliases.clone()),
+                    ..Default::default()
+                }),
             };
-            self.api.connect_network(net, request).await.context(|| format!("connecting {} to {net}", spec.name))?;
+            self.api
+                .connect_network(net, request)
+                .await
+                .context(|| format!("connecting {} to {net}", spec.name))?;
         }
         let mut by_dir: HashMap<&str, Vec<(&str, &[u8])>> = HashMap::new();
         for (dir, name, contents) in &spec.files {
             by_dir.entry(dir).or_default().push((name, contents));
         }
         for (dir, files) in by_dir {
-            let tar = tar_of(&files).map_err(|source| RuntimeError::Io { context: "packing files".into(), source })?;
+            let tar = tar_of(&files).map_err(|source| RuntimeError::Io {
+                context: "packing files".into(),
+                source,
+            })?;
             let options = UploadToContainerOptionsBuilder::new().path(dir).build();
             self.api
-                .upload_to_container(&spec.name, Some(options), bollard::body_full(Bytes::from(tar)))
+                .upload_to_container(
+                    &spec.name,
+                    Some(options),
+                    bollard::body_full(Bytes::from(tar)),
+                )
                 .await
                 .context(|| format!("copying files into {}:{dir}", spec.name))?;
         }
-        self.api.start_container(&spec.name, None).await.context(|| format!("starting container {}", spec.name))?;
+        self.api
+            .start_container(&spec.name, None)
+            .await
+            .context(|| format!("starting container {}", spec.name))?;
         Ok(())
     }
 
     /// Runs a command in a running container and waits for it, within `limit`.
-    pub async fn exec(&self, container: &str, cmd: &[String], limit: Duration) -> Result<ExecOutput, RuntimeError> {
+    pub async fn exec(
+        &self,
+        container: &str,
+        cmd: &[String],
+        limit: Duration,
+    ) -> Result<ExecOutput, RuntimeError> {
         let config = ExecConfig {
             cmd: Some(cmd.to_vec()),
             attach_stdout: Some(true),
@@ -234,7 +311,11 @@ impl Docker {
             ..Default::default()
         };
         let what = || format!("running `{}` in {container}", cmd.join(" "));
-        let exec = self.api.create_exec(container, config).await.context(what)?;
+        let exec = self
+            .api
+            .create_exec(container, config)
+            .await
+            .context(what)?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
         let run = async {
@@ -243,16 +324,22 @@ impl Docker {
             {
                 while let Some(chunk) = output.next().await {
                     match chunk.context(what)? {
-                        bollard::container::LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                        bollard::container::LogOutput::StdErr { message } => {
+                            stderr.extend_from_slice(&message)
+                        }
                         other => stdout.extend_from_slice(&other.into_bytes()),
                     }
                 }
             }
             Ok::<(), RuntimeError>(())
         };
-        tokio::time::timeout(limit, run)
-            .await
-            .map_err(|_| RuntimeError::Other(format!("{} did not finish within {} s", what(), limit.as_secs())))??;
+        tokio::time::timeout(limit, run).await.map_err(|_| {
+            RuntimeError::Other(format!(
+                "{} did not finish within {} s",
+                what(),
+                limit.as_secs()
+            ))
+        })??;
         let info = self.api.inspect_exec(&exec.id).await.context(what)?;
         Ok(ExecOutput {
             exit_code: info.exit_code.unwrap_or(-1),
@@ -270,20 +357,34 @@ impl Docker {
             .try_collect()
             .await
             .context(|| format!("reading the logs of {container}"))?;
-        Ok(chunks.iter().map(|c| String::from_utf8_lossy(c.as_ref()).into_owned()).collect())
+        Ok(chunks
+            .iter()
+            .map(|c| String::from_utf8_lossy(c.as_ref()).into_owned())
+            .collect())
     }
 
     pub async fn signal(&self, container: &str, signal: &str) -> Result<(), RuntimeError> {
         let options = KillContainerOptionsBuilder::new().signal(signal).build();
-        self.api.kill_container(container, Some(options)).await.context(|| format!("sending {signal} to {container}"))
+        self.api
+            .kill_container(container, Some(options))
+            .await
+            .context(|| format!("sending {signal} to {container}"))
     }
 
     /// Waits up to `limit` for the container to stop; returns its exit code, or None if
     /// it was still running.
-    pub async fn wait_stopped(&self, container: &str, limit: Duration) -> Result<Option<i64>, RuntimeError> {
+    pub async fn wait_stopped(
+        &self,
+        container: &str,
+        limit: Duration,
+    ) -> Result<Option<i64>, RuntimeError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let info = self.api.inspect_container(container, None).await.context(|| format!("inspecting {container}"))?;
+            let info = self
+                .api
+                .inspect_container(container, None)
+                .await
+                .context(|| format!("inspecting {container}"))?;
             let state = info.state.unwrap_or_default();
             if state.running != Some(true) {
                 return Ok(Some(state.exit_code.unwrap_or(-1)));
@@ -297,13 +398,19 @@ impl Docker {
 
     /// Whether the container is running; Err if it does not exist.
     pub async fn is_running(&self, container: &str) -> Result<bool, RuntimeError> {
-        let info = self.api.inspect_container(container, None).await.context(|| format!("inspecting {container}"))?;
+        let info = self
+            .api
+            .inspect_container(container, None)
+            .await
+            .context(|| format!("inspecting {container}"))?;
         Ok(info.state.and_then(|s| s.running).unwrap_or(false))
     }
 
     /// Copies one file out of a container (running or stopped).
     pub async fn read_file(&self, container: &str, path: &str) -> Result<Vec<u8>, RuntimeError> {
-        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
         let tar: Vec<Bytes> = self
             .api
             .download_from_container(container, Some(options))
@@ -312,7 +419,10 @@ impl Docker {
             .context(|| format!("copying {container}:{path}"))?;
         let tar: Vec<u8> = tar.concat();
         let mut archive = tar::Archive::new(tar.as_slice());
-        let io = |source| RuntimeError::Io { context: format!("unpacking {container}:{path}"), source };
+        let io = |source| RuntimeError::Io {
+            context: format!("unpacking {container}:{path}"),
+            source,
+        };
         for entry in archive.entries().map_err(io)? {
             let mut entry = entry.map_err(io)?;
             if entry.header().entry_type().is_file() {
@@ -321,7 +431,9 @@ impl Docker {
                 return Ok(out);
             }
         }
-        Err(RuntimeError::Other(format!("{container}:{path} is not a file")))
+        Err(RuntimeError::Other(format!(
+            "{container}:{path} is not a file"
+        )))
     }
 
     /// Names of containers carrying `label=value` (or just the label when value is None),
@@ -339,12 +451,25 @@ impl Docker {
             .all(true)
             .filters(&HashMap::from([("label", vec![filter])]))
             .build();
-        let list = self.api.list_containers(Some(options)).await.context(|| "listing containers".into())?;
+        let list = self
+            .api
+            .list_containers(Some(options))
+            .await
+            .context(|| "listing containers".into())?;
         Ok(list
             .into_iter()
             .map(|c| {
-                let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').to_string();
-                (name, c.labels.unwrap_or_default(), c.state.map(|s| s.to_string()).unwrap_or_default())
+                let name = c
+                    .names
+                    .and_then(|n| n.first().cloned())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string();
+                (
+                    name,
+                    c.labels.unwrap_or_default(),
+                    c.state.map(|s| s.to_string()).unwrap_or_default(),
+                )
             })
             .collect())
     }
@@ -358,9 +483,18 @@ impl Docker {
             Some(v) => format!("{label}={v}"),
             None => label.to_string(),
         };
-        let options = ListNetworksOptionsBuilder::new().filters(&HashMap::from([("label", vec![filter])])).build();
-        let list = self.api.list_networks(Some(options)).await.context(|| "listing networks".into())?;
-        Ok(list.into_iter().map(|n| (n.name.unwrap_or_default(), n.labels.unwrap_or_default())).collect())
+        let options = ListNetworksOptionsBuilder::new()
+            .filters(&HashMap::from([("label", vec![filter])]))
+            .build();
+        let list = self
+            .api
+            .list_networks(Some(options))
+            .await
+            .context(|| "listing networks".into())?;
+        Ok(list
+            .into_iter()
+            .map(|n| (n.name.unwrap_or_default(), n.labels.unwrap_or_default()))
+            .collect())
     }
 
     /// Removes every container, then every network, labelled with run id `run` (or every
@@ -368,18 +502,29 @@ impl Docker {
     pub async fn remove_runs(&self, run: Option<&str>) -> Result<Removed, RuntimeError> {
         let mut removed = Removed::default();
         for (name, _, _) in self.labelled_containers(LABEL_RUN, run).await? {
-            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
             match self.api.remove_container(&name, Some(options)).await {
-                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
                 // Already being removed by a concurrent teardown.
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => {}
                 Err(e) => return Err(e).context(|| format!("removing container {name}")),
             }
             removed.containers.push(name);
         }
         for (name, _) in self.labelled_networks(LABEL_RUN, run).await? {
             match self.api.remove_network(&name).await {
-                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
                 Err(e) => return Err(e).context(|| format!("removing network {name}")),
             }
             removed.networks.push(name);
