@@ -1,0 +1,20 @@
+# Developer shortcuts; README's commands never need `just`.
+
+# Build everything (lab and lab-agent side by side).
+build:
+    cargo build --workspace
+
+# The test suite, as CI runs it (needs Docker; builds images on first use).
+test:
+    cargo build --workspace && cargo nextest run --workspace --no-fail-fast
+
+# The one-shot student lab.
+run lab="plaintext-store":
+    cargo build --release && target/release/lab run {{lab}}
+
+# Remove every lab left running.
+down:
+    cargo run -q --bin lab -- down --all
+
+lint:
+    cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings

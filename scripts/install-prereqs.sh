@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Host prerequisites of dicom-range on a fresh Debian machine (run as root):
+#   debootstrap  builds the base image from Debian packages (there is no registry)
+#   libpcap-dev  the sniffer and its tests capture with libpcap
+#   dcmtk        real DICOM peers (storescp) for the agent's interop tests
+# Docker Engine itself is expected to be installed and running.
+set -euo pipefail
+need=()
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
+command -v storescp >/dev/null 2>&1 || need+=(dcmtk)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing host packages: ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! docker info >/dev/null 2>&1; then
+  echo "error: the Docker daemon is not reachable; start it (systemctl start docker) and retry" >&2
+  exit 2
+fi
+command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
