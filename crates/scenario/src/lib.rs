@@ -14,6 +14,8 @@
 mod error;
 mod params;
 mod raw;
+pub mod schema;
+mod tree;
 mod validate;
 
 pub use error::{Problem, ScenarioError};
@@ -61,8 +63,34 @@ pub fn parse_str(
     overrides: &BTreeMap<String, String>,
 ) -> Result<Scenario, ScenarioError> {
     let (resolved_text, params) = params::substitute(file, text, overrides)?;
-    let raw = raw::parse(file, &resolved_text)?;
-    validate::validate(file, raw, params, resolved_text)
+    // Shape first, over a located tree, so every unknown key is reported at once; the
+    // typed parse then stops at most at one remaining problem.
+    let mut problems = tree::parse(&resolved_text)
+        .map(|t| schema::lint(file, &t))
+        .unwrap_or_default();
+    let raw = match raw::parse(file, &resolved_text) {
+        Ok(raw) => raw,
+        // The lint has said it better (and all of it) when it found anything.
+        Err(e) if problems.is_empty() => return Err(e),
+        Err(_) => return Err(ScenarioError { problems }),
+    };
+    match validate::validate(file, raw, params, resolved_text) {
+        Ok(s) if problems.is_empty() => Ok(s),
+        Ok(_) => Err(ScenarioError { problems }),
+        Err(e) => {
+            // Both passes may see the same value (an unknown threat); say it once.
+            for p in e.problems {
+                if !problems
+                    .iter()
+                    .any(|q| q.line.is_some() && (q.line, q.column) == (p.line, p.column))
+                {
+                    problems.push(p);
+                }
+            }
+            problems.sort_by_key(|p| (p.line, p.column));
+            Err(ScenarioError { problems })
+        }
+    }
 }
 
 /// Parses `key=value` as given to `-p`.

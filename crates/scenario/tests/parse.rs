@@ -89,10 +89,8 @@ fn malformed_yaml_names_line_and_column() {
 fn unknown_key_suggests_the_right_one() {
     let p = problems(&GOOD.replace("networks:\n  clinical", "netwrks:\n  clinical"));
     assert_eq!(p[0].line, Some(8), "{p:?}");
-    assert_eq!(
-        p[0].hint.as_deref(),
-        Some("unknown key `netwrks`, did you mean `networks`?")
-    );
+    assert_eq!(p[0].message, "unknown key `netwrks` in the top level");
+    assert_eq!(p[0].hint.as_deref(), Some("did you mean `networks`?"));
 }
 
 #[test]
@@ -122,7 +120,7 @@ fn all_problems_are_reported_at_once() {
     );
     assert!(
         p.iter()
-            .any(|p| p.message.contains("unknown threat") && p.line == Some(6))
+            .any(|p| p.message.contains("`insecure-comms`") && p.line == Some(6))
     );
     assert!(
         p.iter()
@@ -143,24 +141,36 @@ fn capture_checks_need_a_sniffer() {
 
 #[test]
 fn alias_bombs_are_refused() {
-    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    // Anchors nested ten deep would expand to 10^12 strings; the parser's budget stops it.
+    let mut bomb = String::from("    config:\n      a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 0..12 {
         let prev = if i == 0 {
             "a".to_string()
         } else {
             format!("b{}", i - 1)
         };
-        bomb.push_str(&format!("b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        let refs = vec![format!("*{prev}"); 10].join(", ");
+        bomb.push_str(&format!("      b{i}: &b{i} [{refs}]\n"));
     }
-    let p = problems(&bomb);
-    assert_eq!(p.len(), 1);
+    let text = GOOD.replace(
+        "  pacs: { kind: orthanc, aet: ORTHANC, networks: [clinical] }\n",
+        &format!("  pacs:\n    kind: orthanc\n    networks: [clinical]\n{bomb}"),
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].message.to_lowercase().contains("alias")
+            || p[0].message.to_lowercase().contains("budget"),
+        "{}",
+        p[0]
+    );
 }
 
 #[test]
 fn parsing_never_panics_on_mangled_input() {
     let bytes = GOOD.as_bytes();
     let mut seed: u64 = 0x9e3779b97f4a7c15;
-    for _ in 0..1000 {
+    for _ in 0..600 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
