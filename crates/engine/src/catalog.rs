@@ -75,3 +75,52 @@ pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> 
         )
     }))
 }
+
+/// What the catalog says about one lab, for checks across labs.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub threat: String,
+    pub variant: scenario::Variant,
+}
+
+/// The labs of a folder that parse, by name (labs that do not parse are reported by
+/// `lab validate` on their own).
+pub fn index(paths: &[PathBuf]) -> Vec<Entry> {
+    paths
+        .iter()
+        .filter_map(|p| scenario::load(p, &Default::default()).ok())
+        .map(|s| Entry { name: s.metadata.name, threat: s.metadata.threat, variant: s.metadata.variant })
+        .collect()
+}
+
+/// Problems between a lab and its `pair`: the pair must exist, be about the same threat,
+/// and be of the other variant.
+pub fn pair_problems(s: &scenario::Scenario, catalog: &[Entry]) -> Vec<scenario::Problem> {
+    let Some(pair) = &s.metadata.pair else { return Vec::new() };
+    let at = |msg: String| {
+        let mut p = scenario::Problem::new(&s.file, msg);
+        if let Some((line, col)) = s.metadata.pair_at {
+            p.line = Some(line);
+            p.column = Some(col);
+        }
+        p
+    };
+    match catalog.iter().find(|e| &e.name == pair) {
+        None => {
+            let names: Vec<&str> = catalog.iter().map(|e| e.name.as_str()).collect();
+            vec![at(format!("pair `{pair}` is not a lab of the catalog"))
+                .hint(format!("labs: {}", names.join(", ")))]
+        }
+        Some(e) if e.threat != s.metadata.threat => vec![at(format!(
+            "pair `{pair}` is about threat `{}`, this lab about `{}`",
+            e.threat, s.metadata.threat
+        ))],
+        Some(e) if e.variant == s.metadata.variant => vec![at(format!(
+            "pair `{pair}` is {:?} like this lab; a pair joins a vulnerable and a hardened lab",
+            e.variant
+        )
+        .to_lowercase())],
+        Some(_) => Vec::new(),
+    }
+}

@@ -32,9 +32,8 @@ enum Command {
     Run {
         /// Lab name (see `lab list`) or path to a lab file.
         lab: String,
-        /// Set a parameter of the lab: -p key=value (repeatable).
-        #[arg(short = 'p', long = "param", value_parser = scenario::parse_override)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        params: ParamArgs,
         /// Where run directories go.
         #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
         runs_dir: PathBuf,
@@ -56,8 +55,25 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
-    /// List the labs.
-    List,
+    /// List the labs: name, threat, variant, MITRE ids, title.
+    #[command(after_help = "Examples:\n  lab list\n  lab list --json")]
+    List {
+        /// One JSON object per lab.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a lab as it would run: parameters substituted, defaults filled in.
+    #[command(after_help = "Examples:\n  lab show plaintext-store\n  lab show plaintext-store -p patient=ROE^RICHARD --json")]
+    Show {
+        lab: String,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// The validated scenario as JSON (every default filled in) instead of the YAML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of lab files (docs/scenario.schema.json).
+    Schema,
     /// Check lab files and print every problem (exit 0 valid, 2 not).
     #[command(after_help = "Examples:\n  lab validate\n  lab validate labs/plaintext-store.yaml")]
     Validate {
@@ -75,6 +91,29 @@ enum Command {
     /// Grade a run directory again from its saved evidence and rewrite its report.
     #[command(after_help = "Example:\n  lab report runs/plaintext-store-1a2b")]
     Report { run_dir: PathBuf },
+}
+
+/// Parameters of a lab: `-p key=value` (repeatable) and `--params FILE` (a YAML mapping);
+/// `-p` wins over the file.
+#[derive(clap::Args)]
+struct ParamArgs {
+    /// Set a parameter of the lab: -p key=value (repeatable).
+    #[arg(short = 'p', long = "param", value_parser = scenario::parse_override)]
+    param: Vec<(String, String)>,
+    /// A YAML file of parameters (`key: value` lines), e.g. one per student.
+    #[arg(long = "params", value_name = "FILE")]
+    params_file: Option<PathBuf>,
+}
+
+impl ParamArgs {
+    fn resolve(&self) -> Result<BTreeMap<String, String>, engine::EngineError> {
+        let mut out = match &self.params_file {
+            Some(f) => scenario::load_params_file(f)?,
+            None => BTreeMap::new(),
+        };
+        out.extend(self.param.iter().cloned());
+        Ok(out)
+    }
 }
 
 #[derive(Subcommand)]
@@ -110,7 +149,12 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Images {
             command: ImagesCommand::Build { force },
         } => images(force, progress).await,
-        Command::List => list(labs),
+        Command::List { json } => list(labs, json),
+        Command::Show { lab, params, json } => show(labs, &lab, &params, json),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&scenario::schema::json_schema()).expect("json"));
+            Ok(0)
+        }
         Command::Validate { labs: names } => validate(labs, names),
         Command::Inspect { capture, json } => inspect(&capture, json),
         Command::Report { run_dir } => report(&run_dir),
@@ -127,13 +171,13 @@ async fn dispatch(cli: Cli) -> u8 {
 async fn run(
     labs: Option<&std::path::Path>,
     lab: &str,
-    params: Vec<(String, String)>,
+    params: ParamArgs,
     runs_dir: PathBuf,
     keep: bool,
     progress: Progress,
 ) -> Result<u8, engine::EngineError> {
     let path = catalog::find(lab, labs)?;
-    let overrides: BTreeMap<String, String> = params.into_iter().collect();
+    let overrides = params.resolve()?;
     let scenario = scenario::load(&path, &overrides)?;
     let keep = if keep {
         engine::KeepPolicy::OnFailure
@@ -201,24 +245,25 @@ async fn images(force: bool, progress: Progress) -> Result<u8, engine::EngineErr
     Ok(0)
 }
 
-fn list(labs: Option<&std::path::Path>) -> Result<u8, engine::EngineError> {
-    println!(
-        "{:<24} {:<28} {:<11} {:<8} TITLE",
-        "NAME", "THREAT", "VARIANT", "MITRE"
-    );
+fn list(labs: Option<&std::path::Path>, json: bool) -> Result<u8, engine::EngineError> {
+    if !json {
+        println!("{:<24} {:<28} {:<11} {:<13} TITLE", "NAME", "THREAT", "VARIANT", "MITRE");
+    }
     let mut bad = 0;
     for path in catalog::list(labs) {
         match scenario::load(&path, &BTreeMap::new()) {
             Ok(s) => {
                 let m = &s.metadata;
-                println!(
-                    "{:<24} {:<28} {:<11} {:<8} {}",
-                    m.name,
-                    m.threat,
-                    format!("{:?}", m.variant).to_lowercase(),
-                    m.mitre.join(","),
-                    m.title
-                );
+                let variant = format!("{:?}", m.variant).to_lowercase();
+                if json {
+                    let row = serde_json::json!({
+                        "name": m.name, "threat": m.threat, "variant": variant, "mitre": m.mitre,
+                        "title": m.title, "pair": m.pair, "file": path.display().to_string(),
+                    });
+                    println!("{row}");
+                } else {
+                    println!("{:<24} {:<28} {:<11} {:<13} {}", m.name, m.threat, variant, m.mitre.join(","), m.title);
+                }
             }
             Err(e) => {
                 bad += 1;
@@ -229,27 +274,48 @@ fn list(labs: Option<&std::path::Path>) -> Result<u8, engine::EngineError> {
     Ok(if bad > 0 { 2 } else { 0 })
 }
 
-fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, engine::EngineError> {
-    let paths = if names.is_empty() {
-        catalog::list(labs)
+fn show(labs: Option<&std::path::Path>, lab: &str, params: &ParamArgs, json: bool) -> Result<u8, engine::EngineError> {
+    let path = catalog::find(lab, labs)?;
+    let s = scenario::load(&path, &params.resolve()?)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s).expect("json"));
     } else {
-        names
-            .iter()
-            .map(|n| catalog::find(n, labs))
-            .collect::<Result<Vec<_>, _>>()?
+        print!("{}", s.resolved_text);
+    }
+    Ok(0)
+}
+
+fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, engine::EngineError> {
+    let all = catalog::list(labs);
+    let paths = if names.is_empty() {
+        all.clone()
+    } else {
+        names.iter().map(|n| catalog::find(n, labs)).collect::<Result<Vec<_>, _>>()?
     };
+    if paths.is_empty() {
+        return Err(engine::EngineError::Setup("no lab files found\n  fix: run from the project folder or pass --labs DIR".into()));
+    }
+    // Pairs are looked up among the catalog and the files given.
+    let mut known = all;
+    known.extend(paths.iter().cloned());
+    let index = catalog::index(&known);
     let mut bad = 0;
     for path in &paths {
-        match scenario::load(path, &BTreeMap::new()) {
-            Ok(_) => println!("ok    {}", path.display()),
-            Err(e) => {
-                bad += 1;
-                println!("{e}");
+        let problems = match scenario::load(path, &BTreeMap::new()) {
+            Ok(s) => catalog::pair_problems(&s, &index),
+            Err(e) => e.problems,
+        };
+        if problems.is_empty() {
+            println!("ok    {}", path.display());
+        } else {
+            bad += 1;
+            for p in problems {
+                println!("{p}");
             }
         }
     }
-    if paths.is_empty() {
-        return Err(engine::EngineError::Setup("no lab files found".into()));
+    if bad > 0 {
+        eprintln!("{bad} of {} lab file(s) have problems", paths.len());
     }
     Ok(if bad > 0 { 2 } else { 0 })
 }

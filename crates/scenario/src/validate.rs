@@ -57,6 +57,9 @@ pub struct Metadata {
     pub pair: Option<String>,
     pub mitre: Vec<String>,
     pub description: Option<String>,
+    /// Where `pair` is written (line, column), for catalog-level messages.
+    #[serde(skip)]
+    pub pair_at: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -277,6 +280,7 @@ pub(crate) fn validate(
         threat: m.threat.value.clone(),
         variant,
         pair: m.pair.as_ref().map(|p| p.value.clone()),
+        pair_at: m.pair.as_ref().map(|p| (p.referenced.line(), p.referenced.column())),
         mitre: m.mitre.iter().map(|s| s.value.clone()).collect(),
         description: m.description.clone(),
     };
@@ -372,6 +376,23 @@ pub(crate) fn validate(
                 description: c.description.clone(),
             });
         }
+    }
+    // The variant is a promise the checks must keep: a vulnerable lab demonstrates its
+    // weakness (some check expects a finding), a hardened one shows none.
+    let expects_finding = |c: &RawCheck| matches!(c.expect.as_ref().map(|e| &e.value), Some(RawExpect::One(s)) if s == "finding");
+    match variant {
+        Variant::Vulnerable if !raw.checks.is_empty() && !raw.checks.iter().any(expects_finding) => {
+            cx.at(m.variant.referenced, "a vulnerable lab must demonstrate its weakness, but no check expects `finding`")
+                .hint = Some("add a security check with `expect: finding`, or make the lab `variant: hardened`".into());
+        }
+        Variant::Hardened => {
+            for c in raw.checks.iter().filter(|c| expects_finding(c)) {
+                let loc = c.expect.as_ref().map(|e| e.referenced).unwrap_or(c.id.referenced);
+                cx.at(loc, format!("check `{}` expects a finding, but the lab is hardened", c.id.value)).hint =
+                    Some("a hardened lab shows the mitigation working: expect `none`".into());
+            }
+        }
+        Variant::Vulnerable => {}
     }
     if raw.checks.is_empty() {
         cx.problems.push(

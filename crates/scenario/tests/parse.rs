@@ -21,7 +21,7 @@ metadata:
   name: t
   title: T
   threat: insecure-communication
-  variant: vulnerable
+  variant: hardened
 networks:
   clinical: {}
 nodes:
