@@ -35,10 +35,12 @@ pub(crate) fn substitute(
     let mut problems = Vec::new();
     // A syntax error here is reported again, better located, by the strict parse; so on
     // failure carry on with no declarations and let that parse speak.
-    let decls = crate::raw::options()
-        .and_then(|o| serde_saphyr::from_str_with_options::<ParamsOnly>(text, o).ok())
-        .map(|p| p.params)
-        .unwrap_or_default();
+    let decls = match crate::raw::options().map(|o| serde_saphyr::from_str_with_options::<ParamsOnly>(text, o)) {
+        Some(Ok(p)) => p.params,
+        // Not even readable YAML: nothing can be substituted, and the strict parse will say
+        // what is wrong, with its location.
+        _ => return Ok((text.to_string(), BTreeMap::new())),
+    };
 
     for key in overrides.keys() {
         if !decls.contains_key(key) {
@@ -88,6 +90,11 @@ pub(crate) fn substitute(
 
     let mut out = String::with_capacity(text.len());
     for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        // Comment lines are left alone: they may well talk about `${params.x}`.
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
         let mut rest = line;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);

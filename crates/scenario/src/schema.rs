@@ -476,11 +476,18 @@ fn walk(file: &str, n: &YNode, shape: &Shape, path: &str, out: &mut Vec<Problem>
             }
         }
         (Shape::Map { values, .. }, YKind::Map(entries)) => {
+            let mut seen: Vec<&str> = Vec::new();
             for (k, v) in entries {
                 let key = match &k.kind {
                     YKind::Scalar(key) => key.clone(),
                     _ => "?".into(),
                 };
+                if seen.contains(&key.as_str()) {
+                    out.push(here(file, k, format!("{at}: `{key}` is defined twice")).hint("give each one its own name"));
+                }
+                if let YKind::Scalar(k) = &k.kind {
+                    seen.push(k);
+                }
                 walk(file, v, values, &child(path, &key), out);
             }
         }
