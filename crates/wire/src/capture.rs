@@ -2,9 +2,11 @@
 
 use crate::{IssueKind, WireError};
 use pcap_file::DataLink;
+use pcap_file::PcapError;
 use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
+use std::io::{ErrorKind, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -35,55 +37,202 @@ const PCAP_MAGICS: [[u8; 4]; 4] = [
 ];
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
-pub(crate) fn for_each_packet(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError> {
-    let magic: Vec<u8> = data.iter().take(4).copied().collect();
-    if magic.len() == 4 && PCAP_MAGICS.iter().any(|m| m[..] == magic[..]) {
-        read_pcap(data, sink)
-    } else if magic[..] == PCAPNG_MAGIC[..] {
-        read_pcapng(data, sink)
-    } else {
-        Err(WireError::UnknownFormat(magic))
+/// Bytes read from the file at a time; the buffer grows only for records bigger than this.
+const READ_CHUNK: usize = 1 << 20;
+/// Largest record (pcap packet or pcapng block) accepted; bigger ones end the reading.
+const MAX_RECORD: usize = 32 << 20;
+
+/// One reusable read buffer over a reader: `buf[pos..len]` is unparsed input, `consumed`
+/// is the file offset of `buf[pos]`.
+struct Input<R> {
+    reader: R,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    consumed: u64,
+    eof: bool,
+}
+
+enum Fill {
+    More,
+    Eof,
+    TooBig,
+}
+
+impl<R: Read> Input<R> {
+    fn new(reader: R) -> Self {
+        Input {
+            reader,
+            buf: vec![0; READ_CHUNK],
+            pos: 0,
+            len: 0,
+            consumed: 0,
+            eof: false,
+        }
+    }
+
+    fn avail(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.consumed += n as u64;
+    }
+
+    /// Read more input after what is unparsed (moving it to the front, growing the
+    /// buffer when it is full).
+    fn fill(&mut self) -> std::io::Result<Fill> {
+        if self.eof {
+            return Ok(Fill::Eof);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.len, 0);
+            self.len -= self.pos;
+            self.pos = 0;
+        }
+        if self.len == self.buf.len() {
+            if self.buf.len() >= MAX_RECORD {
+                return Ok(Fill::TooBig);
+            }
+            let n = (self.buf.len() * 2).min(MAX_RECORD);
+            self.buf.resize(n, 0);
+        }
+        loop {
+            match self.reader.read(&mut self.buf[self.len..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(Fill::Eof);
+                }
+                Ok(n) => {
+                    self.len += n;
+                    return Ok(Fill::More);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Make sure at least `n` bytes are unparsed (false at end of input).
+    fn want(&mut self, n: usize) -> std::io::Result<bool> {
+        while self.len - self.pos < n {
+            match self.fill()? {
+                Fill::More => {}
+                Fill::Eof | Fill::TooBig => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 }
 
-fn read_pcap(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError> {
-    let (mut rest, parser) = match guard("pcap parser", || PcapParser::new(data)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            return Err(WireError::BadHeader {
-                format: "pcap",
-                message: e.to_string(),
-            });
+/// What to do when a parser says its input is incomplete.
+enum Refill {
+    Again,
+    /// End of file inside a record.
+    Truncated,
+    /// Record bigger than [`MAX_RECORD`].
+    TooBig,
+}
+
+fn refill<R: Read>(input: &mut Input<R>) -> Result<Refill, std::io::Error> {
+    Ok(match input.fill()? {
+        Fill::More => Refill::Again,
+        Fill::Eof => Refill::Truncated,
+        Fill::TooBig => Refill::TooBig,
+    })
+}
+
+pub(crate) fn for_each_packet<R: Read>(
+    reader: R,
+    sink: &mut impl PacketSink,
+) -> Result<(), ReadError> {
+    let mut input = Input::new(reader);
+    input.want(4).map_err(ReadError::Io)?;
+    let magic: Vec<u8> = input.avail().iter().take(4).copied().collect();
+    if magic.len() == 4 && PCAP_MAGICS.iter().any(|m| m[..] == magic[..]) {
+        read_pcap(&mut input, sink)
+    } else if magic[..] == PCAPNG_MAGIC[..] {
+        read_pcapng(&mut input, sink)
+    } else {
+        Err(ReadError::Wire(WireError::UnknownFormat(magic)))
+    }
+}
+
+/// A fatal reading problem: an I/O error, or a [`WireError`] without a path.
+pub(crate) enum ReadError {
+    Io(std::io::Error),
+    Wire(WireError),
+}
+
+fn bad_header(format: &'static str, message: String) -> ReadError {
+    ReadError::Wire(WireError::BadHeader { format, message })
+}
+
+fn end_issue(sink: &mut impl PacketSink, what: Refill, no: u64, offset: u64, kind: &str) {
+    let msg = match what {
+        Refill::TooBig => format!(
+            "{kind} larger than {MAX_RECORD} bytes (or malformed), rest of the file ignored"
+        ),
+        _ => format!("capture file ends inside a {kind} (truncated file)"),
+    };
+    sink.issue(IssueKind::Capture, Some(no), Some(offset), msg);
+}
+
+fn read_pcap<R: Read>(input: &mut Input<R>, sink: &mut impl PacketSink) -> Result<(), ReadError> {
+    input.want(24).map_err(ReadError::Io)?;
+    let avail = input.avail();
+    let parser = match guard("pcap parser", || PcapParser::new(avail)) {
+        Ok(Ok((rest, parser))) => {
+            let used = avail.len() - rest.len();
+            input.consume(used);
+            parser
         }
-        Err(message) => {
-            return Err(WireError::BadHeader {
-                format: "pcap",
-                message,
-            });
+        Ok(Err(PcapError::IncompleteBuffer)) => {
+            return Err(bad_header("pcap", "file shorter than its header".into()));
         }
+        Ok(Err(e)) => return Err(bad_header("pcap", e.to_string())),
+        Err(message) => return Err(bad_header("pcap", message)),
     };
     let link = parser.header().datalink;
     let mut no = 0u64;
-    while !rest.is_empty() {
+    loop {
+        if input.avail().is_empty() && !input.want(1).map_err(ReadError::Io)? {
+            break;
+        }
         no += 1;
-        let offset = (data.len() - rest.len()) as u64;
-        match guard("pcap parser", || parser.next_packet(rest)) {
-            Ok(Ok((r, pkt))) => {
-                rest = r;
-                sink.packet(no, pkt.timestamp, link, &pkt.data);
-            }
-            Ok(Err(e)) => {
-                sink.issue(
-                    IssueKind::Capture,
-                    Some(no),
-                    Some(offset),
-                    format!("unreadable pcap record, rest of the file ignored: {e}"),
-                );
-                break;
-            }
-            Err(msg) => {
-                sink.issue(IssueKind::Capture, Some(no), Some(offset), msg);
-                break;
+        let offset = input.consumed;
+        loop {
+            let avail = &input.buf[input.pos..input.len];
+            match guard("pcap parser", || parser.next_packet(avail)) {
+                Ok(Ok((rest, pkt))) => {
+                    let used = avail.len() - rest.len();
+                    sink.packet(no, pkt.timestamp, link, &pkt.data);
+                    input.consume(used);
+                    break;
+                }
+                Ok(Err(PcapError::IncompleteBuffer)) => {
+                    match refill(input).map_err(ReadError::Io)? {
+                        Refill::Again => continue,
+                        other => {
+                            end_issue(sink, other, no, offset, "pcap record");
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(Err(e)) => {
+                    sink.issue(
+                        IssueKind::Capture,
+                        Some(no),
+                        Some(offset),
+                        format!("unreadable pcap record, rest of the file ignored: {e}"),
+                    );
+                    return Ok(());
+                }
+                Err(msg) => {
+                    sink.issue(IssueKind::Capture, Some(no), Some(offset), msg);
+                    return Ok(());
+                }
             }
         }
     }
@@ -106,85 +255,123 @@ fn pcapng_time(raw: u128, tsresol: u8, tsoffset: u64) -> Duration {
     t.saturating_add(Duration::from_secs(tsoffset))
 }
 
-fn read_pcapng(data: &[u8], sink: &mut impl PacketSink) -> Result<(), WireError> {
-    let (mut rest, mut parser) = match guard("pcapng parser", || PcapNgParser::new(data)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            return Err(WireError::BadHeader {
-                format: "pcapng",
-                message: e.to_string(),
-            });
-        }
-        Err(message) => {
-            return Err(WireError::BadHeader {
-                format: "pcapng",
-                message,
-            });
+fn read_pcapng<R: Read>(input: &mut Input<R>, sink: &mut impl PacketSink) -> Result<(), ReadError> {
+    let mut parser = loop {
+        let avail = input.avail();
+        match guard("pcapng parser", || PcapNgParser::new(avail)) {
+            Ok(Ok((rest, parser))) => {
+                let used = avail.len() - rest.len();
+                input.consume(used);
+                break parser;
+            }
+            Ok(Err(PcapError::IncompleteBuffer)) => match refill(input).map_err(ReadError::Io)? {
+                Refill::Again => continue,
+                _ => {
+                    return Err(bad_header(
+                        "pcapng",
+                        "file ends inside the section header block".into(),
+                    ));
+                }
+            },
+            Ok(Err(e)) => return Err(bad_header("pcapng", e.to_string())),
+            Err(message) => return Err(bad_header("pcapng", message)),
         }
     };
     let mut no = 0u64;
     let mut last_time = Duration::ZERO;
-    while !rest.is_empty() {
-        let offset = (data.len() - rest.len()) as u64;
-        let block = match guard("pcapng parser", || parser.next_block(rest)) {
-            Ok(Ok((r, block))) => {
-                rest = r;
-                block
-            }
-            Ok(Err(e)) => {
+    // Resolution and offset per interface, refreshed when interfaces are (re)declared.
+    let mut iface_ts: Vec<(DataLink, u8, u64)> = Vec::new();
+    loop {
+        if input.avail().is_empty() && !input.want(1).map_err(ReadError::Io)? {
+            break;
+        }
+        let offset = input.consumed;
+        loop {
+            let avail = &input.buf[input.pos..input.len];
+            let block = match guard("pcapng parser", || parser.next_block(avail)) {
+                Ok(Ok((rest, block))) => (avail.len() - rest.len(), block),
+                Ok(Err(PcapError::IncompleteBuffer)) => {
+                    match refill(input).map_err(ReadError::Io)? {
+                        Refill::Again => continue,
+                        other => {
+                            end_issue(sink, other, no + 1, offset, "pcapng block");
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(Err(e)) => {
+                    sink.issue(
+                        IssueKind::Capture,
+                        Some(no + 1),
+                        Some(offset),
+                        format!("unreadable pcapng block, rest of the file ignored: {e}"),
+                    );
+                    return Ok(());
+                }
+                Err(msg) => {
+                    sink.issue(IssueKind::Capture, Some(no + 1), Some(offset), msg);
+                    return Ok(());
+                }
+            };
+            let (used, block) = block;
+            // (interface id, raw timestamp or None, data)
+            let (iface, raw_ts, pkt_data) = match &block {
+                Block::EnhancedPacket(epb) => (
+                    epb.interface_id,
+                    Some(epb.timestamp.as_nanos()),
+                    &epb.data[..],
+                ),
+                Block::SimplePacket(spb) => (0, None, &spb.data[..]),
+                Block::Packet(pb) => (
+                    u32::from(pb.interface_id),
+                    Some(u128::from(pb.timestamp)),
+                    &pb.data[..],
+                ),
+                Block::SectionHeader(_) | Block::InterfaceDescription(_) => {
+                    iface_ts = parser
+                        .interfaces()
+                        .iter()
+                        .map(|idb| {
+                            let mut tsresol = 6u8;
+                            let mut tsoffset = 0u64;
+                            for opt in &idb.options {
+                                match opt {
+                                    InterfaceDescriptionOption::IfTsResol(r) => tsresol = *r,
+                                    InterfaceDescriptionOption::IfTsOffset(o) => tsoffset = *o,
+                                    _ => {}
+                                }
+                            }
+                            (idb.linktype, tsresol, tsoffset)
+                        })
+                        .collect();
+                    input.consume(used);
+                    break;
+                }
+                _ => {
+                    input.consume(used);
+                    break;
+                }
+            };
+            no += 1;
+            let Some(&(linktype, tsresol, tsoffset)) = iface_ts.get(iface as usize) else {
                 sink.issue(
                     IssueKind::Capture,
-                    Some(no + 1),
+                    Some(no),
                     Some(offset),
-                    format!("unreadable pcapng block, rest of the file ignored: {e}"),
+                    format!("packet refers to undeclared interface {iface}"),
                 );
+                input.consume(used);
                 break;
-            }
-            Err(msg) => {
-                sink.issue(IssueKind::Capture, Some(no + 1), Some(offset), msg);
-                break;
-            }
-        };
-        // (interface id, raw timestamp or None, data)
-        let (iface, raw_ts, pkt_data) = match &block {
-            Block::EnhancedPacket(epb) => (
-                epb.interface_id,
-                Some(epb.timestamp.as_nanos()),
-                &epb.data[..],
-            ),
-            Block::SimplePacket(spb) => (0, None, &spb.data[..]),
-            Block::Packet(pb) => (
-                u32::from(pb.interface_id),
-                Some(u128::from(pb.timestamp)),
-                &pb.data[..],
-            ),
-            _ => continue,
-        };
-        no += 1;
-        let Some(idb) = parser.interfaces().get(iface as usize) else {
-            sink.issue(
-                IssueKind::Capture,
-                Some(no),
-                Some(offset),
-                format!("packet refers to undeclared interface {iface}"),
-            );
-            continue;
-        };
-        let mut tsresol = 6u8;
-        let mut tsoffset = 0u64;
-        for opt in &idb.options {
-            match opt {
-                InterfaceDescriptionOption::IfTsResol(r) => tsresol = *r,
-                InterfaceDescriptionOption::IfTsOffset(o) => tsoffset = *o,
-                _ => {}
-            }
+            };
+            let time = match raw_ts {
+                Some(raw) => pcapng_time(raw, tsresol, tsoffset),
+                None => last_time,
+            };
+            last_time = time;
+            sink.packet(no, time, linktype, pkt_data);
+            input.consume(used);
+            break;
         }
-        let time = match raw_ts {
-            Some(raw) => pcapng_time(raw, tsresol, tsoffset),
-            None => last_time,
-        };
-        last_time = time;
-        sink.packet(no, time, idb.linktype, pkt_data);
     }
     Ok(())
 }

@@ -248,6 +248,21 @@ pub(crate) fn guess_ts(buf: &[u8]) -> &'static str {
     }
 }
 
+/// (explicit VR, big endian) of a transfer syntax whose data sets can be read here.
+pub(crate) fn encoding(ts_uid: &str) -> Option<(bool, bool)> {
+    let uid = ts_uid.trim_end_matches(['\0', ' ']);
+    if DEFLATED_UIDS.contains(&uid) {
+        return None;
+    }
+    let ts = TransferSyntaxRegistry.get(uid)?;
+    ts.can_decode_dataset().then(|| {
+        (
+            uid != IMPLICIT_VR_LE_UID,
+            ts.endianness() == Endianness::Big,
+        )
+    })
+}
+
 /// Parse a data set with the given transfer syntax and return the PHI found in clear as
 /// (keyword, value).
 pub(crate) fn parse_phi(buf: &[u8], ts_uid: &str) -> Result<Vec<(&'static str, String)>, String> {

@@ -19,12 +19,20 @@ mod dataset;
 mod dicom;
 mod names;
 mod net;
+mod output;
 mod tcp;
+mod tls;
+
+#[doc(hidden)]
+pub mod fuzzing;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use names::{command_name, sop_class_name, status_name};
+pub use output::{JsonLines, TIMELINE_SCHEMA, Table, association_text};
 
 /// Largest PDU the decoder accepts (PDU length field); bigger ones are an issue.
 pub const MAX_PDU_LENGTH: u32 = 16 * 1024 * 1024;
@@ -64,6 +72,117 @@ pub struct Analysis {
     pub packets: u64,
     /// TCP connections in which at least one direction carried DICOM PDUs.
     pub dicom_streams: u32,
+    /// One summary per association, in the order they ended.
+    #[serde(default)]
+    pub associations: Vec<Association>,
+}
+
+/// Receives the results of an analysis as they are found, in capture order: the
+/// streaming interface ([`analyze_reader`]). [`Analysis`] is the sink that keeps all.
+pub trait Sink {
+    fn event(&mut self, event: Event);
+    fn phi(&mut self, phi: PhiSeen);
+    fn issue(&mut self, issue: WireIssue);
+    /// Called when an association ends (release, abort, reject, connection closed or end
+    /// of capture).
+    fn association(&mut self, association: Association);
+}
+
+impl Sink for Analysis {
+    fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+    fn phi(&mut self, phi: PhiSeen) {
+        self.phi.push(phi);
+    }
+    fn issue(&mut self, issue: WireIssue) {
+        self.errors.push(issue);
+    }
+    fn association(&mut self, association: Association) {
+        self.associations.push(association);
+    }
+}
+
+/// Counters of a streaming analysis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Packets (records) read from the capture.
+    pub packets: u64,
+    /// TCP connections in which at least one direction carried DICOM PDUs.
+    pub dicom_streams: u32,
+    /// TCP connections seen.
+    pub streams: u32,
+    /// Largest number of connections open (state held) at the same time.
+    pub peak_open_connections: u32,
+}
+
+/// Summary of one association (one DICOM TCP connection, in practice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Association {
+    pub stream: u32,
+    /// `"ip:port"` of the association requestor (sender of the A-ASSOCIATE-RQ; when that
+    /// is not in the capture, the sender of the first PDU seen).
+    pub client: String,
+    pub server: String,
+    pub calling_aet: Option<String>,
+    pub called_aet: Option<String>,
+    /// Time (seconds since the Unix epoch) of the A-ASSOCIATE-RQ (or first PDU seen).
+    pub start: f64,
+    /// Time of the last PDU of the association.
+    pub end: f64,
+    /// `end - start`, seconds.
+    pub duration: f64,
+    /// `released`, `aborted`, `rejected`, `connection closed` (without release),
+    /// `capture ended`, or `superseded by a new A-ASSOCIATE-RQ`.
+    pub outcome: String,
+    /// The capture does not hold the start of the association.
+    pub partial: bool,
+    /// Bytes of whole PDUs (headers included) sent by each side.
+    pub bytes_from_client: u64,
+    pub bytes_from_server: u64,
+    pub pdus_from_client: u64,
+    pub pdus_from_server: u64,
+    /// PDU counts by PDU type name (`P-DATA-TF` ...), types not seen left out.
+    pub pdu_counts: BTreeMap<String, u64>,
+    /// Requests that got no final response before the association ended.
+    pub unanswered: u64,
+    /// Request-to-final-response latency per DIMSE service (`C-STORE` ...).
+    pub latency: Vec<LatencyStats>,
+    /// Each request with its final response, in request order (at most 10 000).
+    pub dimse: Vec<DimseTiming>,
+    /// More requests than the `dimse` list keeps (the `latency` statistics count all).
+    pub timings_dropped: bool,
+}
+
+/// Latency statistics of one DIMSE service in an association (seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// `C-STORE`, `C-ECHO`, ...
+    pub command: String,
+    pub requests: u64,
+    /// Requests with a final (non-pending) response.
+    pub answered: u64,
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// One DIMSE request and its final response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DimseTiming {
+    /// `C-STORE`, `C-FIND`, ...
+    pub command: String,
+    pub message_id: u16,
+    /// Time of the PDU that completed the request's command set.
+    pub request_time: f64,
+    /// Time of the final response (status other than Pending).
+    pub response_time: Option<f64>,
+    /// `response_time - request_time`, seconds.
+    pub latency: Option<f64>,
+    /// Responses seen, pending ones included.
+    pub responses: u32,
+    pub status: Option<u16>,
+    pub status_name: Option<String>,
 }
 
 impl Analysis {
@@ -111,6 +230,14 @@ pub struct Event {
     pub called_aet: Option<String>,
     /// For P-DATA events carrying a complete command set.
     pub dimse: Option<Dimse>,
+    /// 1-based record number (Wireshark's frame number) of the packet that completed
+    /// the PDU.
+    #[serde(default)]
+    pub packet: u64,
+    /// Offset of the PDU in its TCP direction's byte stream (events from one PDU share
+    /// it; with `stream` and `src` it identifies the PDU).
+    #[serde(default)]
+    pub pdu_offset: u64,
 }
 
 /// A decoded DIMSE command set.
@@ -171,20 +298,52 @@ pub struct WireIssue {
     pub message: String,
 }
 
-/// Analyse a pcap or pcapng file (detected by magic number).
+/// Analyse a pcap or pcapng file (detected by magic number), keeping every result.
+/// The file is read as a stream; memory grows with the number of results only.
 pub fn analyze_file(path: &Path) -> Result<Analysis, WireError> {
-    let data = std::fs::read(path).map_err(|source| WireError::Io {
+    let mut analysis = Analysis::default();
+    let totals = analyze_file_with(path, &mut analysis)?;
+    analysis.packets = totals.packets;
+    analysis.dicom_streams = totals.dicom_streams;
+    Ok(analysis)
+}
+
+/// Analyse a pcap or pcapng file, handing results to `sink` as they are found.
+pub fn analyze_file_with(path: &Path, sink: &mut impl Sink) -> Result<Totals, WireError> {
+    let file = std::fs::File::open(path).map_err(|source| WireError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    analyze_bytes(&data)
+    analyze_reader(file, sink).map_err(|e| match e {
+        WireError::Io { source, .. } => WireError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => other,
+    })
+}
+
+/// Analyse a pcap or pcapng capture read from `reader` (one reusable buffer, no
+/// look-ahead beyond one record), handing results to `sink` as they are found.
+pub fn analyze_reader(reader: impl Read, sink: &mut impl Sink) -> Result<Totals, WireError> {
+    let mut analyzer = dicom::Analyzer::new(sink);
+    match capture::for_each_packet(reader, &mut analyzer) {
+        Ok(()) => Ok(analyzer.finish()),
+        Err(capture::ReadError::Wire(e)) => Err(e),
+        Err(capture::ReadError::Io(source)) => Err(WireError::Io {
+            path: PathBuf::new(),
+            source,
+        }),
+    }
 }
 
 /// Analyse a pcap or pcapng capture held in memory.
 pub fn analyze_bytes(data: &[u8]) -> Result<Analysis, WireError> {
-    let mut analyzer = dicom::Analyzer::default();
-    capture::for_each_packet(data, &mut analyzer)?;
-    Ok(analyzer.finish())
+    let mut analysis = Analysis::default();
+    let totals = analyze_reader(data, &mut analysis)?;
+    analysis.packets = totals.packets;
+    analysis.dicom_streams = totals.dicom_streams;
+    Ok(analysis)
 }
 
 /// One line per event: index, relative time (6 decimals), `src -> dst`, info.

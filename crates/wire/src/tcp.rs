@@ -42,6 +42,11 @@ impl Reassembler {
         self.base
     }
 
+    /// Sequence number of the next byte to deliver, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.base.map(|b| b.wrapping_add(self.delivered as u32))
+    }
+
     /// Feed one segment; delivered chunks go to `out`, problems to `issues`.
     pub fn segment(
         &mut self,

@@ -1,0 +1,200 @@
+//! Streaming output: a Wireshark-like table and JSON lines, written as the analysis
+//! goes (nothing is kept, so memory stays flat whatever the capture size).
+//!
+//! # JSON lines schema (`dicom-range/wire-timeline/v1`)
+//!
+//! One JSON object per line; its `"type"` says which:
+//!
+//! - `"event"`: an [`Event`](crate::Event) (all its fields, flattened);
+//! - `"phi"`: a [`PhiSeen`](crate::PhiSeen);
+//! - `"issue"`: a [`WireIssue`](crate::WireIssue);
+//! - `"association"`: an [`Association`](crate::Association) summary, written when the
+//!   association ends;
+//! - `"totals"`: the last line, a [`Totals`](crate::Totals).
+//!
+//! Lines come in capture order. Fields are only ever added to this schema, never renamed
+//! or removed; a reader must ignore fields it does not know.
+
+use crate::{Association, Event, PhiSeen, Sink, Totals, WireIssue};
+use serde::Serialize;
+use std::io::Write;
+
+/// Identifier of the JSON lines schema above.
+pub const TIMELINE_SCHEMA: &str = "dicom-range/wire-timeline/v1";
+
+#[derive(Serialize)]
+struct Tagged<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    #[serde(flatten)]
+    item: &'a T,
+}
+
+/// A [`Sink`] writing JSON lines (schema in the module documentation).
+pub struct JsonLines<W: Write> {
+    out: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> JsonLines<W> {
+    pub fn new(out: W) -> Self {
+        JsonLines { out, error: None }
+    }
+
+    fn line<T: Serialize>(&mut self, ty: &'static str, item: &T) {
+        if self.error.is_some() {
+            return;
+        }
+        let r = serde_json::to_writer(&mut self.out, &Tagged { ty, item })
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+    }
+
+    /// Write the `totals` line, flush, and report the first write error.
+    pub fn finish(mut self, totals: &Totals) -> std::io::Result<W> {
+        self.line("totals", totals);
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Sink for JsonLines<W> {
+    fn event(&mut self, event: Event) {
+        self.line("event", &event);
+    }
+    fn phi(&mut self, phi: PhiSeen) {
+        self.line("phi", &phi);
+    }
+    fn issue(&mut self, issue: WireIssue) {
+        self.line("issue", &issue);
+    }
+    fn association(&mut self, association: Association) {
+        self.line("association", &association);
+    }
+}
+
+/// A [`Sink`] writing the human table: one line per event (number, relative time,
+/// `src -> dst`, Info), PHI and issues as they are found, and a summary block for each
+/// association when it ends.
+pub struct Table<W: Write> {
+    out: W,
+    n: u64,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> Table<W> {
+    pub fn new(out: W) -> Self {
+        Table {
+            out,
+            n: 0,
+            error: None,
+        }
+    }
+
+    fn write(&mut self, text: &str) {
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(text.as_bytes())
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Write the totals line, flush, and report the first write error.
+    pub fn finish(mut self, totals: &Totals) -> std::io::Result<W> {
+        let line = format!(
+            "{} packets, {} DICOM stream(s)\n",
+            totals.packets, totals.dicom_streams
+        );
+        self.write(&line);
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Sink for Table<W> {
+    fn event(&mut self, e: Event) {
+        self.n += 1;
+        let line = format!(
+            "{:>4} {:>12.6} {:<21} -> {:<21} {}\n",
+            self.n, e.rel_time, e.src, e.dst, e.info
+        );
+        self.write(&line);
+    }
+    fn phi(&mut self, p: PhiSeen) {
+        let line = format!(
+            "     PHI in clear (stream {}): {} = {}\n",
+            p.stream, p.keyword, p.value
+        );
+        self.write(&line);
+    }
+    fn issue(&mut self, i: WireIssue) {
+        let at = match (i.packet, i.stream) {
+            (Some(p), Some(s)) => format!("packet {p}, stream {s}"),
+            (Some(p), None) => format!("packet {p}"),
+            (None, Some(s)) => format!("stream {s}"),
+            (None, None) => "capture".into(),
+        };
+        let line = format!("     ISSUE ({at}): {}\n", i.message);
+        self.write(&line);
+    }
+    fn association(&mut self, a: Association) {
+        let text = association_text(&a);
+        self.write(&text);
+    }
+}
+
+/// The summary block of an association, as the table prints it.
+pub fn association_text(a: &Association) -> String {
+    let aets = match (&a.calling_aet, &a.called_aet) {
+        (Some(c), Some(d)) => format!(" {c} -> {d}"),
+        _ => String::new(),
+    };
+    let mut s = format!(
+        "     == association (stream {}){aets}, {} -> {}: {}{}, {:.6} s, {} PDUs / {} bytes from client, {} PDUs / {} bytes from server\n",
+        a.stream,
+        a.client,
+        a.server,
+        a.outcome,
+        if a.partial {
+            " (start not captured)"
+        } else {
+            ""
+        },
+        a.duration,
+        a.pdus_from_client,
+        a.bytes_from_client,
+        a.pdus_from_server,
+        a.bytes_from_server,
+    );
+    let counts: Vec<String> = a
+        .pdu_counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    s.push_str(&format!("        PDUs: {}\n", counts.join(", ")));
+    for l in &a.latency {
+        let ms = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.3}", v * 1e3));
+        s.push_str(&format!(
+            "        {}: {} request(s), {} answered, latency ms min/mean/max {}/{}/{}\n",
+            l.command,
+            l.requests,
+            l.answered,
+            ms(l.min),
+            ms(l.mean),
+            ms(l.max)
+        ));
+    }
+    if a.unanswered > 0 {
+        s.push_str(&format!("        {} request(s) unanswered\n", a.unanswered));
+    }
+    s
+}
