@@ -4,10 +4,13 @@
 //! Exit codes: 0 success; 3 association rejected/aborted or DIMSE failure status; 4 peer
 //! unreachable (refused, no route, unknown host, timeout); 1 any other error; 2 bad usage.
 
-use crate::client::{self, Peer, Transport, status_name};
+use crate::client::{self, FindLevel, FindQuery, Peer, Transport, status_name};
 use crate::error::AgentError;
+use crate::files;
+use crate::serve::{self, ServeOptions};
 use crate::sniff::{self, SniffOptions};
 use crate::synth::{self, Modality, StudySpec, Syntax};
+use crate::tls::{TlsClient, TlsFiles, TlsVersion};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -56,6 +59,72 @@ pub enum Command {
         /// Also write each instance as a DICOM Part 10 file into this directory.
         #[arg(long)]
         save_dir: Option<PathBuf>,
+        /// Send these DICOM Part 10 files (or every file in these directories) instead of a
+        /// synthetic study; data sets are streamed from disk.
+        #[arg(long, num_args = 1.., value_name = "PATH")]
+        files: Vec<PathBuf>,
+        /// Number of associations opened in parallel, each taking the next instance.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        associations: u16,
+        /// Leave the per-instance list out of the JSON line (large studies).
+        #[arg(long)]
+        summary: bool,
+    },
+    /// Write a synthetic study as DICOM Part 10 files, without any network.
+    #[command(
+        after_help = "Example:\n  lab-agent generate --modality CT --syntax explicit-le --instances 200 --out /tmp/ct"
+    )]
+    Generate {
+        #[command(flatten)]
+        study: StudyArgs,
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// C-FIND at patient, study or series level; prints the matches as JSON.
+    #[command(
+        after_help = "Example:\n  lab-agent find --host pacs --level patient -k PatientName='*'\n  lab-agent find --host pacs --level study -k PatientID=DR123456 -k StudyDate=2024-"
+    )]
+    Find {
+        #[command(flatten)]
+        peer: PeerArgs,
+        /// patient (Patient Root model), study or series (Study Root model).
+        #[arg(long, default_value = "patient")]
+        level: FindLevel,
+        /// Matching or return key, KEYWORD=VALUE (DICOM wildcards * and ? allowed; empty
+        /// value = return key only). Repeat for several keys.
+        #[arg(short = 'k', long = "key", value_name = "KEYWORD=VALUE")]
+        keys: Vec<String>,
+        /// Read at most this many matches, then send C-CANCEL.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// A storage SCP: accept associations (Verification and the storage SOP classes it
+    /// knows), write received instances into a folder, print one JSON line per association.
+    #[command(
+        after_help = "Example:\n  lab-agent serve --port 11112 --aet STORESCP --out /data/received"
+    )]
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: String,
+        #[arg(long, default_value_t = 11112)]
+        port: u16,
+        /// Our AE title; associations calling another AE title are rejected.
+        #[arg(long, default_value = "STORESCP")]
+        aet: String,
+        /// Accept any called AE title.
+        #[arg(long)]
+        any_called: bool,
+        /// Directory where received instances are written as <SOPInstanceUID>.dcm.
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this many associations (0: until SIGTERM).
+        #[arg(long, default_value_t = 0)]
+        max_associations: u64,
+        /// Read/write timeout per network operation, in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
     },
     /// Capture packets on an interface into a pcapng file until SIGTERM or SIGINT.
     #[command(
@@ -91,6 +160,56 @@ pub struct PeerArgs {
     /// Timeout for the connection and for each read or write, in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout_secs: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Use DICOM TLS (PS3.15 Annex B); needs --ca.
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM file of the CA that signed the server's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate (mutual TLS), with --key.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Name the server certificate must carry (default: --host).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// TLS version to offer: 1.2, 1.3 or any.
+    #[arg(long, default_value = "any")]
+    pub tls_version: TlsVersion,
+}
+
+impl TlsArgs {
+    fn transport(&self) -> Result<Transport, AgentError> {
+        if !self.tls {
+            if self.ca.is_some() || self.cert.is_some() || self.key.is_some() {
+                return Err(AgentError::other(
+                    "--ca, --cert and --key are TLS options: add --tls",
+                ));
+            }
+            return Ok(Transport::Plain);
+        }
+        let Some(ca) = &self.ca else {
+            return Err(AgentError::other(
+                "--tls needs --ca FILE (the CA that signed the PACS certificate)",
+            ));
+        };
+        let client = TlsClient::load(&TlsFiles {
+            ca: ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            server_name: self.server_name.clone(),
+            version: self.tls_version,
+        })?;
+        Ok(Transport::Tls(Arc::new(client)))
+    }
 }
 
 impl PeerArgs {
@@ -108,7 +227,7 @@ impl PeerArgs {
             calling: self.calling.clone(),
             called: self.called.clone(),
             timeout: Duration::from_secs(self.timeout_secs.max(1)),
-            transport: Transport::Plain,
+            transport: self.tls.transport()?,
         })
     }
 }
@@ -221,7 +340,41 @@ pub fn run(cmd: Command) -> ExitCode {
             peer,
             study,
             save_dir,
-        } => cmd_store(&peer, &study, save_dir),
+            files,
+            associations,
+            summary,
+        } => cmd_store(
+            &peer,
+            &study,
+            save_dir,
+            &files,
+            associations as usize,
+            summary,
+        ),
+        Command::Generate { study, out } => cmd_generate(&study, &out),
+        Command::Find {
+            peer,
+            level,
+            keys,
+            limit,
+        } => cmd_find(&peer, level, &keys, limit),
+        Command::Serve {
+            bind,
+            port,
+            aet,
+            any_called,
+            out,
+            max_associations,
+            timeout_secs,
+        } => cmd_serve(ServeOptions {
+            bind,
+            port,
+            aet,
+            any_called,
+            out,
+            max_associations,
+            timeout: Duration::from_secs(timeout_secs.max(1)),
+        }),
         Command::Sniff {
             iface,
             out,
@@ -247,6 +400,9 @@ fn cmd_echo(args: &PeerArgs, wait_secs: u64) -> ExitCode {
         "elapsed_ms": start.elapsed().as_millis() as u64,
         "attempts": report.attempts,
     });
+    if let Some(t) = &report.tls {
+        v["tls"] = t.to_json();
+    }
     match report.result {
         Ok(status) => {
             v["status"] = json!(status);
@@ -267,50 +423,228 @@ fn cmd_echo(args: &PeerArgs, wait_secs: u64) -> ExitCode {
     }
 }
 
-fn cmd_store(args: &PeerArgs, study: &StudyArgs, save_dir: Option<PathBuf>) -> ExitCode {
+/// Peak resident memory of this process (VmHWM), in KiB; 0 where unknown.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn cmd_store(
+    args: &PeerArgs,
+    study: &StudyArgs,
+    save_dir: Option<PathBuf>,
+    paths: &[PathBuf],
+    associations: usize,
+    summary: bool,
+) -> ExitCode {
     let start = Instant::now();
     let base = json!({"action": "store"});
     let peer = match args.to_peer() {
         Ok(p) => p,
         Err(e) => return fail(base, &e),
     };
-    let instances = match synth::generate(&study.to_spec()) {
-        Ok(i) => i,
+    let rt = runtime();
+    // The producer fills a bounded channel: a few instances in memory, whatever the study.
+    let cap = associations + 1;
+    let (contexts, total, rx) = if paths.is_empty() {
+        let st = match synth::Study::new(&study.to_spec()) {
+            Ok(s) => s,
+            Err(e) => return fail(base, &e.into()),
+        };
+        if let Some(dir) = &save_dir
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            return fail(
+                base,
+                &AgentError::other(format!("cannot create {}: {e}", dir.display())),
+            );
+        }
+        let contexts = client::store_contexts([(st.sop_class_uid(), st.transfer_syntax_uid())]);
+        let total = st.len() as usize;
+        (
+            contexts,
+            total,
+            files::produce_synthetic(st, save_dir.clone(), cap),
+        )
+    } else {
+        if save_dir.is_some() {
+            return fail(
+                base,
+                &AgentError::other("--save-dir applies to synthetic studies, not to --files"),
+            );
+        }
+        let list = match files::scan(paths) {
+            Ok(l) => l,
+            Err(e) => return fail(base, &e),
+        };
+        let contexts = client::store_contexts(
+            list.iter()
+                .map(|f| (f.sop_class_uid.as_str(), f.transfer_syntax_uid.as_str())),
+        );
+        let total = list.len();
+        (contexts, total, files::produce_files(list, cap))
+    };
+    let report = rt.block_on(client::store_stream(&peer, &contexts, rx, associations));
+    let elapsed = start.elapsed();
+    let bytes: usize = report.results.iter().map(|r| r.bytes).sum();
+    let secs = elapsed.as_secs_f64().max(1e-6);
+    let mut v = json!({
+        "action": "store",
+        "elapsed_ms": elapsed.as_millis() as u64,
+        "total": total,
+        "stored": report.results.iter().filter(|r| client::status_is_ok(r.status)).count(),
+        "bytes": bytes,
+        "associations": report.associations,
+        "instances_per_s": ((report.results.len() as f64 / secs) * 10.0).round() / 10.0,
+        "mb_per_s": ((bytes as f64 / 1e6 / secs) * 10.0).round() / 10.0,
+        "peak_rss_kib": peak_rss_kib(),
+    });
+    if !summary {
+        v["instances"] = report
+            .results
+            .iter()
+            .map(|r| {
+                json!({
+                    "sop_instance_uid": r.sop_instance_uid,
+                    "sop_class_uid": r.sop_class_uid,
+                    "status": r.status,
+                    "status_name": status_name(r.status),
+                    "bytes": r.bytes,
+                })
+            })
+            .collect();
+    }
+    if let Some(t) = &report.tls {
+        v["tls"] = t.to_json();
+    }
+    if let Some(dir) = &save_dir {
+        v["saved"] = json!(
+            report
+                .results
+                .iter()
+                .map(|r| dir
+                    .join(format!("{}.dcm", r.sop_instance_uid))
+                    .display()
+                    .to_string())
+                .collect::<Vec<_>>()
+        );
+    }
+    let error = report.error.or_else(|| {
+        (report.results.len() < total).then(|| {
+            AgentError::other(format!(
+                "only {} of {total} instances were sent",
+                report.results.len()
+            ))
+        })
+    });
+    match error {
+        None => {
+            v["ok"] = json!(true);
+            emit(&v);
+            ExitCode::SUCCESS
+        }
+        Some(e) => fail(v, &e),
+    }
+}
+
+fn cmd_generate(study: &StudyArgs, out: &std::path::Path) -> ExitCode {
+    let start = Instant::now();
+    let base = json!({"action": "generate"});
+    let st = match synth::Study::new(&study.to_spec()) {
+        Ok(s) => s,
         Err(e) => return fail(base, &e.into()),
     };
-    let mut saved = Vec::new();
-    if let Some(dir) = &save_dir {
-        match synth::save_all(&instances, dir) {
-            Ok(paths) => saved = paths,
+    if let Err(e) = std::fs::create_dir_all(out) {
+        return fail(
+            base,
+            &AgentError::other(format!("cannot create {}: {e}", out.display())),
+        );
+    }
+    let mut bytes = 0u64;
+    for i in 0..st.len() {
+        let r = st.instance(i).and_then(|inst| {
+            let p = out.join(inst.file_name());
+            inst.write_part10(&p)?;
+            Ok(std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0))
+        });
+        match r {
+            Ok(n) => bytes += n,
             Err(e) => return fail(base, &e.into()),
         }
     }
-    let report = runtime().block_on(client::store(&peer, &instances));
-    let list: Vec<Value> = report
-        .results
-        .iter()
-        .map(|r| {
-            json!({
-                "sop_instance_uid": r.sop_instance_uid,
-                "sop_class_uid": r.sop_class_uid,
-                "status": r.status,
-                "status_name": status_name(r.status),
-                "bytes": r.bytes,
-            })
-        })
-        .collect();
-    let mut v = json!({
-        "action": "store",
-        "instances": list,
+    emit(&json!({
+        "action": "generate",
+        "ok": true,
+        "files": st.len(),
+        "bytes": bytes,
+        "out": out.display().to_string(),
         "elapsed_ms": start.elapsed().as_millis() as u64,
+    }));
+    ExitCode::SUCCESS
+}
+
+/// Parse `KEYWORD=VALUE` (or a tag as `GGGGEEEE=VALUE`).
+pub fn parse_key(s: &str) -> Result<(dicom_core::Tag, String), AgentError> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    let (k, v) = s.split_once('=').unwrap_or((s, ""));
+    let tag = if k.len() == 8 && k.chars().all(|c| c.is_ascii_hexdigit()) {
+        let g = u16::from_str_radix(&k[..4], 16).unwrap_or(0);
+        let e = u16::from_str_radix(&k[4..], 16).unwrap_or(0);
+        dicom_core::Tag(g, e)
+    } else {
+        dicom_dictionary_std::StandardDataDictionary
+            .by_name(k)
+            .map(|e| e.tag())
+            .ok_or_else(|| {
+                AgentError::other(format!(
+                    "unknown attribute '{k}' in -k {s}: use a DICOM keyword such as \
+                     PatientName or a tag as GGGGEEEE"
+                ))
+            })?
+    };
+    Ok((tag, v.to_string()))
+}
+
+fn cmd_find(args: &PeerArgs, level: FindLevel, keys: &[String], limit: usize) -> ExitCode {
+    let start = Instant::now();
+    let base = json!({"action": "find", "level": level.code()});
+    let peer = match args.to_peer() {
+        Ok(p) => p,
+        Err(e) => return fail(base, &e),
+    };
+    let mut parsed = Vec::new();
+    for k in keys {
+        match parse_key(k) {
+            Ok(p) => parsed.push(p),
+            Err(e) => return fail(base, &e),
+        }
+    }
+    let q = FindQuery {
+        level,
+        keys: parsed,
+        limit: limit.max(1),
+    };
+    let report = runtime().block_on(client::find(&peer, &q));
+    let mut v = json!({
+        "action": "find",
+        "level": level.code(),
+        "elapsed_ms": start.elapsed().as_millis() as u64,
+        "count": report.matches.len(),
+        "matches": report.matches,
+        "cancelled": report.cancelled,
     });
-    if save_dir.is_some() {
-        v["saved"] = json!(
-            saved
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-        );
+    if let Some(s) = report.status {
+        v["status"] = json!(s);
+        v["status_name"] = json!(status_name(s));
+    }
+    if let Some(t) = &report.tls {
+        v["tls"] = t.to_json();
     }
     match report.error {
         None => {
@@ -319,6 +653,22 @@ fn cmd_store(args: &PeerArgs, study: &StudyArgs, save_dir: Option<PathBuf>) -> E
             ExitCode::SUCCESS
         }
         Some(e) => fail(v, &e),
+    }
+}
+
+fn cmd_serve(opts: ServeOptions) -> ExitCode {
+    let rt = runtime();
+    let signal = {
+        let _guard = rt.enter();
+        shutdown_signal()
+    };
+    match rt.block_on(serve::run(opts, signal, emit)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            emit(&json!({"event": "error", "ok": false, "error": e.message}));
+            eprintln!("lab-agent: {}", e.message);
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 

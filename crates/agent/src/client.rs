@@ -1,30 +1,36 @@
-//! The DICOM client (SCU): C-ECHO and C-STORE over real associations, with dicom-ul.
+//! The DICOM client (SCU): C-ECHO, C-STORE and C-FIND over real associations, with dicom-ul,
+//! in plain TCP or DICOM TLS (PS3.15 Annex B, rustls).
 //!
-//! One call = one association: A-ASSOCIATE-RQ, the DIMSE exchange(s), A-RELEASE.
-//! Command sets are encoded in Implicit VR Little Endian (as PS3.7 requires), data sets in
-//! the transfer syntax the peer accepted. `TCP_NODELAY` is set once the association is up,
-//! so that a command and its data set are not held back by Nagle's algorithm.
+//! One association: A-ASSOCIATE-RQ, the DIMSE exchange(s), A-RELEASE. Command sets are encoded
+//! in Implicit VR Little Endian (as PS3.7 requires), data sets in the transfer syntax the peer
+//! accepted. `TCP_NODELAY` is set once the association is up (so a command and its data set
+//! are not held back by Nagle's algorithm) and `TCP_QUICKACK` is re-armed before each read.
 //!
-//! Transport: only plain TCP today. TLS goes in [`Transport`] and [`connect`]: the DIMSE code
-//! below is generic over the stream and does not change.
+//! C-STORE streams: instances come one at a time through a bounded channel (generated or read
+//! from disk by a producer), each data set is written into the P-DATA writer, and up to N
+//! associations pull from the same channel in parallel. Memory stays at a few instances
+//! whatever the size of the study.
 
+use crate::dimse::{self, Message, MessageAssembler, command};
+pub use crate::dimse::{status_is_ok, status_name};
 use crate::error::{AgentError, FailureKind, chain};
 use crate::synth::Instance;
-use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
+use crate::tls::{self, TlsClient, TlsInfo};
+use dicom_core::Tag;
 use dicom_dictionary_std::{tags, uids};
-use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
 use dicom_ul::association::Error as UlError;
-use dicom_ul::association::client::AsyncClientAssociation;
+use dicom_ul::association::client::{AsyncClientAssociation, AsyncTlsStream};
 use dicom_ul::pdu::{
-    AssociationRJ, AssociationRJResult, AssociationRJSource, PDataValue, PDataValueType,
-    PresentationContextResultReason,
+    AssociationRJ, AssociationRJResult, AssociationRJSource, PresentationContextResultReason,
 };
 use dicom_ul::{ClientAssociationOptions, Pdu};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Mutex, mpsc};
 
 /// How to reach the peer.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +38,8 @@ pub enum Transport {
     /// Plain TCP: everything, PHI included, is readable on the wire.
     #[default]
     Plain,
-    // Tls(TlsOptions) — DICOM TLS (PS3.15 Annex B) comes here: build a rustls ClientConfig,
-    // call `establish_tls_async`, set TCP_NODELAY on `inner_stream().get_ref().0`.
+    /// DICOM TLS: only TLS records on the wire.
+    Tls(Arc<TlsClient>),
 }
 
 /// The remote application entity and how to talk to it.
@@ -45,13 +51,25 @@ pub struct Peer {
     pub calling: String,
     /// The peer's AE title (called).
     pub called: String,
-    /// Applies to the TCP connection and to every read and write.
+    /// Applies to the TCP connection, to every read and write, and to each instance sent.
     pub timeout: Duration,
     pub transport: Transport,
 }
 
 impl Peer {
-    fn addr(&self) -> String {
+    /// A plain-TCP peer with the lab's default AE titles and a 10 s timeout.
+    pub fn new(host: impl Into<String>, port: u16) -> Peer {
+        Peer {
+            host: host.into(),
+            port,
+            calling: "MODALITY".into(),
+            called: "ORTHANC".into(),
+            timeout: Duration::from_secs(10),
+            transport: Transport::Plain,
+        }
+    }
+
+    pub fn addr(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -65,59 +83,32 @@ impl Peer {
 pub struct EchoReport {
     pub attempts: u32,
     pub result: Result<u16, AgentError>,
+    pub tls: Option<TlsInfo>,
 }
 
 /// The outcome of one C-STORE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreResult {
+    /// Position of the instance in the study or file list (0-based).
+    pub index: usize,
     pub sop_instance_uid: String,
     pub sop_class_uid: String,
     pub status: u16,
     /// Size of the data set as sent (encoded in the negotiated transfer syntax).
     pub bytes: usize,
+    /// Which association carried it (0-based).
+    pub association: usize,
 }
 
-/// The result of [`store`]: what was stored before any error.
-#[derive(Debug)]
+/// The result of [`store`] and [`store_stream`]: what was stored before any error.
+#[derive(Debug, Default)]
 pub struct StoreReport {
+    /// In instance order.
     pub results: Vec<StoreResult>,
     pub error: Option<AgentError>,
-}
-
-/// The name of a DIMSE status code (PS3.7 Annex C, and C-STORE's PS3.4 B.2.3).
-pub fn status_name(status: u16) -> &'static str {
-    match status {
-        0x0000 => "Success",
-        0xFF00 | 0xFF01 => "Pending",
-        0xFE00 => "Cancel",
-        0x0001 | 0x0107 | 0x0116 => "Warning",
-        0xB000 => "Warning: coercion of data elements",
-        0xB006 => "Warning: elements discarded",
-        0xB007 => "Warning: data set does not match SOP class",
-        0x0105 => "Failure: no such attribute",
-        0x0106 => "Failure: invalid attribute value",
-        0x0110 => "Failure: processing failure",
-        0x0111 => "Failure: duplicate SOP instance",
-        0x0112 => "Failure: no such SOP instance",
-        0x0117 => "Failure: invalid object instance",
-        0x0118 => "Failure: no such SOP class",
-        0x0119 => "Failure: class-instance conflict",
-        0x0122 => "Refused: SOP class not supported",
-        0x0124 => "Refused: not authorized",
-        0x0210 => "Failure: duplicate invocation",
-        0x0211 => "Failure: unrecognized operation",
-        0x0212 => "Failure: mistyped argument",
-        0x0213 => "Failure: resource limitation",
-        s if s & 0xFF00 == 0xA700 => "Refused: out of resources",
-        s if s & 0xFF00 == 0xA900 => "Error: data set does not match SOP class",
-        s if s & 0xF000 == 0xC000 => "Error: cannot understand",
-        _ => "Failure: unknown status",
-    }
-}
-
-/// Success and warnings mean the peer took the request; everything else is a failure.
-pub fn status_is_ok(status: u16) -> bool {
-    status == 0x0000 || status_name(status).starts_with("Warning")
+    pub tls: Option<TlsInfo>,
+    /// Associations that were established.
+    pub associations: usize,
 }
 
 fn describe_rejection(rj: &AssociationRJ) -> String {
@@ -133,9 +124,70 @@ fn describe_rejection(rj: &AssociationRJ) -> String {
     format!("{result} by {source}: {}", rj.source)
 }
 
+/// What the TLS layer knew when an error happened.
+#[derive(Debug, Clone)]
+struct TlsCtx {
+    server_name: String,
+    asked: Arc<AtomicBool>,
+    have_cert: bool,
+}
+
 /// Turn a dicom-ul error into words and an exit class.
-fn classify(e: UlError, peer: &Peer) -> AgentError {
+fn classify(e: UlError, peer: &Peer, tls: Option<&TlsCtx>) -> AgentError {
     let at = peer.addr();
+    if let Some(t) = tls {
+        let asked = t.asked.load(Ordering::SeqCst);
+        match &e {
+            // dicom-ul's async path reports any failure to read the A-ASSOCIATE answer after
+            // a completed handshake as "TLS not enabled": in fact the server closed the TLS
+            // connection (TLS 1.3 servers check the client certificate after the handshake).
+            UlError::TlsNotSupported => {
+                return AgentError::refused(tls::describe_post_handshake_close(
+                    &at,
+                    asked,
+                    t.have_cert,
+                ));
+            }
+            UlError::TlsConfigMissing { .. } => {
+                return AgentError::other(
+                    "TLS configuration is incomplete (a CA and a server name are required)",
+                );
+            }
+            UlError::InvalidServerName { .. } => {
+                return AgentError::other(format!(
+                    "'{}' cannot be used as a TLS server name: give --server-name",
+                    t.server_name
+                ));
+            }
+            _ => {}
+        }
+        if let Some(r) = tls::find_rustls_error(&e) {
+            let msg = tls::describe_handshake_error(r, &at, &t.server_name, asked, t.have_cert);
+            let kind = if msg.starts_with("we refused") {
+                FailureKind::Other
+            } else {
+                FailureKind::Refused
+            };
+            return AgentError::new(kind, msg);
+        }
+        if let UlError::TlsHandshake { source, .. } = &e {
+            return AgentError::refused(format!(
+                "{at} closed the connection during the TLS handshake ({source}): it does not \
+                 speak TLS on this port, or it refused us"
+            ));
+        }
+        if let UlError::Connect { source, .. } = &e
+            && matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return AgentError::refused(format!(
+                "{at} dropped the connection during the TLS handshake ({source}): it probably \
+                 speaks plain DICOM on this port (drop --tls), or it refused us"
+            ));
+        }
+    }
     match &e {
         UlError::Rejected { association_rj, .. } => AgentError::refused(format!(
             "association rejected by {at} (called AE '{}', calling AE '{}'): {}",
@@ -177,10 +229,10 @@ fn classify(e: UlError, peer: &Peer) -> AgentError {
         )),
         UlError::ConnectionClosed { .. } => AgentError::other(format!(
             "{at} closed the connection in the middle of the exchange (if the PACS expects \
-             DICOM TLS on this port, a plain association is dropped like this)"
+             DICOM TLS on this port, a plain association is dropped like this: try --tls)"
         )),
         UlError::TlsNotSupported => AgentError::other(format!(
-            "{at} answered with TLS data: this port expects DICOM TLS"
+            "{at} answered with TLS data: this port expects DICOM TLS (use --tls with --ca)"
         )),
         _ => {
             let msg = chain(&e);
@@ -208,7 +260,12 @@ impl TcpSocket for tokio::net::TcpStream {
         self
     }
 }
-// For TLS: impl TcpSocket for AsyncTlsStream { self.get_ref().0 }
+
+impl TcpSocket for AsyncTlsStream {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self.get_ref().0
+    }
+}
 
 /// Ask Linux to acknowledge the next incoming segments at once instead of delaying the ACK.
 ///
@@ -216,7 +273,7 @@ impl TcpSocket for tokio::net::TcpStream {
 /// stock Orthanc) holds back the second piece until our ACK of the first: with delayed ACKs
 /// that costs about 40 ms per response. The kernel clears the flag by itself, so it is re-armed
 /// before every read of a response.
-fn quickack<S: TcpSocket>(s: &S) {
+pub fn quickack<S: TcpSocket>(s: &S) {
     #[cfg(target_os = "linux")]
     {
         let _ = socket2::SockRef::from(s.tcp()).set_tcp_quickack(true);
@@ -225,13 +282,32 @@ fn quickack<S: TcpSocket>(s: &S) {
     let _ = s;
 }
 
-/// An established association, whatever the transport.
+/// An established association, whatever the transport. (A few per process, moved once:
+/// the size difference between the variants does not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Assoc {
     Plain(AsyncClientAssociation<tokio::net::TcpStream>),
+    Tls(AsyncClientAssociation<AsyncTlsStream>),
+}
+
+/// Run the same generic code on either kind of association.
+macro_rules! on_assoc {
+    ($assoc:expr, $a:ident => $body:expr) => {
+        match $assoc {
+            Assoc::Plain(mut $a) => $body,
+            Assoc::Tls(mut $a) => $body,
+        }
+    };
+}
+
+struct Conn {
+    assoc: Assoc,
+    tls: Option<TlsInfo>,
+    tls_ctx: Option<TlsCtx>,
 }
 
 /// Open an association proposing `contexts` (abstract syntax, transfer syntaxes).
-async fn connect(peer: &Peer, contexts: &[(String, Vec<String>)]) -> Result<Assoc, AgentError> {
+async fn connect(peer: &Peer, contexts: &[(String, Vec<String>)]) -> Result<Conn, AgentError> {
     let mut opts = ClientAssociationOptions::new()
         .calling_ae_title(peer.calling.clone())
         .called_ae_title(peer.called.clone())
@@ -241,93 +317,56 @@ async fn connect(peer: &Peer, contexts: &[(String, Vec<String>)]) -> Result<Asso
     for (abstract_syntax, ts) in contexts {
         opts = opts.with_presentation_context(abstract_syntax.clone(), ts.clone());
     }
+    // The whole establishment (TCP, TLS handshake, A-ASSOCIATE) is bounded too.
+    let bound = peer.timeout * 2 + Duration::from_secs(1);
     match &peer.transport {
         Transport::Plain => {
-            let mut a = opts
-                .establish_async(peer.addr())
+            let mut a = tokio::time::timeout(bound, opts.establish_async(peer.addr()))
                 .await
-                .map_err(|e| classify(e, peer))?;
+                .map_err(|_| timeout_error(peer, "establishing the association"))?
+                .map_err(|e| classify(e, peer, None))?;
             // Best effort: a failure here costs speed, not correctness.
             let _ = a.inner_stream().set_nodelay(true);
-            Ok(Assoc::Plain(a))
+            Ok(Conn {
+                assoc: Assoc::Plain(a),
+                tls: None,
+                tls_ctx: None,
+            })
+        }
+        Transport::Tls(t) => {
+            let server_name = t.name_for(&peer.host);
+            TlsClient::check_name(&server_name)?;
+            let (cfg, asked) = t.config()?;
+            let ctx = TlsCtx {
+                server_name: server_name.clone(),
+                asked,
+                have_cert: t.has_client_cert(),
+            };
+            let fut = opts
+                .tls_config(cfg)
+                .server_name(&server_name)
+                .establish_tls_async(peer.addr());
+            let mut a = tokio::time::timeout(bound, fut)
+                .await
+                .map_err(|_| timeout_error(peer, "establishing the TLS association"))?
+                .map_err(|e| classify(e, peer, Some(&ctx)))?;
+            let _ = a.inner_stream().get_ref().0.set_nodelay(true);
+            let info = TlsInfo::of(a.inner_stream().get_ref().1, t.has_client_cert());
+            Ok(Conn {
+                assoc: Assoc::Tls(a),
+                tls: Some(info),
+                tls_ctx: Some(ctx),
+            })
         }
     }
 }
 
-/// Send a command set (Implicit VR LE) as one command PDV.
-async fn send_command<S>(
-    a: &mut AsyncClientAssociation<S>,
-    pc_id: u8,
-    cmd: &InMemDicomObject,
-) -> Result<(), UlErrOrAgent>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    let mut data = Vec::with_capacity(256);
-    cmd.write_dataset_with_ts(&mut data, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
-        .map_err(|e| AgentError::other(format!("could not encode the command set: {e}")))?;
-    a.send(&Pdu::PData {
-        data: vec![PDataValue {
-            presentation_context_id: pc_id,
-            value_type: PDataValueType::Command,
-            is_last: true,
-            data,
-        }],
-    })
-    .await?;
-    Ok(())
-}
-
-/// Receive a full command set (possibly split over PDVs and PDUs) and return its status and
-/// the message id it responds to.
-async fn receive_response<S>(a: &mut AsyncClientAssociation<S>) -> Result<(u16, u16), UlErrOrAgent>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
-{
-    let mut buf = Vec::new();
-    loop {
-        quickack(a.inner_stream());
-        match a.receive().await? {
-            Pdu::PData { data } => {
-                let mut done = false;
-                for pdv in data {
-                    if pdv.value_type == PDataValueType::Command {
-                        buf.extend_from_slice(&pdv.data);
-                        done |= pdv.is_last;
-                    }
-                }
-                if done {
-                    break;
-                }
-            }
-            Pdu::AbortRQ { source } => {
-                return Err(AgentError::refused(format!(
-                    "the peer aborted the association (A-ABORT, source {source:?})"
-                ))
-                .into());
-            }
-            other => {
-                return Err(AgentError::other(format!(
-                    "unexpected {} from the peer while waiting for a response",
-                    other.short_description()
-                ))
-                .into());
-            }
-        }
-    }
-    let rsp = InMemDicomObject::read_dataset_with_ts(&buf[..], &IMPLICIT_VR_LITTLE_ENDIAN.erased())
-        .map_err(|e| AgentError::other(format!("the peer's response cannot be parsed: {e}")))?;
-    let status = rsp
-        .element(tags::STATUS)
-        .ok()
-        .and_then(|e| e.to_int::<u16>().ok())
-        .ok_or_else(|| AgentError::other("the peer's response has no Status (0000,0900)"))?;
-    let responding = rsp
-        .element(tags::MESSAGE_ID_BEING_RESPONDED_TO)
-        .ok()
-        .and_then(|e| e.to_int::<u16>().ok())
-        .unwrap_or(0);
-    Ok((status, responding))
+fn timeout_error(peer: &Peer, what: &str) -> AgentError {
+    AgentError::unreachable(format!(
+        "no answer from {} while {what} (timeout, --timeout-secs {})",
+        peer.addr(),
+        peer.timeout.as_secs()
+    ))
 }
 
 /// Either a dicom-ul error (classified later, needs the peer) or one already in words.
@@ -346,79 +385,114 @@ impl From<AgentError> for UlErrOrAgent {
     }
 }
 impl UlErrOrAgent {
-    fn into_agent(self, peer: &Peer) -> AgentError {
+    fn into_agent(self, peer: &Peer, tls: Option<&TlsCtx>) -> AgentError {
         match self {
-            UlErrOrAgent::Ul(e) => classify(e, peer),
+            UlErrOrAgent::Ul(e) => classify(e, peer, tls),
             UlErrOrAgent::Agent(e) => e,
         }
     }
 }
 
-fn accepted_pc(
-    pcs: &[dicom_ul::pdu::PresentationContextNegotiated],
-    abstract_syntax: &str,
-) -> Option<(u8, String)> {
-    pcs.iter()
-        .find(|pc| {
-            pc.reason == PresentationContextResultReason::Acceptance
-                && pc.abstract_syntax.trim_end_matches('\0') == abstract_syntax
-        })
-        .map(|pc| (pc.id, pc.transfer_syntax.trim_end_matches('\0').to_string()))
+async fn send_command<S>(
+    a: &mut AsyncClientAssociation<S>,
+    pc_id: u8,
+    cmd: &InMemDicomObject,
+) -> Result<(), UlErrOrAgent>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    a.send(&dimse::command_pdu(pc_id, cmd)?).await?;
+    Ok(())
 }
 
-fn echo_command(message_id: u16) -> InMemDicomObject {
-    InMemDicomObject::command_from_element_iter([
-        DataElement::new(
-            tags::AFFECTED_SOP_CLASS_UID,
-            VR::UI,
-            PrimitiveValue::from(uids::VERIFICATION),
-        ),
-        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0030])),
-        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [message_id])),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            dicom_value!(U16, [0x0101]),
-        ),
-    ])
+/// Receive one whole DIMSE message (command set and any data set).
+async fn receive_message<S>(a: &mut AsyncClientAssociation<S>) -> Result<Message, UlErrOrAgent>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
+{
+    let mut asm = MessageAssembler::default();
+    loop {
+        quickack(a.inner_stream());
+        match a.receive().await? {
+            Pdu::PData { data } => {
+                if let Some(m) = asm.feed(data)? {
+                    return Ok(m);
+                }
+            }
+            Pdu::AbortRQ { source } => {
+                return Err(AgentError::refused(format!(
+                    "the peer aborted the association (A-ABORT, source {source:?})"
+                ))
+                .into());
+            }
+            Pdu::ReleaseRQ => {
+                return Err(AgentError::other(
+                    "the peer asked to release the association while we waited for a response",
+                )
+                .into());
+            }
+            other => {
+                return Err(AgentError::other(format!(
+                    "unexpected {} from the peer while waiting for a response",
+                    other.short_description()
+                ))
+                .into());
+            }
+        }
+    }
 }
 
-fn store_command(message_id: u16, sop_class: &str, sop_instance: &str) -> InMemDicomObject {
-    InMemDicomObject::command_from_element_iter([
-        DataElement::new(
-            tags::AFFECTED_SOP_CLASS_UID,
-            VR::UI,
-            PrimitiveValue::from(sop_class),
-        ),
-        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0001])),
-        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [message_id])),
-        DataElement::new(tags::PRIORITY, VR::US, dicom_value!(U16, [0x0000])),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            dicom_value!(U16, [0x0000]),
-        ),
-        DataElement::new(
-            tags::AFFECTED_SOP_INSTANCE_UID,
-            VR::UI,
-            PrimitiveValue::from(sop_instance),
-        ),
-    ])
+/// Receive a response and return its status and the message id it responds to.
+async fn receive_response<S>(a: &mut AsyncClientAssociation<S>) -> Result<(u16, u16), UlErrOrAgent>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
+{
+    let m = receive_message(a).await?;
+    let status = dimse::get_u16(&m.command, tags::STATUS)
+        .ok_or_else(|| AgentError::other("the peer's response has no Status (0000,0900)"))?;
+    let responding = dimse::get_u16(&m.command, tags::MESSAGE_ID_BEING_RESPONDED_TO).unwrap_or(0);
+    Ok((status, responding))
 }
 
 async fn echo_on<S>(a: &mut AsyncClientAssociation<S>) -> Result<u16, UlErrOrAgent>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
-    let (pc, _) = accepted_pc(a.presentation_contexts(), uids::VERIFICATION).ok_or_else(|| {
-        AgentError::refused("the peer did not accept the Verification SOP class (C-ECHO)")
-    })?;
-    send_command(a, pc, &echo_command(1)).await?;
+    let (pc, _) =
+        dimse::accepted_pc(a.presentation_contexts(), uids::VERIFICATION).ok_or_else(|| {
+            AgentError::refused("the peer did not accept the Verification SOP class (C-ECHO)")
+        })?;
+    send_command(a, pc, &dimse::echo_rq(1)).await?;
     let (status, _) = receive_response(a).await?;
     Ok(status)
 }
 
-async fn echo_once(peer: &Peer) -> Result<u16, AgentError> {
+/// Run `body` on the association, then release it (or abort it on error), all bounded.
+macro_rules! run_then_release {
+    ($conn:expr, $peer:expr, $a:ident => $body:expr) => {{
+        let Conn {
+            assoc,
+            tls: _,
+            tls_ctx,
+        } = $conn;
+        let peer: &Peer = $peer;
+        on_assoc!(assoc, $a => {
+            match $body {
+                Ok(v) => match tokio::time::timeout(peer.timeout, $a.release()).await {
+                    Ok(Ok(())) => Ok(v),
+                    Ok(Err(e)) => Err(classify(e, peer, tls_ctx.as_ref())),
+                    Err(_) => Err(timeout_error(peer, "releasing the association")),
+                },
+                Err(e) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), $a.abort()).await;
+                    Err(e.into_agent(peer, tls_ctx.as_ref()))
+                }
+            }
+        })
+    }};
+}
+
+async fn echo_once(peer: &Peer) -> (Result<u16, AgentError>, Option<TlsInfo>) {
     let contexts = vec![(
         uids::VERIFICATION.to_string(),
         vec![
@@ -426,18 +500,13 @@ async fn echo_once(peer: &Peer) -> Result<u16, AgentError> {
             uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
         ],
     )];
-    match connect(peer, &contexts).await? {
-        Assoc::Plain(mut a) => match echo_on(&mut a).await {
-            Ok(status) => {
-                a.release().await.map_err(|e| classify(e, peer))?;
-                Ok(status)
-            }
-            Err(e) => {
-                let _ = a.abort().await;
-                Err(e.into_agent(peer))
-            }
-        },
-    }
+    let conn = match connect(peer, &contexts).await {
+        Ok(c) => c,
+        Err(e) => return (Err(e), None),
+    };
+    let info = conn.tls.clone();
+    let r = run_then_release!(conn, peer, a => echo_on(&mut a).await);
+    (r, info)
 }
 
 /// One C-ECHO on one association. With `wait` > 0, unreachable peers (refused, no route,
@@ -448,7 +517,7 @@ pub async fn echo(peer: &Peer, wait: Duration) -> EchoReport {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let r = echo_once(peer).await;
+        let (r, tls) = echo_once(peer).await;
         match &r {
             Err(e)
                 if e.kind == FailureKind::Unreachable
@@ -460,15 +529,52 @@ pub async fn echo(peer: &Peer, wait: Duration) -> EchoReport {
                 return EchoReport {
                     attempts,
                     result: r,
+                    tls,
                 };
             }
         }
     }
 }
 
-/// The transfer syntaxes to propose for data sets generated in `ts`: the same one, and for
-/// native encodings also Implicit VR LE (the one every SCP must accept).
-fn proposed_syntaxes(ts: &str) -> Vec<String> {
+// ---------------------------------------------------------------------------------------
+// C-STORE, streamed
+
+/// The data set of one instance to send.
+#[derive(Debug)]
+pub enum Body {
+    /// Already encoded in the item's transfer syntax.
+    Bytes(Vec<u8>),
+    /// A DICOM Part 10 file whose data set starts at `offset` (after the file meta group):
+    /// copied from disk into the P-DATA writer in chunks.
+    File { path: PathBuf, offset: u64 },
+}
+
+/// One instance to send, produced lazily.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub index: usize,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax_uid: String,
+    pub body: Body,
+}
+
+impl Outgoing {
+    /// Encode a generated instance in its own transfer syntax.
+    pub fn from_instance(index: usize, inst: &Instance) -> Result<Outgoing, AgentError> {
+        Ok(Outgoing {
+            index,
+            sop_class_uid: inst.sop_class_uid.clone(),
+            sop_instance_uid: inst.sop_instance_uid.clone(),
+            transfer_syntax_uid: inst.transfer_syntax_uid.to_string(),
+            body: Body::Bytes(inst.encode_dataset()?),
+        })
+    }
+}
+
+/// The transfer syntaxes to propose for data sets encoded in `ts`: the same one, and for
+/// native encodings also Implicit VR LE (the one every SCP must accept; we then re-encode).
+pub fn proposed_syntaxes(ts: &str) -> Vec<String> {
     if ts == uids::EXPLICIT_VR_LITTLE_ENDIAN {
         vec![ts.to_string(), uids::IMPLICIT_VR_LITTLE_ENDIAN.to_string()]
     } else {
@@ -476,23 +582,114 @@ fn proposed_syntaxes(ts: &str) -> Vec<String> {
     }
 }
 
-async fn store_on<S>(
+/// The presentation contexts for a set of (SOP class, transfer syntax) pairs.
+pub fn store_contexts<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(String, Vec<String>)> {
+    let mut contexts: Vec<(String, Vec<String>)> = Vec::new();
+    for (class, ts) in pairs {
+        let pair = (class.to_string(), proposed_syntaxes(ts));
+        if !contexts.contains(&pair) {
+            contexts.push(pair);
+        }
+    }
+    contexts
+}
+
+/// Where instances come from: a bounded channel filled by a producer.
+pub type Source = mpsc::Receiver<Result<Outgoing, AgentError>>;
+
+async fn send_body<S>(
     a: &mut AsyncClientAssociation<S>,
-    instances: &[Instance],
-    results: &mut Vec<StoreResult>,
+    pc: u8,
+    item: &Outgoing,
+    negotiated_ts: &str,
+) -> Result<usize, AgentError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let io = |e: std::io::Error| {
+        AgentError::new(
+            if is_timeout_text(&e.to_string()) {
+                FailureKind::Unreachable
+            } else {
+                FailureKind::Other
+            },
+            format!(
+                "sending instance {} to the peer failed: {e}",
+                item.sop_instance_uid
+            ),
+        )
+    };
+    let same_ts = negotiated_ts == item.transfer_syntax_uid;
+    match (&item.body, same_ts) {
+        (Body::Bytes(bytes), true) => {
+            let mut w = a.send_pdata(pc);
+            w.write_all(bytes).await.map_err(io)?;
+            // The writer buffers the last PDU: without finish() it is never sent.
+            w.finish().await.map_err(io)?;
+            Ok(bytes.len())
+        }
+        (Body::File { path, offset }, true) => {
+            let mut f = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| AgentError::other(format!("cannot open {}: {e}", path.display())))?;
+            f.seek(std::io::SeekFrom::Start(*offset))
+                .await
+                .map_err(|e| AgentError::other(format!("cannot read {}: {e}", path.display())))?;
+            let mut w = a.send_pdata(pc);
+            let n = tokio::io::copy(
+                &mut tokio::io::BufReader::with_capacity(256 * 1024, f),
+                &mut w,
+            )
+            .await
+            .map_err(io)?;
+            w.finish().await.map_err(io)?;
+            Ok(n as usize)
+        }
+        (body, false) => {
+            // The peer took another (native) transfer syntax: decode and re-encode.
+            let obj = match body {
+                Body::Bytes(b) => dimse::parse_dataset(b, &item.transfer_syntax_uid)?,
+                Body::File { path, .. } => dicom_object::open_file(path)
+                    .map_err(|e| AgentError::other(format!("cannot read {}: {e}", path.display())))?
+                    .into_inner(),
+            };
+            let bytes = dimse::encode_dataset(&obj, negotiated_ts)?;
+            let mut w = a.send_pdata(pc);
+            w.write_all(&bytes).await.map_err(io)?;
+            w.finish().await.map_err(io)?;
+            Ok(bytes.len())
+        }
+    }
+}
+
+async fn store_worker<S>(
+    a: &mut AsyncClientAssociation<S>,
+    peer: &Peer,
+    association: usize,
+    source: &Mutex<Source>,
+    results: &std::sync::Mutex<Vec<StoreResult>>,
 ) -> Result<(), UlErrOrAgent>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
-    for (n, inst) in instances.iter().enumerate() {
-        let message_id = (n % 0xFFFF) as u16 + 1;
+    let mut message_id: u16 = 0;
+    loop {
+        let next = { source.lock().await.recv().await };
+        let item = match next {
+            None => return Ok(()),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(i)) => i,
+        };
+        message_id = message_id.wrapping_add(1).max(1);
         let pcs = a.presentation_contexts();
         let (pc, ts_uid) = pcs
             .iter()
             .find(|pc| {
                 pc.reason == PresentationContextResultReason::Acceptance
-                    && pc.abstract_syntax.trim_end_matches('\0') == inst.sop_class_uid
-                    && proposed_syntaxes(inst.transfer_syntax_uid)
+                    && pc.abstract_syntax.trim_end_matches('\0') == item.sop_class_uid
+                    && proposed_syntaxes(&item.transfer_syntax_uid)
                         .iter()
                         .any(|t| t == pc.transfer_syntax.trim_end_matches('\0'))
             })
@@ -500,52 +697,25 @@ where
             .ok_or_else(|| {
                 let why = pcs
                     .iter()
-                    .find(|pc| pc.abstract_syntax.trim_end_matches('\0') == inst.sop_class_uid)
+                    .find(|pc| pc.abstract_syntax.trim_end_matches('\0') == item.sop_class_uid)
                     .map(|pc| format!("{:?}", pc.reason))
                     .unwrap_or_else(|| "not in the answer".into());
                 AgentError::refused(format!(
                     "the peer did not accept SOP class {} in transfer syntax {} ({why})",
-                    inst.sop_class_uid, inst.transfer_syntax_uid
+                    item.sop_class_uid, item.transfer_syntax_uid
                 ))
             })?;
-        let ts = TransferSyntaxRegistry.get(&ts_uid).ok_or_else(|| {
-            AgentError::other(format!("negotiated transfer syntax {ts_uid} is unknown"))
-        })?;
-        let mut data = Vec::with_capacity(64 * 1024);
-        inst.dataset
-            .write_dataset_with_ts(&mut data, ts)
-            .map_err(|e| {
-                AgentError::other(format!(
-                    "could not encode instance {} in {ts_uid}: {e}",
-                    inst.sop_instance_uid
-                ))
-            })?;
-
         send_command(
             a,
             pc,
-            &store_command(message_id, &inst.sop_class_uid, &inst.sop_instance_uid),
+            &dimse::store_rq(message_id, &item.sop_class_uid, &item.sop_instance_uid),
         )
         .await?;
-        {
-            let mut w = a.send_pdata(pc);
-            let io = |e: std::io::Error| {
-                AgentError::new(
-                    if is_timeout_text(&e.to_string()) {
-                        FailureKind::Unreachable
-                    } else {
-                        FailureKind::Other
-                    },
-                    format!(
-                        "sending instance {} to the peer failed: {e}",
-                        inst.sop_instance_uid
-                    ),
-                )
-            };
-            w.write_all(&data).await.map_err(io)?;
-            // The writer buffers the last PDU: without finish() it is never sent.
-            w.finish().await.map_err(io)?;
-        }
+        let bytes = tokio::time::timeout(peer.timeout, send_body(a, pc, &item, &ts_uid))
+            .await
+            .map_err(|_| {
+                timeout_error(peer, &format!("sending instance {}", item.sop_instance_uid))
+            })??;
         let (status, responding) = receive_response(a).await?;
         if responding != 0 && responding != message_id {
             return Err(AgentError::other(format!(
@@ -553,42 +723,72 @@ where
             ))
             .into());
         }
-        results.push(StoreResult {
-            sop_instance_uid: inst.sop_instance_uid.clone(),
-            sop_class_uid: inst.sop_class_uid.clone(),
+        results.lock().unwrap().push(StoreResult {
+            index: item.index,
+            sop_instance_uid: item.sop_instance_uid,
+            sop_class_uid: item.sop_class_uid,
             status,
-            bytes: data.len(),
+            bytes,
+            association,
         });
     }
-    Ok(())
 }
 
-/// C-STORE every instance over one association (one presentation context per SOP class and
-/// transfer syntax), then release. Stops at the first transport or association error; DIMSE
-/// failure statuses are recorded and the remaining instances are still sent.
-pub async fn store(peer: &Peer, instances: &[Instance]) -> StoreReport {
-    let mut contexts: Vec<(String, Vec<String>)> = Vec::new();
-    for i in instances {
-        let pair = (
-            i.sop_class_uid.clone(),
-            proposed_syntaxes(i.transfer_syntax_uid),
+/// C-STORE everything `source` yields over `associations` parallel associations (at least
+/// one), each proposing `contexts`. An association stops at its first transport or
+/// association error (the others go on); DIMSE failure statuses are recorded and sending
+/// goes on. The first error is reported.
+pub async fn store_stream(
+    peer: &Peer,
+    contexts: &[(String, Vec<String>)],
+    source: Source,
+    associations: usize,
+) -> StoreReport {
+    let source = Arc::new(Mutex::new(source));
+    let results = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..associations.max(1) {
+        let (peer, contexts, source, results) = (
+            peer.clone(),
+            contexts.to_vec(),
+            source.clone(),
+            results.clone(),
         );
-        if !contexts.contains(&pair) {
-            contexts.push(pair);
+        tasks.spawn(async move {
+            let conn = match connect(&peer, &contexts).await {
+                Ok(c) => c,
+                // If no association comes up, the source is dropped on return and the
+                // producer stops.
+                Err(e) => return (n, Err(e), None, false),
+            };
+            let info = conn.tls.clone();
+            let r = run_then_release!(conn, &peer, a =>
+                store_worker(&mut a, &peer, n, &source, &results).await);
+            (n, r, info, true)
+        });
+    }
+    let mut report = StoreReport::default();
+    let mut errors: Vec<(usize, AgentError)> = Vec::new();
+    while let Some(j) = tasks.join_next().await {
+        match j {
+            Ok((n, r, info, established)) => {
+                if established {
+                    report.associations += 1;
+                }
+                if report.tls.is_none() {
+                    report.tls = info;
+                }
+                if let Err(e) = r {
+                    errors.push((n, e));
+                }
+            }
+            Err(e) => errors.push((usize::MAX, AgentError::other(format!("a task failed: {e}")))),
         }
     }
-    let mut results = Vec::with_capacity(instances.len());
-    let error = match connect(peer, &contexts).await {
-        Err(e) => Some(e),
-        Ok(Assoc::Plain(mut a)) => match store_on(&mut a, instances, &mut results).await {
-            Ok(()) => a.release().await.err().map(|e| classify(e, peer)),
-            Err(e) => {
-                let _ = a.abort().await;
-                Some(e.into_agent(peer))
-            }
-        },
-    };
-    let error = error.or_else(|| {
+    errors.sort_by_key(|(n, _)| *n);
+    let mut results = std::mem::take(&mut *results.lock().unwrap());
+    results.sort_by_key(|r| r.index);
+    report.error = errors.into_iter().next().map(|(_, e)| e).or_else(|| {
         results.iter().find(|r| !status_is_ok(r.status)).map(|r| {
             AgentError::refused(format!(
                 "the peer refused instance {}: status 0x{:04X} ({})",
@@ -598,7 +798,283 @@ pub async fn store(peer: &Peer, instances: &[Instance]) -> StoreReport {
             ))
         })
     });
-    StoreReport { results, error }
+    report.results = results;
+    report
+}
+
+/// C-STORE every instance over one association (one presentation context per SOP class and
+/// transfer syntax), then release.
+pub async fn store(peer: &Peer, instances: &[Instance]) -> StoreReport {
+    let contexts = store_contexts(
+        instances
+            .iter()
+            .map(|i| (i.sop_class_uid.as_str(), i.transfer_syntax_uid)),
+    );
+    let (tx, rx) = mpsc::channel(instances.len().max(1));
+    for (n, i) in instances.iter().enumerate() {
+        let _ = tx.send(Outgoing::from_instance(n, i)).await;
+    }
+    drop(tx);
+    store_stream(peer, &contexts, rx, 1).await
+}
+
+// ---------------------------------------------------------------------------------------
+// C-FIND
+
+/// The query/retrieve level of a C-FIND.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindLevel {
+    Patient,
+    Study,
+    Series,
+}
+
+impl std::str::FromStr for FindLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "patient" => Ok(FindLevel::Patient),
+            "study" => Ok(FindLevel::Study),
+            "series" => Ok(FindLevel::Series),
+            other => Err(format!(
+                "unknown level '{other}': use patient, study or series"
+            )),
+        }
+    }
+}
+
+impl FindLevel {
+    pub fn code(self) -> &'static str {
+        match self {
+            FindLevel::Patient => "PATIENT",
+            FindLevel::Study => "STUDY",
+            FindLevel::Series => "SERIES",
+        }
+    }
+
+    /// Patient Root for the patient level, Study Root otherwise.
+    pub fn sop_class(self) -> &'static str {
+        match self {
+            FindLevel::Patient => uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+            _ => uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+        }
+    }
+
+    /// The return keys asked for by default at this level (universal matching).
+    pub fn default_keys(self) -> &'static [Tag] {
+        match self {
+            FindLevel::Patient => &[
+                tags::PATIENT_NAME,
+                tags::PATIENT_ID,
+                tags::PATIENT_BIRTH_DATE,
+                tags::PATIENT_SEX,
+            ],
+            FindLevel::Study => &[
+                tags::PATIENT_NAME,
+                tags::PATIENT_ID,
+                tags::STUDY_INSTANCE_UID,
+                tags::STUDY_DATE,
+                tags::STUDY_TIME,
+                tags::ACCESSION_NUMBER,
+                tags::STUDY_ID,
+                tags::STUDY_DESCRIPTION,
+            ],
+            FindLevel::Series => &[
+                tags::STUDY_INSTANCE_UID,
+                tags::SERIES_INSTANCE_UID,
+                tags::MODALITY,
+                tags::SERIES_NUMBER,
+                tags::SERIES_DESCRIPTION,
+            ],
+        }
+    }
+}
+
+/// A C-FIND request: level, matching keys (keyword = value, DICOM wildcards allowed) and a
+/// bound on the number of matches read (then C-CANCEL).
+#[derive(Debug, Clone)]
+pub struct FindQuery {
+    pub level: FindLevel,
+    pub keys: Vec<(Tag, String)>,
+    pub limit: usize,
+}
+
+/// The result of [`find`].
+#[derive(Debug, Default)]
+pub struct FindReport {
+    /// Each match as { keyword: value }.
+    pub matches: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// The final status (0 success, 0xFE00 cancelled after `limit`).
+    pub status: Option<u16>,
+    pub cancelled: bool,
+    pub error: Option<AgentError>,
+    pub tls: Option<TlsInfo>,
+}
+
+/// Build the identifier of a query.
+pub fn find_identifier(q: &FindQuery) -> InMemDicomObject {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::StandardDataDictionary;
+    let mut obj = InMemDicomObject::new_empty();
+    obj.put(DataElement::new(
+        tags::QUERY_RETRIEVE_LEVEL,
+        VR::CS,
+        PrimitiveValue::from(q.level.code()),
+    ));
+    let vr_of = |t: Tag| {
+        StandardDataDictionary
+            .by_tag(t)
+            .map(|e| e.vr().relaxed())
+            .unwrap_or(VR::LO)
+    };
+    for t in q.level.default_keys() {
+        obj.put(DataElement::new(*t, vr_of(*t), PrimitiveValue::Empty));
+    }
+    for (t, v) in &q.keys {
+        let value = if v.is_empty() {
+            PrimitiveValue::Empty
+        } else {
+            PrimitiveValue::from(v.as_str())
+        };
+        obj.put(DataElement::new(*t, vr_of(*t), value));
+    }
+    obj
+}
+
+/// A data set as { keyword: value } (strings; multi-values joined with `\`).
+pub fn to_json_map(obj: &InMemDicomObject) -> serde_json::Map<String, serde_json::Value> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    use dicom_dictionary_std::StandardDataDictionary;
+    let mut m = serde_json::Map::new();
+    for e in obj.iter() {
+        let tag = e.header().tag;
+        if tag == tags::SPECIFIC_CHARACTER_SET {
+            continue;
+        }
+        let name = StandardDataDictionary
+            .by_tag(tag)
+            .map(|d| d.alias().to_string())
+            .unwrap_or_else(|| format!("{:04X}{:04X}", tag.group(), tag.element()));
+        let v = e
+            .to_str()
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .unwrap_or_default();
+        m.insert(name, serde_json::Value::String(v));
+    }
+    m
+}
+
+async fn find_on<S>(
+    a: &mut AsyncClientAssociation<S>,
+    q: &FindQuery,
+    report: &mut FindReport,
+) -> Result<(), UlErrOrAgent>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
+{
+    let class = q.level.sop_class();
+    let (pc, ts) = dimse::accepted_pc(a.presentation_contexts(), class).ok_or_else(|| {
+        AgentError::refused(format!(
+            "the peer did not accept the C-FIND information model {class} (query/retrieve \
+             is off, or this AE may not query)"
+        ))
+    })?;
+    send_command(a, pc, &dimse::find_rq(1, class)).await?;
+    let ident = dimse::encode_dataset(&find_identifier(q), &ts)?;
+    {
+        let mut w = a.send_pdata(pc);
+        let io = |e: std::io::Error| AgentError::other(format!("sending the query failed: {e}"));
+        w.write_all(&ident).await.map_err(io)?;
+        w.finish().await.map_err(io)?;
+    }
+    // Bounded: at most `limit` matches are read, then C-CANCEL, then at most a few more.
+    let mut extra = 0usize;
+    loop {
+        let m = receive_message(a).await?;
+        let field = dimse::get_u16(&m.command, tags::COMMAND_FIELD).unwrap_or(0);
+        if field != command::C_FIND_RSP {
+            return Err(AgentError::other(format!(
+                "the peer answered C-FIND with command 0x{field:04X}"
+            ))
+            .into());
+        }
+        let status = dimse::get_u16(&m.command, tags::STATUS)
+            .ok_or_else(|| AgentError::other("a C-FIND response has no Status"))?;
+        if status == 0xFF00 || status == 0xFF01 {
+            if let Some(data) = &m.data {
+                if report.matches.len() < q.limit {
+                    report
+                        .matches
+                        .push(to_json_map(&dimse::parse_dataset(data, &ts)?));
+                } else {
+                    extra += 1;
+                }
+            }
+            if report.matches.len() >= q.limit && !report.cancelled {
+                report.cancelled = true;
+                let cancel = InMemDicomObject::command_from_element_iter([
+                    dicom_core::DataElement::new(
+                        tags::COMMAND_FIELD,
+                        dicom_core::VR::US,
+                        dicom_core::dicom_value!(U16, [command::C_CANCEL_RQ]),
+                    ),
+                    dicom_core::DataElement::new(
+                        tags::MESSAGE_ID_BEING_RESPONDED_TO,
+                        dicom_core::VR::US,
+                        dicom_core::dicom_value!(U16, [1]),
+                    ),
+                    dicom_core::DataElement::new(
+                        tags::COMMAND_DATA_SET_TYPE,
+                        dicom_core::VR::US,
+                        dicom_core::dicom_value!(U16, [dimse::NO_DATA_SET]),
+                    ),
+                ]);
+                send_command(a, pc, &cancel).await?;
+            }
+            if extra > 10_000 {
+                return Err(
+                    AgentError::other("the peer kept sending matches after C-CANCEL").into(),
+                );
+            }
+            continue;
+        }
+        report.status = Some(status);
+        return Ok(());
+    }
+}
+
+/// One C-FIND on one association.
+pub async fn find(peer: &Peer, q: &FindQuery) -> FindReport {
+    let contexts = vec![(
+        q.level.sop_class().to_string(),
+        vec![
+            uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
+            uids::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+        ],
+    )];
+    let mut report = FindReport::default();
+    let conn = match connect(peer, &contexts).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    report.tls = conn.tls.clone();
+    let r = run_then_release!(conn, peer, a => find_on(&mut a, q, &mut report).await);
+    report.error = match r {
+        Err(e) => Some(e),
+        Ok(()) => match report.status {
+            Some(s) if status_is_ok(s) || s == 0xFE00 => None,
+            Some(s) => Some(AgentError::refused(format!(
+                "the peer refused the C-FIND: status 0x{s:04X} ({})",
+                status_name(s)
+            ))),
+            None => None,
+        },
+    };
+    report
 }
 
 #[cfg(test)]
@@ -627,5 +1103,18 @@ mod tests {
             describe_rejection(&rj),
             "rejected-permanent by service-user: called AE title not recognized"
         );
+    }
+
+    #[test]
+    fn find_identifier_has_level_and_keys() {
+        let q = FindQuery {
+            level: FindLevel::Study,
+            keys: vec![(tags::PATIENT_NAME, "DOE*".into())],
+            limit: 10,
+        };
+        let m = to_json_map(&find_identifier(&q));
+        assert_eq!(m["QueryRetrieveLevel"], "STUDY");
+        assert_eq!(m["PatientName"], "DOE*");
+        assert_eq!(m["StudyInstanceUID"], "");
     }
 }

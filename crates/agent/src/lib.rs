@@ -17,8 +17,12 @@
 
 pub mod cli;
 pub mod client;
+pub mod dimse;
 pub mod error;
+pub mod files;
+pub mod serve;
 pub mod sniff;
 pub mod synth;
+pub mod tls;
 
 pub use error::{AgentError, FailureKind};

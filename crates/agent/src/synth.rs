@@ -244,66 +244,137 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Generate the study. Errors say which option to change.
+/// A study ready to produce its instances one at a time (what `store` streams): everything
+/// shared by the instances is computed once, pixels and encoding happen per instance.
+#[derive(Debug, Clone)]
+pub struct Study {
+    spec: StudySpec,
+    patient_id: String,
+    birth: String,
+    sex: &'static str,
+    study_date: String,
+    study_time: String,
+    accession: String,
+    key: String,
+    study_uid: String,
+    series_uid: String,
+    frame_uid: String,
+    charset: Option<&'static str>,
+}
+
+/// Generate the whole study in memory (small studies, tests). See [`Study`] for streaming.
 pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
-    if spec.instances == 0 {
-        bail!("--instances must be at least 1");
-    }
-    if spec.rows < 8 || spec.cols < 8 {
-        bail!(
-            "image size {}x{} is too small: use at least 8 rows and 8 columns",
-            spec.rows,
-            spec.cols
-        );
-    }
-    if spec.modality == Modality::Ct && spec.syntax == Syntax::JpegBaseline {
-        bail!(
-            "CT images are 16-bit but JPEG Baseline carries only 8-bit samples: \
+    let study = Study::new(spec)?;
+    (0..spec.instances).map(|i| study.instance(i)).collect()
+}
+
+impl Study {
+    /// Check the spec and compute what the instances share. Errors say which option to change.
+    pub fn new(spec: &StudySpec) -> Result<Study> {
+        if spec.instances == 0 {
+            bail!("--instances must be at least 1");
+        }
+        if spec.rows < 8 || spec.cols < 8 {
+            bail!(
+                "image size {}x{} is too small: use at least 8 rows and 8 columns",
+                spec.rows,
+                spec.cols
+            );
+        }
+        if spec.modality == Modality::Ct && spec.syntax == Syntax::JpegBaseline {
+            bail!(
+                "CT images are 16-bit but JPEG Baseline carries only 8-bit samples: \
              use --syntax explicit-le with --modality CT"
+            );
+        }
+        if spec.patient_name.trim().is_empty() {
+            bail!("--patient must not be empty (DICOM form, e.g. DOE^JANE)");
+        }
+
+        let mut rng = spec.seed ^ 0xD1C0_4A5E;
+        let r = splitmix(&mut rng);
+        let patient_id = spec
+            .patient_id
+            .clone()
+            .unwrap_or_else(|| format!("DR{:06}", r % 1_000_000));
+        let birth = format!(
+            "{:04}{:02}{:02}",
+            1940 + (r >> 20) % 60,
+            1 + (r >> 28) % 12,
+            1 + (r >> 32) % 28
         );
-    }
-    if spec.patient_name.trim().is_empty() {
-        bail!("--patient must not be empty (DICOM form, e.g. DOE^JANE)");
+        let sex = ["F", "M", "O"][((r >> 40) % 3) as usize];
+        let r2 = splitmix(&mut rng);
+        let study_date = format!("2024{:02}{:02}", 1 + r2 % 12, 1 + (r2 >> 8) % 28);
+        let study_time = format!(
+            "{:02}{:02}{:02}",
+            7 + (r2 >> 16) % 11,
+            (r2 >> 24) % 60,
+            (r2 >> 32) % 60
+        );
+        let accession = format!("ACC{:08}", (r2 >> 40) % 100_000_000);
+        let key = format!(
+            "{}|{}|{}x{}|{}|{}",
+            spec.modality, spec.syntax, spec.rows, spec.cols, spec.patient_name, patient_id
+        );
+        let study_uid = derive_uid(spec.seed, &key, "study", 0);
+        let series_uid = derive_uid(spec.seed, &key, "series", 0);
+        let frame_uid = derive_uid(spec.seed, &key, "frame-of-reference", 0);
+        let charset = if spec.patient_name.is_ascii() && patient_id.is_ascii() {
+            None
+        } else {
+            Some("ISO_IR 192")
+        };
+
+        Ok(Study {
+            spec: spec.clone(),
+            patient_id,
+            birth,
+            sex,
+            study_date,
+            study_time,
+            accession,
+            key,
+            study_uid,
+            series_uid,
+            frame_uid,
+            charset,
+        })
     }
 
-    let mut rng = spec.seed ^ 0xD1C0_4A5E;
-    let r = splitmix(&mut rng);
-    let patient_id = spec
-        .patient_id
-        .clone()
-        .unwrap_or_else(|| format!("DR{:06}", r % 1_000_000));
-    let birth = format!(
-        "{:04}{:02}{:02}",
-        1940 + (r >> 20) % 60,
-        1 + (r >> 28) % 12,
-        1 + (r >> 32) % 28
-    );
-    let sex = ["F", "M", "O"][((r >> 40) % 3) as usize];
-    let r2 = splitmix(&mut rng);
-    let study_date = format!("2024{:02}{:02}", 1 + r2 % 12, 1 + (r2 >> 8) % 28);
-    let study_time = format!(
-        "{:02}{:02}{:02}",
-        7 + (r2 >> 16) % 11,
-        (r2 >> 24) % 60,
-        (r2 >> 32) % 60
-    );
-    let accession = format!("ACC{:08}", (r2 >> 40) % 100_000_000);
-    let key = format!(
-        "{}|{}|{}x{}|{}|{}",
-        spec.modality, spec.syntax, spec.rows, spec.cols, spec.patient_name, patient_id
-    );
-    let study_uid = derive_uid(spec.seed, &key, "study", 0);
-    let series_uid = derive_uid(spec.seed, &key, "series", 0);
-    let frame_uid = derive_uid(spec.seed, &key, "frame-of-reference", 0);
-    let charset = if spec.patient_name.is_ascii() && patient_id.is_ascii() {
-        None
-    } else {
-        Some("ISO_IR 192")
-    };
+    /// How many instances the study has.
+    pub fn len(&self) -> u32 {
+        self.spec.instances
+    }
 
-    let mut out = Vec::with_capacity(spec.instances as usize);
-    for i in 0..spec.instances {
-        let sop_uid = derive_uid(spec.seed, &key, "instance", i);
+    /// Whether the study has no instance (never: `new` refuses 0).
+    pub fn is_empty(&self) -> bool {
+        self.spec.instances == 0
+    }
+
+    /// The SOP class of every instance.
+    pub fn sop_class_uid(&self) -> &'static str {
+        self.spec.modality.sop_class_uid()
+    }
+
+    /// The transfer syntax every instance is generated in.
+    pub fn transfer_syntax_uid(&self) -> &'static str {
+        self.spec.syntax.uid()
+    }
+
+    /// Generate instance `i` (0-based): pixels, then the data set.
+    pub fn instance(&self, i: u32) -> Result<Instance> {
+        let spec = &self.spec;
+        let (key, patient_id, birth, sex) = (&self.key, &self.patient_id, &self.birth, self.sex);
+        let (study_date, study_time, accession) =
+            (&self.study_date, &self.study_time, &self.accession);
+        let (study_uid, series_uid, frame_uid, charset) = (
+            &self.study_uid,
+            &self.series_uid,
+            &self.frame_uid,
+            self.charset,
+        );
+        let sop_uid = derive_uid(spec.seed, key, "instance", i);
         let mut o = InMemDicomObject::new_empty();
         let mut put = |tag, vr, v: PrimitiveValue| o.put(DataElement::new(tag, vr, v));
         if let Some(cs) = charset {
@@ -480,14 +551,13 @@ pub fn generate(spec: &StudySpec) -> Result<Vec<Instance>> {
             (Modality::Ct, Syntax::JpegBaseline) => unreachable!("rejected above"),
         }
 
-        out.push(Instance {
+        Ok(Instance {
             sop_class_uid: spec.modality.sop_class_uid().to_string(),
             sop_instance_uid: sop_uid,
             transfer_syntax_uid: spec.syntax.uid(),
             dataset: o,
-        });
+        })
     }
-    Ok(out)
 }
 
 /// A gradient background with a bright disc (a "contrast-filled vessel" cross-section) whose

@@ -1,0 +1,391 @@
+//! `serve`: a storage SCP on dicom-ul. It accepts associations proposing Verification or the
+//! storage SOP classes in [`STORAGE_CLASSES`], answers C-ECHO, writes each C-STORE'd instance
+//! into a folder as `<SOPInstanceUID>.dcm` (Part 10, data set bytes exactly as received), and
+//! prints one JSON line per association. It is also the destination C-MOVE needs.
+//!
+//! Bounded: at most [`MAX_CONCURRENT`] associations at once, every read and write under the
+//! timeout, each data set under [`MAX_DATASET`] bytes; file names are made only from valid
+//! UIDs (digits and dots), so a hostile SOP Instance UID cannot write outside the folder.
+
+use crate::dimse::{self, MessageAssembler, command};
+use crate::error::{AgentError, chain};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_ul::Pdu;
+use dicom_ul::association::server::AsyncServerAssociation;
+use dicom_ul::pdu::PresentationContextNegotiated;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// Associations handled at the same time; more wait in the listen queue.
+pub const MAX_CONCURRENT: usize = 32;
+/// Largest data set accepted in one C-STORE (bytes).
+pub const MAX_DATASET: usize = 1 << 30;
+
+/// The storage SOP classes `serve` accepts (plus Verification).
+pub const STORAGE_CLASSES: &[&str] = &[
+    uids::CT_IMAGE_STORAGE,
+    uids::ENHANCED_CT_IMAGE_STORAGE,
+    uids::MR_IMAGE_STORAGE,
+    uids::ENHANCED_MR_IMAGE_STORAGE,
+    uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+    uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::DIGITAL_MAMMOGRAPHY_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+    uids::ULTRASOUND_IMAGE_STORAGE,
+    uids::ULTRASOUND_MULTI_FRAME_IMAGE_STORAGE,
+    uids::X_RAY_ANGIOGRAPHIC_IMAGE_STORAGE,
+    uids::ENHANCED_XA_IMAGE_STORAGE,
+    uids::X_RAY_RADIOFLUOROSCOPIC_IMAGE_STORAGE,
+    uids::NUCLEAR_MEDICINE_IMAGE_STORAGE,
+    uids::POSITRON_EMISSION_TOMOGRAPHY_IMAGE_STORAGE,
+    uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
+    uids::MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    uids::MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    uids::RT_IMAGE_STORAGE,
+    uids::ENCAPSULATED_PDF_STORAGE,
+    uids::BASIC_TEXT_SR_STORAGE,
+    uids::ENHANCED_SR_STORAGE,
+    uids::COMPREHENSIVE_SR_STORAGE,
+];
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub bind: String,
+    pub port: u16,
+    pub aet: String,
+    /// Accept any called AE title (otherwise it must be `aet`).
+    pub any_called: bool,
+    pub out: PathBuf,
+    /// Stop after this many associations (0: until the shutdown signal).
+    pub max_associations: u64,
+    pub timeout: Duration,
+}
+
+/// Whether a string is a valid UID to name a file with (PS3.5 9.1: digits and dots, at most
+/// 64 characters, no empty component).
+pub fn safe_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid.len() <= 64
+        && uid.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && uid.split('.').all(|c| !c.is_empty())
+}
+
+/// Write a received data set as a Part 10 file: preamble, `DICM`, meta group, then the data
+/// set bytes unchanged. Written to a temporary name and renamed, so readers never see half.
+pub fn write_part10(
+    dir: &Path,
+    sop_class: &str,
+    sop_instance: &str,
+    ts: &str,
+    data: &[u8],
+) -> Result<PathBuf, String> {
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax(ts)
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_instance)
+        .build()
+        .map_err(|e| format!("cannot build the file meta group: {e}"))?;
+    let path = dir.join(format!("{sop_instance}.dcm"));
+    let tmp = dir.join(format!(".{sop_instance}.part"));
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?,
+    );
+    let io = |e: std::io::Error| format!("cannot write {}: {e}", tmp.display());
+    f.write_all(&[0u8; 128]).map_err(io)?;
+    f.write_all(b"DICM").map_err(io)?;
+    meta.write(&mut f)
+        .map_err(|e| format!("cannot write the file meta group: {e}"))?;
+    f.write_all(data).map_err(io)?;
+    f.into_inner()
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?
+        .sync_data()
+        .map_err(io)?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| format!("cannot rename into {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Listen and serve until `shutdown` resolves or `max_associations` were handled. `emit`
+/// prints one JSON line: `{"event":"listening"}` first, then one per association.
+pub async fn run(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    emit: fn(&Value),
+) -> Result<(), AgentError> {
+    if opts.aet.trim().is_empty() || opts.aet.len() > 16 || !opts.aet.is_ascii() {
+        return Err(AgentError::other(format!(
+            "--aet '{}' is not a valid AE title: 1 to 16 ASCII characters",
+            opts.aet
+        )));
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| {
+        AgentError::other(format!(
+            "cannot create the output folder {}: {e}",
+            opts.out.display()
+        ))
+    })?;
+    let listener = TcpListener::bind((opts.bind.as_str(), opts.port))
+        .await
+        .map_err(|e| {
+            AgentError::other(format!(
+                "cannot listen on {}:{}: {e}{}",
+                opts.bind,
+                opts.port,
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    " (another program uses this port)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(opts.port);
+    emit(&json!({
+        "event": "listening",
+        "bind": opts.bind,
+        "port": port,
+        "aet": opts.aet,
+        "out": opts.out.display().to_string(),
+    }));
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
+    let opts = Arc::new(opts);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut accepted = 0u64;
+    tokio::pin!(shutdown);
+    loop {
+        if opts.max_associations > 0 && accepted >= opts.max_associations {
+            break;
+        }
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore closed"),
+            _ = &mut shutdown => break,
+        };
+        let (socket, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    emit(&json!({"event": "error", "error": format!("accept failed: {e}")}));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        accepted += 1;
+        let opts = opts.clone();
+        tasks.spawn(async move {
+            let v = handle(socket, addr.to_string(), &opts).await;
+            emit(&v);
+            drop(permit);
+        });
+        // Reap finished handlers as we go.
+        while tasks.try_join_next().is_some() {}
+    }
+    // Let running associations finish (each is bounded by its timeouts).
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn handle(socket: tokio::net::TcpStream, peer: String, opts: &ServeOptions) -> Value {
+    let start = Instant::now();
+    let _ = socket.set_nodelay(true);
+    let mut v = json!({"event": "association", "peer": peer});
+    let mut sopts = dicom_ul::association::server::ServerAssociationOptions::new()
+        .ae_title(opts.aet.clone())
+        .read_timeout(opts.timeout)
+        .write_timeout(opts.timeout)
+        .with_abstract_syntax(uids::VERIFICATION);
+    for c in STORAGE_CLASSES {
+        sopts = sopts.with_abstract_syntax(*c);
+    }
+    let established = if opts.any_called {
+        tokio::time::timeout(opts.timeout, sopts.establish_async(socket)).await
+    } else {
+        tokio::time::timeout(
+            opts.timeout,
+            sopts.accept_called_ae_title().establish_async(socket),
+        )
+        .await
+    };
+    let mut a = match established {
+        Err(_) => {
+            v["ok"] = json!(false);
+            v["error"] = json!("no A-ASSOCIATE-RQ within the timeout");
+            return v;
+        }
+        Ok(Err(e)) => {
+            v["ok"] = json!(false);
+            v["error"] = json!(format!("association not established: {}", chain(&e)));
+            return v;
+        }
+        Ok(Ok(a)) => a,
+    };
+    v["calling"] = json!(dicom_ul::association::Association::peer_ae_title(&a).trim());
+    v["called"] = json!(opts.aet);
+    let mut stored = Vec::new();
+    let mut echoes = 0u32;
+    let r = serve_association(&mut a, opts, &mut stored, &mut echoes).await;
+    v["echoes"] = json!(echoes);
+    v["stored"] = json!(stored.len());
+    v["instances"] = json!(stored);
+    v["elapsed_ms"] = json!(start.elapsed().as_millis() as u64);
+    match r {
+        Ok(how) => {
+            v["ok"] = json!(true);
+            v["ended"] = json!(how);
+        }
+        Err(e) => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), a.abort()).await;
+            v["ok"] = json!(false);
+            v["error"] = json!(e);
+        }
+    }
+    v
+}
+
+fn ts_of(pcs: &[PresentationContextNegotiated], id: u8) -> Option<String> {
+    pcs.iter()
+        .find(|pc| pc.id == id)
+        .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
+}
+
+async fn serve_association(
+    a: &mut AsyncServerAssociation<tokio::net::TcpStream>,
+    opts: &ServeOptions,
+    stored: &mut Vec<Value>,
+    echoes: &mut u32,
+) -> Result<&'static str, String> {
+    let mut asm = MessageAssembler::default();
+    let mut received = 0usize;
+    loop {
+        crate::client::quickack(a.inner_stream());
+        let pdu = a.receive().await.map_err(|e| chain(&e))?;
+        let data = match pdu {
+            Pdu::PData { data } => data,
+            Pdu::ReleaseRQ => {
+                a.send(&Pdu::ReleaseRP).await.map_err(|e| chain(&e))?;
+                return Ok("released");
+            }
+            Pdu::AbortRQ { .. } => return Ok("aborted by the peer"),
+            other => {
+                return Err(format!(
+                    "unexpected {} from the peer",
+                    other.short_description()
+                ));
+            }
+        };
+        received += data.iter().map(|p| p.data.len()).sum::<usize>();
+        if received > MAX_DATASET {
+            return Err(format!(
+                "a message larger than {MAX_DATASET} bytes: association aborted"
+            ));
+        }
+        let Some(m) = asm.feed(data).map_err(|e| e.message)? else {
+            continue;
+        };
+        received = 0;
+        let field = dimse::get_u16(&m.command, tags::COMMAND_FIELD).unwrap_or(0);
+        let msg_id = dimse::get_u16(&m.command, tags::MESSAGE_ID).unwrap_or(0);
+        let class = dimse::get_str(&m.command, tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
+        let rsp = match field {
+            command::C_ECHO_RQ => {
+                *echoes += 1;
+                dimse::response(command::C_ECHO_RSP, msg_id, &class, None, 0x0000)
+            }
+            command::C_STORE_RQ => {
+                let instance =
+                    dimse::get_str(&m.command, tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
+                let ts = ts_of(a.presentation_contexts(), m.pc_id).unwrap_or_default();
+                let bytes = m.data.as_ref().map(|d| d.len()).unwrap_or(0);
+                let (status, error) = if !safe_uid(&instance) {
+                    (
+                        0xC000,
+                        Some(format!(
+                            "refused: '{instance}' is not a valid SOP Instance UID"
+                        )),
+                    )
+                } else if let Some(data) = &m.data {
+                    match write_part10(&opts.out, &class, &instance, &ts, data) {
+                        Ok(_) => (0x0000, None),
+                        Err(e) => (0xA700, Some(e)),
+                    }
+                } else {
+                    (0xC000, Some("C-STORE-RQ without a data set".to_string()))
+                };
+                let mut item = json!({
+                    "sop_class_uid": class,
+                    "sop_instance_uid": instance,
+                    "transfer_syntax_uid": ts,
+                    "bytes": bytes,
+                    "status": status,
+                });
+                if let Some(e) = error {
+                    item["error"] = json!(e);
+                }
+                stored.push(item);
+                dimse::response(
+                    command::C_STORE_RSP,
+                    msg_id,
+                    &class,
+                    Some(&instance),
+                    status,
+                )
+            }
+            other => {
+                return Err(format!(
+                    "command 0x{other:04X} is not supported by this storage SCP"
+                ));
+            }
+        };
+        let pdu = dimse::command_pdu(m.pc_id, &rsp).map_err(|e| e.message)?;
+        a.send(&pdu).await.map_err(|e| chain(&e))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_uids_are_refused() {
+        assert!(safe_uid("1.2.840.10008.5.1.4.1.1.2"));
+        assert!(!safe_uid("../../etc/passwd"));
+        assert!(!safe_uid("1..2"));
+        assert!(!safe_uid(""));
+        assert!(!safe_uid(&"1".repeat(65)));
+    }
+
+    #[test]
+    fn part10_written_reads_back() {
+        let dir = std::env::temp_dir().join(format!("agent-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = crate::synth::StudySpec {
+            rows: 16,
+            cols: 16,
+            ..Default::default()
+        };
+        let inst = &crate::synth::generate(&spec).unwrap()[0];
+        let data = inst.encode_dataset().unwrap();
+        let p = write_part10(
+            &dir,
+            &inst.sop_class_uid,
+            &inst.sop_instance_uid,
+            inst.transfer_syntax_uid,
+            &data,
+        )
+        .unwrap();
+        let obj = dicom_object::open_file(&p).unwrap();
+        assert_eq!(
+            obj.element(tags::SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            inst.sop_instance_uid
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
