@@ -84,7 +84,8 @@ enum Command {
     #[command(after_help = "Example:\n  lab inspect runs/plaintext-store-1a2b/capture.pcapng")]
     Inspect {
         capture: PathBuf,
-        /// JSON lines instead of a table.
+        /// JSON lines (events, PHI, issues, association summaries, totals; each with a
+        /// "type" field) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -321,16 +322,27 @@ fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, en
 }
 
 fn inspect(capture: &std::path::Path, json: bool) -> Result<u8, engine::EngineError> {
-    let analysis = wire::analyze_file(capture)
-        .map_err(|e| engine::EngineError::Setup(format!("{}: {e}", capture.display())))?;
-    if json {
-        for e in &analysis.events {
-            println!("{}", serde_json::to_string(e).expect("json"));
-        }
+    // Streams: each line is written as the capture is read, nothing is kept.
+    let fail = |e: String| engine::EngineError::Setup(format!("{}: {e}", capture.display()));
+    let stdout = std::io::stdout().lock();
+    let out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
+    let written = if json {
+        let mut sink = wire::JsonLines::new(out);
+        let totals =
+            wire::analyze_file_with(capture, &mut sink).map_err(|e| fail(e.to_string()))?;
+        sink.finish(&totals).map(drop)
     } else {
-        print!("{}", wire::render_table(&analysis));
+        let mut sink = wire::Table::new(out);
+        let totals =
+            wire::analyze_file_with(capture, &mut sink).map_err(|e| fail(e.to_string()))?;
+        sink.finish(&totals).map(drop)
+    };
+    match written {
+        Ok(()) => Ok(0),
+        // `lab inspect ... | head` is not an error
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(fail(format!("writing the timeline: {e}"))),
     }
-    Ok(0)
 }
 
 fn report(run_dir: &std::path::Path) -> Result<u8, engine::EngineError> {
