@@ -3,16 +3,20 @@
 #   debootstrap  builds the base image from Debian packages (there is no registry)
 #   libpcap-dev  the sniffer and its tests capture with libpcap
 #   dcmtk        real DICOM peers (storescp) for the agent's interop tests
+#   tshark       Wireshark's dissector, the reference of wire's parity test and benchmark
 # Docker Engine itself is expected to be installed and running.
 set -euo pipefail
 need=()
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
 command -v storescp >/dev/null 2>&1 || need+=(dcmtk)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing host packages: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
+  # wireshark-common asks whether non-root users may capture; answer it up front (no)
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 if ! docker info >/dev/null 2>&1; then
