@@ -93,7 +93,7 @@ pub enum Command {
         level: FindLevel,
         /// Matching or return key, KEYWORD=VALUE (DICOM wildcards * and ? allowed; empty
         /// value = return key only). Repeat for several keys.
-        #[arg(short = 'k', long = "key", value_name = "KEYWORD=VALUE")]
+        #[arg(short = 'k', long = "match", value_name = "KEYWORD=VALUE")]
         keys: Vec<String>,
         /// Read at most this many matches, then send C-CANCEL.
         #[arg(long, default_value_t = 1000)]
@@ -708,5 +708,27 @@ fn cmd_sniff(opts: SniffOptions) -> ExitCode {
             eprintln!("lab-agent: {msg}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn keys_parse_by_keyword_or_tag() {
+        let (t, v) = parse_key("PatientName=DOE*").unwrap();
+        assert_eq!(t, dicom_dictionary_std::tags::PATIENT_NAME);
+        assert_eq!(v, "DOE*");
+        let (t, v) = parse_key("00100020").unwrap();
+        assert_eq!(t, dicom_dictionary_std::tags::PATIENT_ID);
+        assert_eq!(v, "");
+        assert!(parse_key("Nope=1").unwrap_err().message.contains("Nope"));
     }
 }
