@@ -18,3 +18,8 @@ down:
 
 lint:
     cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
+
+# Store benchmark: 200 CT instances into Orthanc 1.10.1 containers (needs Docker and the
+# dicom-range/orthanc:1.10.1 image): lab-agent, storescu, the paper's pynetdicom script, REST.
+bench-store:
+    cargo build --release -p agent && bash crates/agent/benches/bench-store.sh
