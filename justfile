@@ -23,3 +23,12 @@ lint:
 # dicom-range/orthanc:1.10.1 image): lab-agent, storescu, the paper's pynetdicom script, REST.
 bench-store:
     cargo build --release -p agent && bash crates/agent/benches/bench-store.sh
+
+# Benchmarks by crate: `just bench wire`.
+bench target="wire":
+    just bench-{{target}}
+
+# wire against tshark on a generated 124 MB capture (220 CT C-STOREs): time, MB/s, peak
+# RSS, identical PDU lists (needs tshark).
+bench-wire:
+    cargo bench -p wire --bench throughput
