@@ -53,6 +53,7 @@ pub fn grade(scenario: &Scenario, evidence: &Evidence) -> Vec<CheckResult> {
                     pacs_instances(&mut r, evidence, node, *equals)
                 }
                 CheckKind::PhiInClear { expect } => phi_in_clear(&mut r, evidence, *expect),
+                CheckKind::DicomInClear { expect } => dicom_in_clear(&mut r, evidence, *expect),
                 CheckKind::Sequence { expect } => sequence(&mut r, evidence, expect),
             }
             r
@@ -64,6 +65,7 @@ fn kind_name(kind: &CheckKind) -> &'static str {
     match kind {
         CheckKind::PacsInstances { .. } => "pacs.instances",
         CheckKind::PhiInClear { .. } => "capture.phi_in_clear",
+        CheckKind::DicomInClear { .. } => "capture.dicom_in_clear",
         CheckKind::Sequence { .. } => "capture.sequence",
     }
 }
@@ -101,6 +103,14 @@ fn phi_in_clear(r: &mut CheckResult, ev: &Evidence, expect: Expectation) {
         }
     };
     let found = !analysis.phi.is_empty();
+    if !found && analysis.events.is_empty() {
+        // An empty capture proves nothing: "none" must be seen on real traffic.
+        r.observed = format!(
+            "unknown: the capture holds no DICOM or TLS traffic ({} packets)",
+            analysis.packets
+        );
+        return;
+    }
     r.finding = Some(found);
     let mut seen: Vec<String> = analysis
         .phi
@@ -119,6 +129,51 @@ fn phi_in_clear(r: &mut CheckResult, ev: &Evidence, expect: Expectation) {
         format!("none: no PHI readable in {} packets", analysis.packets)
     };
     r.details = seen;
+    r.outcome = if found == (expect == Expectation::Finding) {
+        Outcome::Met
+    } else {
+        Outcome::NotMet
+    };
+}
+
+fn dicom_in_clear(r: &mut CheckResult, ev: &Evidence, expect: Expectation) {
+    r.expected = match expect {
+        Expectation::Finding => "DICOM readable on the wire (finding)".into(),
+        Expectation::None => "no DICOM readable on the wire: only TLS (none)".into(),
+    };
+    let analysis = match &ev.capture {
+        Ok(a) => a,
+        Err(why) => {
+            r.observed = format!("unknown: {why}");
+            return;
+        }
+    };
+    let is_tls = |e: &wire::Event| e.pdu.starts_with("TLS");
+    let clear: Vec<&wire::Event> = analysis.events.iter().filter(|e| !is_tls(e)).collect();
+    let tls = analysis.events.iter().filter(|e| is_tls(e)).count();
+    if clear.is_empty() && tls == 0 {
+        r.observed = format!(
+            "unknown: the capture holds no DICOM or TLS traffic ({} packets)",
+            analysis.packets
+        );
+        return;
+    }
+    let found = !clear.is_empty();
+    r.finding = Some(found);
+    r.observed = if found {
+        format!(
+            "finding: {} DICOM PDUs in clear, first: {}",
+            clear.len(),
+            clear[0].info
+        )
+    } else {
+        format!("none: {tls} TLS event(s), no DICOM PDU in clear")
+    };
+    r.details = analysis
+        .events
+        .iter()
+        .map(|e| format!("{:>10.6}  {}", e.rel_time, e.info))
+        .collect();
     r.outcome = if found == (expect == Expectation::Finding) {
         Outcome::Met
     } else {

@@ -90,14 +90,20 @@ pub fn index(paths: &[PathBuf]) -> Vec<Entry> {
     paths
         .iter()
         .filter_map(|p| scenario::load(p, &Default::default()).ok())
-        .map(|s| Entry { name: s.metadata.name, threat: s.metadata.threat, variant: s.metadata.variant })
+        .map(|s| Entry {
+            name: s.metadata.name,
+            threat: s.metadata.threat,
+            variant: s.metadata.variant,
+        })
         .collect()
 }
 
 /// Problems between a lab and its `pair`: the pair must exist, be about the same threat,
 /// and be of the other variant.
 pub fn pair_problems(s: &scenario::Scenario, catalog: &[Entry]) -> Vec<scenario::Problem> {
-    let Some(pair) = &s.metadata.pair else { return Vec::new() };
+    let Some(pair) = &s.metadata.pair else {
+        return Vec::new();
+    };
     let at = |msg: String| {
         let mut p = scenario::Problem::new(&s.file, msg);
         if let Some((line, col)) = s.metadata.pair_at {
@@ -109,8 +115,10 @@ pub fn pair_problems(s: &scenario::Scenario, catalog: &[Entry]) -> Vec<scenario:
     match catalog.iter().find(|e| &e.name == pair) {
         None => {
             let names: Vec<&str> = catalog.iter().map(|e| e.name.as_str()).collect();
-            vec![at(format!("pair `{pair}` is not a lab of the catalog"))
-                .hint(format!("labs: {}", names.join(", ")))]
+            vec![
+                at(format!("pair `{pair}` is not a lab of the catalog"))
+                    .hint(format!("labs: {}", names.join(", "))),
+            ]
         }
         Some(e) if e.threat != s.metadata.threat => vec![at(format!(
             "pair `{pair}` is about threat `{}`, this lab about `{}`",

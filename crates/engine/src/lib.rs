@@ -11,6 +11,7 @@ pub mod catalog;
 mod error;
 pub mod images;
 mod orthanc;
+mod pki;
 mod plan;
 pub mod progress;
 mod run;

@@ -9,7 +9,14 @@ pub const DICOM_PORT: u16 = 4242;
 pub const HTTP_PORT: u16 = 8042;
 pub const CONFIG_DIR: &str = "/etc/orthanc-lab";
 
-pub fn config(node: &str, aet: &str, overrides: &BTreeMap<String, Value>) -> Value {
+/// `tls`: Some(require client certificate) when the PACS speaks DICOM TLS, with its
+/// certificate, key and the run's CA in `CONFIG_DIR` (server.pem, server.key, ca.pem).
+pub fn config(
+    node: &str,
+    aet: &str,
+    tls: Option<bool>,
+    overrides: &BTreeMap<String, Value>,
+) -> Value {
     let mut cfg = json!({
         "Name": format!("dicom-range {node}"),
         "DicomAet": aet,
@@ -25,6 +32,25 @@ pub fn config(node: &str, aet: &str, overrides: &BTreeMap<String, Value>) -> Val
         "StableAge": 2,
     });
     let map = cfg.as_object_mut().expect("object");
+    if let Some(require_client_certificate) = tls {
+        map.insert("DicomTlsEnabled".into(), json!(true));
+        map.insert(
+            "DicomTlsCertificate".into(),
+            json!(format!("{CONFIG_DIR}/server.pem")),
+        );
+        map.insert(
+            "DicomTlsPrivateKey".into(),
+            json!(format!("{CONFIG_DIR}/server.key")),
+        );
+        map.insert(
+            "DicomTlsTrustedCertificates".into(),
+            json!(format!("{CONFIG_DIR}/ca.pem")),
+        );
+        map.insert(
+            "DicomTlsRemoteCertificateRequired".into(),
+            json!(require_client_certificate),
+        );
+    }
     for (k, v) in overrides {
         map.insert(k.clone(), v.clone());
     }

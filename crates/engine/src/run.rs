@@ -14,11 +14,14 @@ use scenario::{Action, NodeKind, Scenario};
 use crate::EngineError;
 use crate::images::{self, Image};
 use crate::orthanc;
+use crate::pki::{Identity, RunCa};
 use crate::plan::{RunPlan, free_subnets};
 use crate::progress::Progress;
 
 /// Where the sniffer writes inside its container; copied out after it stops.
 const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
+/// Where a TLS modality finds its CA, certificate and key.
+const AGENT_TLS_DIR: &str = "/etc/lab-agent";
 const READY_LIMIT: Duration = Duration::from_secs(90);
 const STEP_LIMIT: Duration = Duration::from_secs(600);
 
@@ -83,6 +86,7 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         progress,
         steps: Vec::new(),
         sniffer_started: false,
+        identities: BTreeMap::new(),
     };
     let outcome = tokio::select! {
         r = run.up_and_exercise() => r,
@@ -186,6 +190,8 @@ struct Run<'a> {
     progress: Progress,
     steps: Vec<StepRecord>,
     sniffer_started: bool,
+    /// TLS identities from the run's CA, by node.
+    identities: BTreeMap<String, Identity>,
 }
 
 impl Run<'_> {
@@ -195,6 +201,7 @@ impl Run<'_> {
             self.scenario.metadata.name,
             self.scenario.nodes.len()
         ));
+        self.make_identities()?;
         let bridges = self.create_networks().await?;
         for node in &self.scenario.nodes {
             match &node.kind {
@@ -203,8 +210,32 @@ impl Run<'_> {
                     config,
                     version,
                     networks,
+                    tls,
                 } => {
-                    let cfg = orthanc::config(&node.name, aet, config);
+                    let mut files = Vec::new();
+                    let tls_settings = match (tls, self.identities.get(&node.name)) {
+                        (Some(t), Some(id)) => {
+                            for (name, pem) in [
+                                ("server.pem", &id.cert_pem),
+                                ("server.key", &id.key_pem),
+                                ("ca.pem", &id.ca_pem),
+                            ] {
+                                files.push((
+                                    orthanc::CONFIG_DIR.to_string(),
+                                    name.to_string(),
+                                    pem.clone().into_bytes(),
+                                ));
+                            }
+                            Some(t.require_client_certificate)
+                        }
+                        _ => None,
+                    };
+                    let cfg = orthanc::config(&node.name, aet, tls_settings, config);
+                    files.push((
+                        orthanc::CONFIG_DIR.into(),
+                        "orthanc.json".into(),
+                        serde_json::to_vec_pretty(&cfg).expect("json"),
+                    ));
                     let spec = ContainerSpec {
                         name: self.plan.container(&node.name),
                         image: Image::Orthanc {
@@ -221,22 +252,36 @@ impl Run<'_> {
                         env: vec!["TCP_NODELAY=1".into()],
                         labels: self.plan.labels(&node.name),
                         networks: self.attach(&node.name, networks),
-                        files: vec![(
-                            orthanc::CONFIG_DIR.into(),
-                            "orthanc.json".into(),
-                            serde_json::to_vec_pretty(&cfg).expect("json"),
-                        )],
+                        files,
                         ..Default::default()
                     };
                     self.docker.start_container(&spec).await?;
                 }
                 NodeKind::Modality { networks, .. } => {
+                    let files = match self.identities.get(&node.name) {
+                        Some(id) => [
+                            ("client.pem", &id.cert_pem),
+                            ("client.key", &id.key_pem),
+                            ("ca.pem", &id.ca_pem),
+                        ]
+                        .into_iter()
+                        .map(|(name, pem)| {
+                            (
+                                AGENT_TLS_DIR.to_string(),
+                                name.to_string(),
+                                pem.clone().into_bytes(),
+                            )
+                        })
+                        .collect(),
+                        None => Vec::new(),
+                    };
                     let spec = ContainerSpec {
                         name: self.plan.container(&node.name),
                         image: Image::Agent.tag(),
                         cmd: vec!["lab-agent".into(), "idle".into()],
                         labels: self.plan.labels(&node.name),
                         networks: self.attach(&node.name, networks),
+                        files,
                         ..Default::default()
                     };
                     self.docker.start_container(&spec).await?;
@@ -269,6 +314,75 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A CA for the run and a certificate for every node that speaks TLS, saved as
+    /// evidence in `pki/`.
+    fn make_identities(&mut self) -> Result<(), EngineError> {
+        let tls_nodes: Vec<(&str, bool)> = self
+            .scenario
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Orthanc { tls: Some(_), .. } => Some((n.name.as_str(), true)),
+                NodeKind::Modality { tls: Some(_), .. } => Some((n.name.as_str(), false)),
+                _ => None,
+            })
+            .collect();
+        if tls_nodes.is_empty() {
+            return Ok(());
+        }
+        let ca = RunCa::new(&self.plan.id)?;
+        let dir = self.run_dir.join("pki");
+        std::fs::create_dir_all(&dir)
+            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        std::fs::write(dir.join("ca.pem"), ca.ca_pem())
+            .map_err(EngineError::io("writing pki/ca.pem"))?;
+        for (name, server) in tls_nodes {
+            let id = ca.issue(name, server)?;
+            std::fs::write(dir.join(format!("{name}.pem")), &id.cert_pem)
+                .map_err(EngineError::io("writing pki/"))?;
+            std::fs::write(dir.join(format!("{name}.key")), &id.key_pem)
+                .map_err(EngineError::io("writing pki/"))?;
+            self.identities.insert(name.to_string(), id);
+        }
+        Ok(())
+    }
+
+    /// The agent's peer arguments from `modality` to `pacs`, TLS options included.
+    fn peer_args(&self, action: &str, modality: &str, pacs: &str) -> Vec<String> {
+        let node = |n: &str| self.scenario.nodes.iter().find(|x| x.name == n);
+        let calling = node(modality).and_then(|n| n.aet()).unwrap_or("MODALITY");
+        let called = node(pacs).and_then(|n| n.aet()).unwrap_or("ORTHANC");
+        let mut args = vec![
+            action.to_string(),
+            "--host".into(),
+            pacs.into(),
+            "--port".into(),
+            orthanc::DICOM_PORT.to_string(),
+            "--calling".into(),
+            calling.into(),
+            "--called".into(),
+            called.into(),
+        ];
+        if let Some(NodeKind::Modality { tls: Some(tls), .. }) = node(modality).map(|n| &n.kind) {
+            args.extend([
+                "--tls".into(),
+                "--ca".into(),
+                format!("{AGENT_TLS_DIR}/ca.pem"),
+                "--server-name".into(),
+                pacs.into(),
+            ]);
+            if tls.client_certificate {
+                args.extend([
+                    "--cert".into(),
+                    format!("{AGENT_TLS_DIR}/client.pem"),
+                    "--key".into(),
+                    format!("{AGENT_TLS_DIR}/client.key"),
+                ]);
+            }
+        }
+        args
     }
 
     fn attach(&self, node: &str, networks: &[String]) -> Vec<(String, Vec<String>)> {
@@ -319,7 +433,7 @@ impl Run<'_> {
 
     async fn wait_ready(&self) -> Result<(), EngineError> {
         for node in &self.scenario.nodes {
-            let NodeKind::Orthanc { aet, .. } = &node.kind else {
+            let NodeKind::Orthanc { .. } = &node.kind else {
                 continue;
             };
             let container = self.plan.container(&node.name);
@@ -369,20 +483,9 @@ impl Run<'_> {
                 matches!(m.kind, NodeKind::Modality { .. })
                     && m.networks().iter().any(|n| node.networks().contains(n))
             }) {
-                let cmd = vec![
-                    "lab-agent".to_string(),
-                    "echo".into(),
-                    "--host".into(),
-                    node.name.clone(),
-                    "--port".into(),
-                    orthanc::DICOM_PORT.to_string(),
-                    "--calling".into(),
-                    modality.aet().unwrap_or("MODALITY").into(),
-                    "--called".into(),
-                    aet.clone(),
-                    "--wait-secs".into(),
-                    READY_LIMIT.as_secs().to_string(),
-                ];
+                let mut cmd = vec!["lab-agent".to_string()];
+                cmd.extend(self.peer_args("echo", &modality.name, &node.name));
+                cmd.extend(["--wait-secs".into(), READY_LIMIT.as_secs().to_string()]);
                 let out = self
                     .docker
                     .exec(
@@ -447,31 +550,10 @@ impl Run<'_> {
     }
 
     async fn run_step(&self, step: &scenario::Step) -> Result<StepRecord, EngineError> {
-        let target = |to: &str| -> (String, String) {
-            let aet = self
-                .scenario
-                .nodes
-                .iter()
-                .find(|n| n.name == to)
-                .and_then(|n| n.aet())
-                .unwrap_or("ORTHANC");
-            (to.to_string(), aet.to_string())
-        };
-        let calling = self
-            .scenario
-            .nodes
-            .iter()
-            .find(|n| n.name == step.node)
-            .and_then(|n| n.aet())
-            .unwrap_or("MODALITY");
         let (name, mut cmd) = match &step.action {
-            Action::Echo { to } => {
-                let (host, called) = target(to);
-                ("echo", agent_peer("echo", &host, calling, &called))
-            }
+            Action::Echo { to } => ("echo", self.peer_args("echo", &step.node, to)),
             Action::Store { to, study } => {
-                let (host, called) = target(to);
-                let mut cmd = agent_peer("store", &host, calling, &called);
+                let mut cmd = self.peer_args("store", &step.node, to);
                 cmd.extend([
                     "--modality".into(),
                     study.modality.clone(),
@@ -618,20 +700,6 @@ impl Run<'_> {
             .map_err(EngineError::io("writing capture.pcapng"))?;
         Ok(())
     }
-}
-
-fn agent_peer(action: &str, host: &str, calling: &str, called: &str) -> Vec<String> {
-    vec![
-        action.into(),
-        "--host".into(),
-        host.into(),
-        "--port".into(),
-        orthanc::DICOM_PORT.to_string(),
-        "--calling".into(),
-        calling.into(),
-        "--called".into(),
-        called.into(),
-    ]
 }
 
 /// The agent's own words for a failure: the `error` of its JSON line, else its stderr.

@@ -63,7 +63,9 @@ enum Command {
         json: bool,
     },
     /// Print a lab as it would run: parameters substituted, defaults filled in.
-    #[command(after_help = "Examples:\n  lab show plaintext-store\n  lab show plaintext-store -p patient=ROE^RICHARD --json")]
+    #[command(
+        after_help = "Examples:\n  lab show plaintext-store\n  lab show plaintext-store -p patient=ROE^RICHARD --json"
+    )]
     Show {
         lab: String,
         #[command(flatten)]
@@ -153,7 +155,10 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::List { json } => list(labs, json),
         Command::Show { lab, params, json } => show(labs, &lab, &params, json),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&scenario::schema::json_schema()).expect("json"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&scenario::schema::json_schema()).expect("json")
+            );
             Ok(0)
         }
         Command::Validate { labs: names } => validate(labs, names),
@@ -248,7 +253,10 @@ async fn images(force: bool, progress: Progress) -> Result<u8, engine::EngineErr
 
 fn list(labs: Option<&std::path::Path>, json: bool) -> Result<u8, engine::EngineError> {
     if !json {
-        println!("{:<24} {:<28} {:<11} {:<13} TITLE", "NAME", "THREAT", "VARIANT", "MITRE");
+        println!(
+            "{:<24} {:<28} {:<11} {:<13} TITLE",
+            "NAME", "THREAT", "VARIANT", "MITRE"
+        );
     }
     let mut bad = 0;
     for path in catalog::list(labs) {
@@ -263,7 +271,14 @@ fn list(labs: Option<&std::path::Path>, json: bool) -> Result<u8, engine::Engine
                     });
                     println!("{row}");
                 } else {
-                    println!("{:<24} {:<28} {:<11} {:<13} {}", m.name, m.threat, variant, m.mitre.join(","), m.title);
+                    println!(
+                        "{:<24} {:<28} {:<11} {:<13} {}",
+                        m.name,
+                        m.threat,
+                        variant,
+                        m.mitre.join(","),
+                        m.title
+                    );
                 }
             }
             Err(e) => {
@@ -275,7 +290,12 @@ fn list(labs: Option<&std::path::Path>, json: bool) -> Result<u8, engine::Engine
     Ok(if bad > 0 { 2 } else { 0 })
 }
 
-fn show(labs: Option<&std::path::Path>, lab: &str, params: &ParamArgs, json: bool) -> Result<u8, engine::EngineError> {
+fn show(
+    labs: Option<&std::path::Path>,
+    lab: &str,
+    params: &ParamArgs,
+    json: bool,
+) -> Result<u8, engine::EngineError> {
     let path = catalog::find(lab, labs)?;
     let s = scenario::load(&path, &params.resolve()?)?;
     if json {
@@ -291,10 +311,15 @@ fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, en
     let paths = if names.is_empty() {
         all.clone()
     } else {
-        names.iter().map(|n| catalog::find(n, labs)).collect::<Result<Vec<_>, _>>()?
+        names
+            .iter()
+            .map(|n| catalog::find(n, labs))
+            .collect::<Result<Vec<_>, _>>()?
     };
     if paths.is_empty() {
-        return Err(engine::EngineError::Setup("no lab files found\n  fix: run from the project folder or pass --labs DIR".into()));
+        return Err(engine::EngineError::Setup(
+            "no lab files found\n  fix: run from the project folder or pass --labs DIR".into(),
+        ));
     }
     // Pairs are looked up among the catalog and the files given.
     let mut known = all;

@@ -84,7 +84,7 @@ fn plaintext_store_passes_and_leaves_nothing_running() {
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("PASS: 3/3 checks met"), "{stdout}");
+    assert!(stdout.contains("PASS: 4/4 checks met"), "{stdout}");
 
     let run = only_run(&dir);
     let r = report(&run);
@@ -158,6 +158,52 @@ fn plaintext_store_passes_and_leaves_nothing_running() {
         "{}",
         String::from_utf8_lossy(&again.stdout)
     );
+}
+
+#[test]
+fn tls_store_hides_the_exchange_and_still_stores() {
+    let dir = runs_dir("tls");
+    let out = lab()
+        .args([
+            "run",
+            "tls-store",
+            "-p",
+            "patient=TLS^STUDENT",
+            "--runs-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = only_run(&dir);
+    let r = report(&run);
+    assert_eq!(check(&r, "store-ok")["observed"], "1 instance(s)");
+    assert_eq!(check(&r, "phi-hidden")["finding"], false);
+    assert_eq!(check(&r, "dicom-hidden")["finding"], false);
+    // The agent said what TLS it negotiated, with a client certificate (mutual TLS).
+    let store = &r["steps"][1]["result"]["tls"];
+    assert!(
+        store["version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("TLSv1."),
+        "{store}"
+    );
+    assert_eq!(store["client_certificate"], true, "{store}");
+    // The patient name is nowhere in the capture's bytes, not even by accident.
+    let capture = std::fs::read(run.join("capture.pcapng")).unwrap();
+    assert!(capture.len() > 10_000, "the capture is suspiciously small");
+    assert!(!capture.windows(11).any(|w| w == b"TLS^STUDENT"));
+    for f in ["pki/ca.pem", "pki/pacs.pem", "pki/modality.pem"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(leftovers(r["run_id"].as_str().unwrap()), "");
 }
 
 #[test]

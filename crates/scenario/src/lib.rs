@@ -20,8 +20,8 @@ mod validate;
 
 pub use error::{Problem, ScenarioError};
 pub use validate::{
-    Action, Check, CheckKind, Expectation, Metadata, Network, Node, NodeKind, Scenario, Step,
-    Study, Syntax, Variant,
+    Action, Check, CheckKind, ClientTls, Expectation, Metadata, Network, Node, NodeKind, PacsTls,
+    Scenario, Step, Study, Syntax, Variant,
 };
 
 use std::collections::BTreeMap;
@@ -96,14 +96,27 @@ pub fn parse_str(
 /// Reads a parameters file: a YAML mapping of parameter names to values.
 pub fn load_params_file(path: &Path) -> Result<BTreeMap<String, String>, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::single(Problem::new(&file, format!("cannot read the parameters file: {e}"))))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ScenarioError::single(Problem::new(
+            &file,
+            format!("cannot read the parameters file: {e}"),
+        ))
+    })?;
     if text.len() > MAX_FILE_BYTES {
-        return Err(ScenarioError::single(Problem::new(&file, "the parameters file is too large")));
+        return Err(ScenarioError::single(Problem::new(
+            &file,
+            "the parameters file is too large",
+        )));
     }
     let opts = raw::options().expect("static options");
     serde_saphyr::from_str_with_options::<BTreeMap<String, String>>(&text, opts).map_err(|e| {
-        let mut p = Problem::new(&file, format!("not a mapping of parameter names to values: {}", e.without_snippet()));
+        let mut p = Problem::new(
+            &file,
+            format!(
+                "not a mapping of parameter names to values: {}",
+                e.without_snippet()
+            ),
+        );
         if let Some(loc) = e.location() {
             p.line = Some(loc.line());
             p.column = Some(loc.column());

@@ -35,7 +35,9 @@ pub(crate) fn substitute(
     let mut problems = Vec::new();
     // A syntax error here is reported again, better located, by the strict parse; so on
     // failure carry on with no declarations and let that parse speak.
-    let decls = match crate::raw::options().map(|o| serde_saphyr::from_str_with_options::<ParamsOnly>(text, o)) {
+    let decls = match crate::raw::options()
+        .map(|o| serde_saphyr::from_str_with_options::<ParamsOnly>(text, o))
+    {
         Some(Ok(p)) => p.params,
         // Not even readable YAML: nothing can be substituted, and the strict parse will say
         // what is wrong, with its location.

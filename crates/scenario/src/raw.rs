@@ -65,6 +65,14 @@ pub(crate) struct RawNode {
     /// Orthanc configuration keys merged over the lab's defaults.
     pub config: Option<BTreeMap<String, serde_json::Value>>,
     pub tap: Option<Spanned<String>>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub require_client_certificate: Option<bool>,
+    pub client_certificate: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -226,6 +226,32 @@ fn node() -> Shape {
             s(),
             "The network a sniffer captures (sniffer nodes).",
         ),
+        p(
+            "tls",
+            tls(),
+            "DICOM TLS with certificates from the run's own CA (orthanc and modality nodes).",
+        ),
+    ])
+}
+
+fn tls() -> Shape {
+    Shape::Object(vec![
+        dflt(
+            p(
+                "require_client_certificate",
+                Shape::Bool,
+                "orthanc: refuse clients without a certificate from the run's CA (mutual TLS).",
+            ),
+            json!(true),
+        ),
+        dflt(
+            p(
+                "client_certificate",
+                Shape::Bool,
+                "modality: present a client certificate from the run's CA.",
+            ),
+            json!(true),
+        ),
     ])
 }
 
@@ -483,7 +509,10 @@ fn walk(file: &str, n: &YNode, shape: &Shape, path: &str, out: &mut Vec<Problem>
                     _ => "?".into(),
                 };
                 if seen.contains(&key.as_str()) {
-                    out.push(here(file, k, format!("{at}: `{key}` is defined twice")).hint("give each one its own name"));
+                    out.push(
+                        here(file, k, format!("{at}: `{key}` is defined twice"))
+                            .hint("give each one its own name"),
+                    );
                 }
                 if let YKind::Scalar(k) = &k.kind {
                     seen.push(k);

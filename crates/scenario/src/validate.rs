@@ -27,7 +27,12 @@ pub const THREATS: &[&str] = &[
 /// Orthanc versions there is an image recipe for.
 pub const ORTHANC_VERSIONS: &[&str] = &["1.10.1"];
 
-pub const CHECK_KINDS: &[&str] = &["pacs.instances", "capture.phi_in_clear", "capture.sequence"];
+pub const CHECK_KINDS: &[&str] = &[
+    "pacs.instances",
+    "capture.phi_in_clear",
+    "capture.dicom_in_clear",
+    "capture.sequence",
+];
 const NODE_KINDS: &[&str] = &["orthanc", "modality", "sniffer"];
 const ACTIONS: &[&str] = &["echo", "store"];
 
@@ -89,14 +94,28 @@ pub enum NodeKind {
         aet: String,
         networks: Vec<String>,
         config: BTreeMap<String, serde_json::Value>,
+        /// DICOM TLS on the DICOM port, when set.
+        tls: Option<PacsTls>,
     },
     Modality {
         aet: String,
         networks: Vec<String>,
+        /// The modality speaks DICOM TLS, when set.
+        tls: Option<ClientTls>,
     },
     Sniffer {
         tap: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PacsTls {
+    pub require_client_certificate: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClientTls {
+    pub client_certificate: bool,
 }
 
 impl Node {
@@ -175,6 +194,9 @@ pub enum CheckKind {
     /// Patient data readable in clear in the capture: a finding, or none.
     #[serde(rename = "capture.phi_in_clear")]
     PhiInClear { expect: Expectation },
+    /// DICOM PDUs readable on the wire (not inside TLS): a finding, or none.
+    #[serde(rename = "capture.dicom_in_clear")]
+    DicomInClear { expect: Expectation },
     /// These labels appear in this order in the capture's DICOM timeline.
     #[serde(rename = "capture.sequence")]
     Sequence { expect: Vec<String> },
@@ -280,7 +302,10 @@ pub(crate) fn validate(
         threat: m.threat.value.clone(),
         variant,
         pair: m.pair.as_ref().map(|p| p.value.clone()),
-        pair_at: m.pair.as_ref().map(|p| (p.referenced.line(), p.referenced.column())),
+        pair_at: m
+            .pair
+            .as_ref()
+            .map(|p| (p.referenced.line(), p.referenced.column())),
         mitre: m.mitre.iter().map(|s| s.value.clone()).collect(),
         description: m.description.clone(),
     };
@@ -381,15 +406,33 @@ pub(crate) fn validate(
     // weakness (some check expects a finding), a hardened one shows none.
     let expects_finding = |c: &RawCheck| matches!(c.expect.as_ref().map(|e| &e.value), Some(RawExpect::One(s)) if s == "finding");
     match variant {
-        Variant::Vulnerable if !raw.checks.is_empty() && !raw.checks.iter().any(expects_finding) => {
-            cx.at(m.variant.referenced, "a vulnerable lab must demonstrate its weakness, but no check expects `finding`")
-                .hint = Some("add a security check with `expect: finding`, or make the lab `variant: hardened`".into());
+        Variant::Vulnerable
+            if !raw.checks.is_empty() && !raw.checks.iter().any(expects_finding) =>
+        {
+            cx.at(
+                m.variant.referenced,
+                "a vulnerable lab must demonstrate its weakness, but no check expects `finding`",
+            )
+            .hint = Some(
+                "add a security check with `expect: finding`, or make the lab `variant: hardened`"
+                    .into(),
+            );
         }
         Variant::Hardened => {
             for c in raw.checks.iter().filter(|c| expects_finding(c)) {
-                let loc = c.expect.as_ref().map(|e| e.referenced).unwrap_or(c.id.referenced);
-                cx.at(loc, format!("check `{}` expects a finding, but the lab is hardened", c.id.value)).hint =
-                    Some("a hardened lab shows the mitigation working: expect `none`".into());
+                let loc = c
+                    .expect
+                    .as_ref()
+                    .map(|e| e.referenced)
+                    .unwrap_or(c.id.referenced);
+                cx.at(
+                    loc,
+                    format!(
+                        "check `{}` expects a finding, but the lab is hardened",
+                        c.id.value
+                    ),
+                )
+                .hint = Some("a hardened lab shows the mitigation working: expect `none`".into());
             }
         }
         Variant::Vulnerable => {}
@@ -464,9 +507,15 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             None => default.to_string(),
         }
     };
+    let tls = node.tls.as_ref().map(|t| (&t.value, t.referenced));
     match kind {
         "orthanc" => {
             unwanted(cx, "tap", node.tap.as_ref().map(|t| t.referenced));
+            if let Some((t, loc)) = tls {
+                if t.client_certificate.is_some() {
+                    cx.at(loc, format!("`tls.client_certificate` is for modalities; on PACS `{name}` write `require_client_certificate`"));
+                }
+            }
             let version = node
                 .version
                 .as_ref()
@@ -490,6 +539,9 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                 aet: aet(cx, "ORTHANC"),
                 networks: attached,
                 config: node.config.clone().unwrap_or_default(),
+                tls: tls.map(|(t, _)| PacsTls {
+                    require_client_certificate: t.require_client_certificate.unwrap_or(true),
+                }),
             })
         }
         "modality" => {
@@ -507,14 +559,23 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                     format!("node `{name}` joins no network"),
                 );
             }
+            if let Some((t, loc)) = tls {
+                if t.require_client_certificate.is_some() {
+                    cx.at(loc, format!("`tls.require_client_certificate` is for PACS nodes; on modality `{name}` write `client_certificate`"));
+                }
+            }
             Some(NodeKind::Modality {
                 aet: aet(cx, "MODALITY"),
                 networks: attached,
+                tls: tls.map(|(t, _)| ClientTls {
+                    client_certificate: t.client_certificate.unwrap_or(true),
+                }),
             })
         }
         _ => {
             unwanted(cx, "aet", node.aet.as_ref().map(|t| t.referenced));
             unwanted(cx, "version", node.version.as_ref().map(|t| t.referenced));
+            unwanted(cx, "tls", tls.map(|(_, loc)| loc));
             if let Some(n) = node.networks.first() {
                 cx.at(n.referenced, "a sniffer joins no network; it taps one")
                     .hint = Some("write `tap: <network>` instead of `networks:`".into());
@@ -728,6 +789,9 @@ fn check_kind(
             Some(CheckKind::PacsInstances { node, equals })
         }
         "capture.phi_in_clear" => Some(CheckKind::PhiInClear {
+            expect: expect_outcome(cx)?,
+        }),
+        "capture.dicom_in_clear" => Some(CheckKind::DicomInClear {
             expect: expect_outcome(cx)?,
         }),
         _ => match c.expect.as_ref().map(|e| (&e.value, e.referenced)) {

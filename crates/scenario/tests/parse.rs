@@ -191,14 +191,21 @@ fn parsing_never_panics_on_mangled_input() {
 #[test]
 fn every_broken_scenario_fails_where_and_how_it_says() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/broken");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 30, "only {} broken scenarios", files.len());
     let mut failures = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
         let mut lines = text.lines();
-        let expect = lines.next().unwrap().strip_prefix("# expect: ").expect("first line is `# expect: `");
+        let expect = lines
+            .next()
+            .unwrap()
+            .strip_prefix("# expect: ")
+            .expect("first line is `# expect: `");
         let hint = lines.next().unwrap().strip_prefix("# hint: ");
         let (place, message) = expect.split_once(' ').unwrap_or((expect, ""));
         let (line, col) = place.split_once(':').unwrap();
@@ -218,7 +225,9 @@ fn every_broken_scenario_fails_where_and_how_it_says() {
                 && hint.is_none_or(|h| p.hint.as_deref().is_some_and(|x| x.contains(h)))
         });
         if !found {
-            failures.push(format!("{name}: wanted {line}:{col} {message:?} hint {hint:?}, got:\n{err}"));
+            failures.push(format!(
+                "{name}: wanted {line}:{col} {message:?} hint {hint:?}, got:\n{err}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -22,14 +22,23 @@ fn committed_schema_matches_the_code() {
 #[test]
 fn schema_names_every_check_kind_and_threat() {
     let schema = serde_json::to_string(&scenario::schema::json_schema()).unwrap();
-    for kind in ["pacs.instances", "capture.phi_in_clear", "capture.sequence", "insecure-communication", "lack-of-intrusion-detection"] {
+    for kind in [
+        "pacs.instances",
+        "capture.phi_in_clear",
+        "capture.sequence",
+        "insecure-communication",
+        "lack-of-intrusion-detection",
+    ] {
         assert!(schema.contains(kind), "{kind} missing from the schema");
     }
 }
 
 #[test]
 fn every_field_is_documented_in_docs_scenarios_md() {
-    let docs = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenarios.md")).unwrap();
+    let docs = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenarios.md"),
+    )
+    .unwrap();
     let mut missing = Vec::new();
     fn names(shape: &scenario::schema::Shape, out: &mut Vec<&'static str>) {
         use scenario::schema::Shape;
@@ -52,5 +61,8 @@ fn every_field_is_documented_in_docs_scenarios_md() {
             missing.push(n);
         }
     }
-    assert!(missing.is_empty(), "docs/scenarios.md does not describe: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/scenarios.md does not describe: {missing:?}"
+    );
 }
