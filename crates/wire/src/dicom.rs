@@ -658,20 +658,18 @@ impl<'s, S: Sink> Analyzer<'s, S> {
         let Some(tls) = self.conns[ci].dirs[d].tls.as_mut() else {
             return;
         };
-        let info = match tls.feed(data) {
-            TlsOutcome::Nothing => return,
-            TlsOutcome::Hello(h) => h.info(),
-            TlsOutcome::Unreadable(msg) => {
-                if self.conns[ci].tls_reported {
-                    return;
-                }
-                let _ = msg;
-                "TLS handshake".to_string()
-            }
-        };
-        self.conns[ci].tls_reported = true;
-        let e = self.event(ci, d, here, "TLS", "TLS".into(), info);
-        self.out.event(e);
+        for outcome in tls.feed(data) {
+            let info = match outcome {
+                TlsOutcome::Nothing => continue,
+                TlsOutcome::Hello(h) => h.info(),
+                // only that TLS is used, once per connection
+                TlsOutcome::Unreadable(_) if self.conns[ci].tls_reported => continue,
+                TlsOutcome::Unreadable(_) => "TLS handshake".to_string(),
+            };
+            self.conns[ci].tls_reported = true;
+            let e = self.event(ci, d, here, "TLS", "TLS".into(), info);
+            self.out.event(e);
+        }
     }
 
     fn decode_pdus(&mut self, ci: usize, d: usize, here: &Here) {

@@ -19,6 +19,8 @@ pub(crate) enum Hello {
     Server {
         version: u16,
         cipher: u16,
+        /// A TLS 1.3 HelloRetryRequest (the real ServerHello follows).
+        retry: bool,
     },
 }
 
@@ -38,8 +40,17 @@ impl Hello {
                     None => format!("TLS ClientHello versions={}", versions.join(",")),
                 }
             }
-            Hello::Server { version, cipher } => format!(
-                "TLS ServerHello {} {}",
+            Hello::Server {
+                version,
+                cipher,
+                retry,
+            } => format!(
+                "TLS {} {} {}",
+                if *retry {
+                    "HelloRetryRequest"
+                } else {
+                    "ServerHello"
+                },
                 version_name(*version),
                 cipher_name(*cipher)
             ),
@@ -73,11 +84,25 @@ pub(crate) struct TlsDir {
     /// Handshake bytes gathered from the records so far.
     hs: Vec<u8>,
     done: bool,
+    /// A HelloRetryRequest was seen: the next ServerHello is awaited (and the
+    /// middlebox-compatibility ChangeCipherSpec record before it skipped).
+    retried: bool,
 }
 
 impl TlsDir {
-    /// Feed the next bytes of the direction.
-    pub fn feed(&mut self, mut data: &[u8]) -> TlsOutcome {
+    /// Feed the next bytes of the direction; returns what they completed, in order.
+    pub fn feed(&mut self, mut data: &[u8]) -> Vec<TlsOutcome> {
+        let mut out = Vec::new();
+        loop {
+            match self.step(&mut data) {
+                TlsOutcome::Nothing => return out,
+                o => out.push(o),
+            }
+        }
+    }
+
+    /// Consume bytes from `data` until something is complete or `data` is used up.
+    fn step(&mut self, data: &mut &[u8]) -> TlsOutcome {
         while !self.done && !data.is_empty() {
             // complete a record header + body in `rec`, taking only what is needed
             let need = if self.rec.len() < 5 {
@@ -91,7 +116,7 @@ impl TlsDir {
             };
             let take = need.min(data.len());
             self.rec.extend_from_slice(&data[..take]);
-            data = &data[take..];
+            *data = &data[take..];
             if self.rec.len() < 5 {
                 continue;
             }
@@ -112,6 +137,10 @@ impl TlsDir {
                 continue;
             }
             let ty = self.rec[0];
+            if ty == 20 && self.retried {
+                self.rec.clear();
+                continue;
+            }
             if ty != 22 {
                 return self.stop(format!(
                     "TLS record type {ty} before any hello (no readable handshake)"
@@ -137,6 +166,11 @@ impl TlsDir {
                         t => Err(format!("first TLS handshake message is of type {t}")),
                     };
                     return match parsed {
+                        Ok(h @ Hello::Server { retry: true, .. }) if !self.retried => {
+                            self.retried = true;
+                            self.hs.drain(..4 + mlen);
+                            TlsOutcome::Hello(h)
+                        }
                         Ok(h) => {
                             self.finish();
                             TlsOutcome::Hello(h)
@@ -256,10 +290,16 @@ pub(crate) fn parse_client_hello(body: &[u8]) -> Result<Hello, String> {
     })
 }
 
+/// The `random` of a HelloRetryRequest (RFC 8446 4.1.3): SHA-256 of the string.
+const HRR_RANDOM: [u8; 32] = [
+    0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+    0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+];
+
 pub(crate) fn parse_server_hello(body: &[u8]) -> Result<Hello, String> {
     let mut r = Rd(body);
     let legacy = r.u16()?;
-    r.take(32)?; // random
+    let retry = r.take(32)? == HRR_RANDOM;
     r.vec8()?; // session id
     let cipher = r.u16()?;
     r.u8()?; // compression method
@@ -269,7 +309,11 @@ pub(crate) fn parse_server_hello(body: &[u8]) -> Result<Hello, String> {
             version = Rd(data).u16()?;
         }
     }
-    Ok(Hello::Server { version, cipher })
+    Ok(Hello::Server {
+        version,
+        cipher,
+        retry,
+    })
 }
 
 pub(crate) fn version_name(v: u16) -> String {
@@ -390,21 +434,21 @@ mod tests {
     #[test]
     fn client_hello_sni_and_versions() {
         let mut t = TlsDir::default();
-        let out = t.feed(&record(22, &client_hello(Some("pacs"), &[0x0304, 0x0303])));
-        let TlsOutcome::Hello(h) = out else {
+        let mut out = t.feed(&record(22, &client_hello(Some("pacs"), &[0x0304, 0x0303])));
+        let Some(TlsOutcome::Hello(h)) = out.pop() else {
             panic!("{out:?}")
         };
         assert_eq!(h.info(), "TLS ClientHello SNI=pacs versions=TLS1.3,TLS1.2");
         // nothing more is reported for that direction
-        assert_eq!(t.feed(&record(23, &[1, 2, 3])), TlsOutcome::Nothing);
+        assert_eq!(t.feed(&record(23, &[1, 2, 3])), []);
     }
 
     #[test]
     fn client_hello_without_extensions_offers_its_legacy_version() {
         let mut hello = client_hello(None, &[]);
         hello[4..6].copy_from_slice(&[3, 1]);
-        let h = match TlsDir::default().feed(&record(22, &hello)) {
-            TlsOutcome::Hello(h) => h,
+        let h = match TlsDir::default().feed(&record(22, &hello)).pop() {
+            Some(TlsOutcome::Hello(h)) => h,
             o => panic!("{o:?}"),
         };
         assert_eq!(h.info(), "TLS ClientHello versions=TLS1.0");
@@ -430,10 +474,11 @@ mod tests {
         let mut t = TlsDir::default();
         let mut got = None;
         for byte in &stream {
-            match t.feed(std::slice::from_ref(byte)) {
-                TlsOutcome::Nothing => {}
-                TlsOutcome::Hello(h) => got = Some(h),
-                o => panic!("{o:?}"),
+            for o in t.feed(std::slice::from_ref(byte)) {
+                match o {
+                    TlsOutcome::Hello(h) => got = Some(h),
+                    o => panic!("{o:?}"),
+                }
             }
         }
         assert_eq!(
@@ -450,7 +495,7 @@ mod tests {
             // fix the handshake length so the message looks complete but is truncated
             let l = (cut - 4) as u32;
             h[1..4].copy_from_slice(&l.to_be_bytes()[1..]);
-            let out = TlsDir::default().feed(&record(22, &h));
+            let out = TlsDir::default().feed(&record(22, &h)).remove(0);
             // only a cut right before the extensions block still reads (as a hello
             // without extensions); every other cut is unreadable
             match &out {
@@ -465,8 +510,32 @@ mod tests {
             }
         }
         let out = TlsDir::default().feed(&[0x16, 0x03, 0x01, 0xff, 0xff, 1]);
-        assert!(matches!(out, TlsOutcome::Unreadable(_)), "{out:?}");
+        assert!(matches!(out[..], [TlsOutcome::Unreadable(_)]), "{out:?}");
         let out = TlsDir::default().feed(&record(23, &[0; 10]));
-        assert!(matches!(out, TlsOutcome::Unreadable(_)), "{out:?}");
+        assert!(matches!(out[..], [TlsOutcome::Unreadable(_)]), "{out:?}");
+    }
+
+    #[test]
+    fn hello_retry_request_then_server_hello_in_one_chunk() {
+        let mut hrr = server_hello(Some(0x0304), 0x1302);
+        hrr[6..38].copy_from_slice(&HRR_RANDOM);
+        let mut stream = record(22, &hrr);
+        stream.extend([20, 3, 3, 0, 1, 1]); // middlebox-compatibility ChangeCipherSpec
+        stream.extend(record(22, &server_hello(Some(0x0304), 0x1302)));
+        let infos: Vec<String> = TlsDir::default()
+            .feed(&stream)
+            .into_iter()
+            .map(|o| match o {
+                TlsOutcome::Hello(h) => h.info(),
+                o => panic!("{o:?}"),
+            })
+            .collect();
+        assert_eq!(
+            infos,
+            [
+                "TLS HelloRetryRequest TLS1.3 TLS_AES_256_GCM_SHA384",
+                "TLS ServerHello TLS1.3 TLS_AES_256_GCM_SHA384"
+            ]
+        );
     }
 }
