@@ -1,5 +1,6 @@
 //! `cargo run -p wire --example inspect -- capture.pcapng [--json]`: print the DICOM
-//! timeline, PHI seen and issues of a capture.
+//! timeline, PHI seen, issues and association summaries of a capture as it is read (the
+//! same output as `lab inspect`).
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -7,21 +8,20 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: inspect <capture.pcap|capture.pcapng> [--json]");
         return std::process::ExitCode::from(2);
     };
-    match wire::analyze_file(std::path::Path::new(path)) {
-        Ok(a) if args.iter().any(|a| a == "--json") => {
-            println!("{}", serde_json::to_string_pretty(&a).expect("serialize"));
-            std::process::ExitCode::SUCCESS
-        }
-        Ok(a) => {
-            print!("{}", wire::render_table(&a));
-            for p in &a.phi {
-                println!("PHI stream {} {} = {}", p.stream, p.keyword, p.value);
-            }
-            for e in &a.errors {
-                println!("ISSUE {e:?}");
-            }
-            println!("{} packets, {} DICOM streams", a.packets, a.dicom_streams);
-            std::process::ExitCode::SUCCESS
+    let path = std::path::Path::new(path);
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let result = if args.iter().any(|a| a == "--json") {
+        let mut sink = wire::JsonLines::new(out);
+        wire::analyze_file_with(path, &mut sink).map(|t| sink.finish(&t).map(drop))
+    } else {
+        let mut sink = wire::Table::new(out);
+        wire::analyze_file_with(path, &mut sink).map(|t| sink.finish(&t).map(drop))
+    };
+    match result {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error writing: {e}");
+            std::process::ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("error: {e}");

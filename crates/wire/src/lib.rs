@@ -4,15 +4,25 @@
 //! loopback link types), TCP reassembly per connection and direction, detecting DICOM
 //! upper-layer traffic on any port by PDU heuristics, decoding PDUs (with `dicom-ul`) and
 //! DIMSE command sets (with `dicom-object`), remembering the negotiated presentation
-//! contexts, parsing data sets to report PHI readable in clear, noticing TLS, and rendering
-//! a Wireshark-like timeline.
+//! contexts, parsing data sets to report PHI readable in clear, summarising each
+//! association (duration, bytes, PDU counts, request-to-response latency), reading the TLS
+//! hellos (SNI, offered and chosen version, cipher), and rendering a Wireshark-like
+//! timeline (table or JSON lines, see [`JsonLines`]).
 //!
 //! `wire` does not own: capturing packets, containers, labs or checks. It knows no Docker
 //! and reads any capture, not only the ones this project records. It never fails because
 //! of what is *inside* a capture: malformed packets, segments, PDUs or data sets become
 //! [`WireIssue`] entries in [`Analysis::errors`]; only an unreadable file or an unknown
-//! file format is a [`WireError`]. Memory is bounded per TCP direction and per PDU / data
-//! set, whatever the input says.
+//! file format is a [`WireError`].
+//!
+//! Memory: the capture is read as a stream through one reusable buffer
+//! ([`analyze_reader`]); a connection's state is freed when it ends (FIN both ways, RST,
+//! or a new SYN on its 4-tuple) and its buffers when its association ends (A-RELEASE-RP,
+//! A-ABORT, A-ASSOCIATE-RJ); of a data set only what precedes the top-level Pixel Data is
+//! kept (the PHI is there). With a streaming [`Sink`] (as `lab inspect` uses) memory does
+//! not grow with the capture; [`analyze_file`] keeps every result. Per TCP direction,
+//! out-of-order bytes, one PDU and one data set prefix are bounded by the constants below,
+//! whatever the input says.
 
 mod capture;
 mod dataset;
