@@ -928,6 +928,8 @@ impl<'s, S: Sink> Analyzer<'s, S> {
     ) {
         let mut commands: Vec<Dimse> = Vec::new();
         let mut fragment_info: Option<String> = None;
+        // PHI found in the data sets this PDU completes, emitted after its event
+        let mut phi: Vec<PhiSeen> = Vec::new();
         for pdv in values {
             let is_cmd = pdv.value_type == PDataValueType::Command;
             let pcid = pdv.presentation_context_id;
@@ -1047,14 +1049,12 @@ impl<'s, S: Sink> Analyzer<'s, S> {
                 match dataset::parse_phi(&frags.data, &ts) {
                     Ok(found) => {
                         let stream = self.conns[ci].index;
-                        for (kw, value) in found {
-                            self.out.phi(PhiSeen {
-                                stream,
-                                time: here.time,
-                                keyword: kw.to_string(),
-                                value,
-                            });
-                        }
+                        phi.extend(found.into_iter().map(|(kw, value)| PhiSeen {
+                            stream,
+                            time: here.time,
+                            keyword: kw.to_string(),
+                            value,
+                        }));
                     }
                     Err(msg) => self.push_issue(
                         IssueKind::Dataset,
@@ -1077,6 +1077,9 @@ impl<'s, S: Sink> Analyzer<'s, S> {
             let mut e = self.event(ci, d, here, "P-DATA-TF", label, info);
             e.dimse = Some(dimse);
             self.emit(e, offset);
+        }
+        for p in phi {
+            self.out.phi(p);
         }
     }
 
