@@ -1,0 +1,108 @@
+//! The scenario tooling of the CLI (no Docker needed): validate, list, show, schema.
+
+use std::path::Path;
+use std::process::Command;
+
+fn lab(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn validate_accepts_the_catalog_and_locates_every_problem() {
+    let (code, out, _) = lab(&["validate"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok    labs/plaintext-store.yaml")
+            && out.contains("ok    labs/tls-store.yaml"),
+        "{out}"
+    );
+
+    let (code, out, err) = lab(&[
+        "validate",
+        "crates/scenario/tests/broken/01-unknown-top-key.yaml",
+        "crates/scenario/tests/broken/16-tap-unknown-network.yaml",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        out.contains("01-unknown-top-key.yaml:13:1: unknown key `netwrks` in the top level"),
+        "{out}"
+    );
+    assert!(out.contains("hint: did you mean `networks`?"), "{out}");
+    assert!(
+        out.contains("16-tap-unknown-network.yaml:18:34: sniffer `sniffer` taps network `lan`"),
+        "{out}"
+    );
+    assert!(err.contains("2 of 2 lab file(s) have problems"), "{err}");
+}
+
+#[test]
+fn list_json_has_one_object_per_lab() {
+    let (code, out, _) = lab(&["list", "--json"]);
+    assert_eq!(code, Some(0));
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let plain = rows
+        .iter()
+        .find(|r| r["name"] == "plaintext-store")
+        .expect("plaintext-store listed");
+    assert_eq!(plain["variant"], "vulnerable");
+    assert_eq!(plain["pair"], "tls-store");
+    assert_eq!(plain["mitre"][0], "M1041");
+}
+
+#[test]
+fn show_substitutes_parameters_from_a_file_and_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("lab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let params = dir.join("student.yaml");
+    std::fs::write(&params, "patient: FILE^STUDENT\n").unwrap();
+    let (code, out, _) = lab(&[
+        "show",
+        "plaintext-store",
+        "--params",
+        params.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("patient: \"FILE^STUDENT\""), "{out}");
+    let (_, out, _) = lab(&[
+        "show",
+        "plaintext-store",
+        "--params",
+        params.to_str().unwrap(),
+        "-p",
+        "patient=CLI^WINS",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["params"]["patient"], "CLI^WINS");
+    assert_eq!(v["steps"][1]["action"]["study"]["patient"], "CLI^WINS");
+    let (code, _, err) = lab(&["show", "plaintext-store", "-p", "patiant=X"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("parameter `patiant` (set with -p) is not declared")
+            && err.contains("did you mean `patient`?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let (code, out, _) = lab(&["schema"]);
+    assert_eq!(code, Some(0));
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenario.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(out, committed);
+}
