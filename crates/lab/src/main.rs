@@ -80,7 +80,8 @@ enum Command {
     #[command(after_help = "Examples:\n  lab validate\n  lab validate labs/plaintext-store.yaml")]
     Validate {
         /// Lab names or files (default: every lab).
-        labs: Vec<String>,
+        #[arg(value_name = "LAB")]
+        targets: Vec<String>,
     },
     /// Print the DICOM timeline of any pcap or pcapng capture.
     #[command(after_help = "Example:\n  lab inspect runs/plaintext-store-1a2b/capture.pcapng")]
@@ -129,6 +130,12 @@ enum ImagesCommand {
 }
 
 fn main() -> ExitCode {
+    // `lab list | head` must end quietly when the pipe closes, as Unix tools do, rather
+    // than panic on a failed print.
+    // SAFETY: setting a signal disposition to its default at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -161,7 +168,7 @@ async fn dispatch(cli: Cli) -> u8 {
             );
             Ok(0)
         }
-        Command::Validate { labs: names } => validate(labs, names),
+        Command::Validate { targets } => validate(labs, targets),
         Command::Inspect { capture, json } => inspect(&capture, json),
         Command::Report { run_dir } => report(&run_dir),
     };
