@@ -141,6 +141,9 @@ pub enum Command {
         #[arg(long, default_value_t = 262_144)]
         snaplen: u32,
     },
+    /// Attacker and IDS tools (aet-scan, flood, rest-probe, ...).
+    #[command(flatten)]
+    Attack(crate::attack::cli::AttackCommand),
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +387,7 @@ pub fn run(cmd: Command) -> ExitCode {
             out,
             snaplen,
         }),
+        Command::Attack(a) => crate::attack::cli::run(a),
     }
 }
 

@@ -15,6 +15,7 @@
 //! Not yet here: DICOM TLS (a slot is left in [`client::Transport`]), C-FIND/C-MOVE, attacker
 //! tools and the IDS.
 
+pub mod attack;
 pub mod cli;
 pub mod client;
 pub mod dimse;

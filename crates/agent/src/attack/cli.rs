@@ -1,0 +1,154 @@
+//! The attacker and IDS subcommands of `lab-agent` (flattened into [`crate::cli::Command`]).
+//!
+//! Contract with the engine: one JSON line on stdout carrying `"action"` and `"success"`
+//! (whether the attack worked); exit 0 when the action ran (whatever `success` says), 4 when
+//! the target was unreachable, 1 on any other error (with `"error"` in the JSON), 2 on bad
+//! usage.
+
+use super::scan::{self, FloodOptions, ScanOptions};
+use crate::cli::emit;
+use crate::error::AgentError;
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub enum AttackCommand {
+    /// Probe AE titles as nmap's dicom-ping/dicom-brute do: one A-ASSOCIATE-RQ for
+    /// Verification per called AE title (released when accepted).
+    #[command(
+        name = "aet-scan",
+        after_help = "Example:\n  lab-agent aet-scan --host pacs --port 4242 --called ORTHANC,PACS,ANY-SCP --random-probe"
+    )]
+    AetScan {
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = 4242)]
+        port: u16,
+        /// Our AE title (nmap's default).
+        #[arg(long, default_value = "ECHOSCU")]
+        calling: String,
+        /// Called AE titles to try, comma-separated.
+        #[arg(long, default_value = "")]
+        called: String,
+        /// First try a random 16-character AE title: accepted means any AE title is.
+        #[arg(long)]
+        random_probe: bool,
+        /// At most this many association requests (the random probe included).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        max: u32,
+        /// Pause between two attempts, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Timeout of each connection and read, in seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+        /// Stop trying new AE titles after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        max_secs: u64,
+    },
+    /// A bounded association flood: N Verification associations (N <= 2000) with C in
+    /// parallel for at most T seconds (T <= 30), each held briefly then released.
+    #[command(
+        after_help = "Example:\n  lab-agent flood --host pacs --port 4242 --associations 200 --concurrency 20 --max-secs 10"
+    )]
+    Flood {
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = 4242)]
+        port: u16,
+        #[arg(long, default_value = "ECHOSCU")]
+        calling: String,
+        #[arg(long, default_value = "ORTHANC")]
+        called: String,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=2000))]
+        associations: u32,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
+        concurrency: u32,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=30))]
+        max_secs: u64,
+        /// How long each accepted association is held before A-RELEASE, in milliseconds.
+        #[arg(long, default_value_t = 50)]
+        hold_ms: u64,
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
+}
+
+/// Print the JSON line and map the result to the exit code.
+pub fn finish(r: Result<Value, (Value, AgentError)>) -> ExitCode {
+    match r {
+        Ok(v) => {
+            emit(&v);
+            ExitCode::SUCCESS
+        }
+        Err((mut v, e)) => {
+            v["error"] = json!(e.message);
+            if v.get("success").is_none() {
+                v["success"] = json!(false);
+            }
+            emit(&v);
+            eprintln!("lab-agent: {}", e.message);
+            // Refused is not an outcome of these tools: a refusal is a result (exit 0).
+            let code = match e.kind {
+                crate::FailureKind::Unreachable => 4,
+                _ => 1,
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+pub fn run(cmd: AttackCommand) -> ExitCode {
+    match cmd {
+        AttackCommand::AetScan {
+            host,
+            port,
+            calling,
+            called,
+            random_probe,
+            max,
+            delay_ms,
+            timeout_secs,
+            max_secs,
+        } => {
+            let called = match scan::parse_aet_list(&called) {
+                Ok(c) => c,
+                Err(e) => return finish(Err((json!({"action": "aet-scan"}), e))),
+            };
+            finish(scan::aet_scan(&ScanOptions {
+                host,
+                port,
+                calling,
+                called,
+                random_probe,
+                max: max as usize,
+                delay: Duration::from_millis(delay_ms.min(60_000)),
+                timeout: Duration::from_secs(timeout_secs.clamp(1, 60)),
+                max_time: Duration::from_secs(max_secs.clamp(1, 3600)),
+            }))
+        }
+        AttackCommand::Flood {
+            host,
+            port,
+            calling,
+            called,
+            associations,
+            concurrency,
+            max_secs,
+            hold_ms,
+            timeout_secs,
+        } => finish(scan::flood(&FloodOptions {
+            host,
+            port,
+            calling,
+            called,
+            associations,
+            concurrency,
+            max_time: Duration::from_secs(max_secs),
+            hold: Duration::from_millis(hold_ms.min(10_000)),
+            timeout: Duration::from_secs(timeout_secs.clamp(1, 30)),
+        })),
+    }
+}
