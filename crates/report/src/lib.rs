@@ -49,6 +49,9 @@ impl Verdict {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     pub index: usize,
+    /// The step's id in the lab (`step-<index>` when the lab gives none).
+    #[serde(default)]
+    pub id: String,
     pub node: String,
     pub action: String,
     pub ok: bool,
