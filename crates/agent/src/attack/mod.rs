@@ -12,5 +12,7 @@
 //! - [`arp`]: unsolicited ARP replies (ARP spoofing), bounded.
 
 pub mod cli;
+pub mod fingerprint;
 pub mod raw;
+pub mod rest;
 pub mod scan;
