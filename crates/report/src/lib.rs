@@ -1,10 +1,29 @@
-//! Reports of a run, from its graded checks: `report.json` (versioned schema) and the
-//! terminal summary.
+//! Reports of a run, from its graded checks and its evidence: `report.json` (versioned
+//! schema), the terminal summary, JUnit XML ([`junit`]), SARIF 2.1.0 ([`sarif()`]), a
+//! self-contained HTML page ([`html()`]) and the run directory's `SHA256SUMS`
+//! ([`write_sums`], [`verify_sums`]).
 //!
 //! Owns the report document ([`RunReport`]) and how it is rendered. It does not grade
-//! (that is `checks`) nor run anything; it can be rebuilt from a run directory at any time.
+//! (that is `checks`) nor run anything; everything here can be rebuilt from a run
+//! directory at any time ([`write_all`]).
 
+mod escape;
+mod html;
+mod junit;
+mod sarif;
+mod sums;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
+
+pub use html::html;
+pub use junit::{RUN_TESTCASE, junit};
+pub use sarif::{RUN_DIR_BASE, SARIF_SCHEMA_URI, sarif, sarif_with_lines};
+pub use sums::{SUMS_FILE, Verification, evidence_files, verify_sums, write_sums};
+
+/// The files [`write_all`] writes into a run directory.
+pub const REPORT_FILES: &[&str] = &["report.json", "junit.xml", "report.sarif", "report.html"];
 
 use checks::{CheckResult, Outcome};
 use serde::{Deserialize, Serialize};
@@ -159,4 +178,61 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
         "evidence: {run_dir}/ (capture.pcapng opens in Wireshark; report.json; logs/)"
     );
     out
+}
+
+/// Writes every report of a run into its directory: `report.json`, `junit.xml`,
+/// `report.sarif` and `report.html`. What the HTML and SARIF need besides the report is
+/// loaded from the run directory: the capture (`capture.pcapng`, decoded by `wire`) and
+/// the resolved lab file (`scenario.yaml`); either may be missing, the pages say so.
+///
+/// The `evidence` list written to `report.json` leaves out the generated reports (they
+/// are outputs, not evidence), so that regenerating a run gives the same document. The
+/// caller writes `SHA256SUMS` afterwards ([`write_sums`]), over every file.
+pub fn write_all(run_dir: &Path, report: &RunReport) -> std::io::Result<()> {
+    let mut report = report.clone();
+    report
+        .evidence
+        .retain(|f| !REPORT_FILES.contains(&f.as_str()) && f != SUMS_FILE);
+    let capture = run_dir.join(checks::CAPTURE_FILE);
+    let analysis = capture
+        .exists()
+        .then(|| wire::analyze_file(&capture).ok())
+        .flatten();
+    let scenario_text = std::fs::read_to_string(run_dir.join("scenario.yaml")).ok();
+    let scenario = scenario::load(&run_dir.join("scenario.yaml"), &BTreeMap::new()).ok();
+
+    let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
+    write_atomic(run_dir, "report.json", &json)?;
+    write_atomic(
+        run_dir,
+        "junit.xml",
+        junit(std::slice::from_ref(&report)).as_bytes(),
+    )?;
+    let lines = |_: &RunReport, c: &CheckResult| {
+        scenario_text.as_deref().and_then(|t| check_line(t, &c.id))
+    };
+    let sarif = sarif_with_lines(std::slice::from_ref(&report), &lines);
+    let sarif = serde_json::to_vec_pretty(&sarif).map_err(std::io::Error::other)?;
+    write_atomic(run_dir, "report.sarif", &sarif)?;
+    let page = html(&report, analysis.as_ref(), scenario.as_ref());
+    write_atomic(run_dir, "report.html", page.as_bytes())?;
+    Ok(())
+}
+
+/// The 1-based line of `- id: <id>` (or `id: <id>`) in a lab file's text.
+fn check_line(text: &str, id: &str) -> Option<u64> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches("- ").trim_start();
+            l.strip_prefix("id:")
+                .map(|v| v.trim().trim_matches(['"', '\'']) == id)
+                .unwrap_or(false)
+        })
+        .map(|i| i as u64 + 1)
+}
+
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join(name))
 }

@@ -1,0 +1,179 @@
+//! `SHA256SUMS` of a run directory: written after every report, checked by `lab verify`.
+//!
+//! The format is `sha256sum`'s (`<hex>  <path>`, GNU escaping for names holding a
+//! backslash or a line break), so `sha256sum -c SHA256SUMS` in the run directory agrees.
+
+use std::io;
+use std::path::{Component, Path};
+
+use sha2::{Digest, Sha256};
+
+/// The checksum file, at the top of a run directory.
+pub const SUMS_FILE: &str = "SHA256SUMS";
+
+/// Every regular file under `run_dir` except `SHA256SUMS`, as sorted `/`-separated
+/// relative paths. Symbolic links are not followed nor listed.
+pub fn evidence_files(run_dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    walk(run_dir, run_dir, &mut out)?;
+    out.retain(|f| f != SUMS_FILE);
+    out.sort();
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let ty = entry.file_type()?;
+        let path = entry.path();
+        if ty.is_dir() {
+            walk(root, &path, out)?;
+        } else if ty.is_file() {
+            let rel = path.strip_prefix(root).expect("under root");
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Writes `SHA256SUMS` over every file of the run directory (reports included, itself
+/// excluded); returns the files covered.
+pub fn write_sums(run_dir: &Path) -> io::Result<Vec<String>> {
+    let files = evidence_files(run_dir)?;
+    let mut text = String::new();
+    for f in &files {
+        let sum = sha256_file(&run_dir.join(f))?;
+        if f.contains(['\\', '\n', '\r']) {
+            let escaped = f
+                .replace('\\', "\\\\")
+                .replace('\n', "\\n")
+                .replace('\r', "\\r");
+            text.push_str(&format!("\\{sum}  {escaped}\n"));
+        } else {
+            text.push_str(&format!("{sum}  {f}\n"));
+        }
+    }
+    let tmp = run_dir.join(format!(".{SUMS_FILE}.tmp"));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, run_dir.join(SUMS_FILE))?;
+    Ok(files)
+}
+
+/// What `lab verify` found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Files whose digest matches.
+    pub ok: Vec<String>,
+    /// Files whose content changed.
+    pub mismatched: Vec<String>,
+    /// Files listed but absent (or unreadable).
+    pub missing: Vec<String>,
+    /// Lines that are not `<64 hex>  <relative path inside the run directory>`.
+    pub invalid: Vec<String>,
+    /// Files present but not covered by `SHA256SUMS` (added later: not verified).
+    pub unlisted: Vec<String>,
+}
+
+impl Verification {
+    /// Every listed file is there, unchanged, and every line made sense.
+    pub fn is_ok(&self) -> bool {
+        self.mismatched.is_empty() && self.missing.is_empty() && self.invalid.is_empty()
+    }
+}
+
+/// Checks `run_dir/SHA256SUMS`. `Err` with [`io::ErrorKind::NotFound`] when there is no
+/// `SHA256SUMS`; other errors when it cannot be read.
+pub fn verify_sums(run_dir: &Path) -> io::Result<Verification> {
+    let text = std::fs::read(run_dir.join(SUMS_FILE))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut v = Verification::default();
+    let mut listed = std::collections::BTreeSet::new();
+    for (n, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let Some((sum, name)) = parse_line(raw) else {
+            v.invalid
+                .push(format!("line {}: {}", n + 1, raw.escape_debug()));
+            continue;
+        };
+        if !safe_relative(&name) {
+            v.invalid.push(format!(
+                "line {}: `{}` is not a path inside the run directory",
+                n + 1,
+                name.escape_debug()
+            ));
+            continue;
+        }
+        listed.insert(name.clone());
+        match sha256_file(&run_dir.join(&name)) {
+            Ok(actual) if actual.eq_ignore_ascii_case(&sum) => v.ok.push(name),
+            Ok(_) => v.mismatched.push(name),
+            Err(_) => v.missing.push(name),
+        }
+    }
+    if let Ok(files) = evidence_files(run_dir) {
+        v.unlisted = files
+            .into_iter()
+            .filter(|f| !listed.contains(f) && !f.starts_with(&format!(".{SUMS_FILE}")))
+            .collect();
+    }
+    Ok(v)
+}
+
+/// `<hex>  <name>` or `<hex> *<name>`, with GNU's leading-backslash escaping.
+fn parse_line(line: &str) -> Option<(String, String)> {
+    let (escaped, line) = match line.strip_prefix('\\') {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    if line.len() < 66 || !line.is_char_boundary(64) {
+        return None;
+    }
+    let (sum, rest) = line.split_at(64);
+    if !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let name = rest
+        .strip_prefix("  ")
+        .or_else(|| rest.strip_prefix(" *"))?;
+    let name = if escaped {
+        let mut out = String::new();
+        let mut chars = name.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next()? {
+                    '\\' => out.push('\\'),
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    _ => return None,
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        name.to_string()
+    };
+    Some((sum.to_string(), name))
+}
+
+/// A relative path with no `..`, root or prefix: it cannot leave the run directory.
+fn safe_relative(name: &str) -> bool {
+    !name.is_empty()
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
