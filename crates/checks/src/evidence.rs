@@ -12,12 +12,23 @@ pub struct Evidence {
     /// The decoded capture, or why there is none.
     pub capture: Result<wire::Analysis, String>,
     pub pacs: BTreeMap<String, PacsState>,
+    /// Each step's record as the engine saved it (`logs/steps.jsonl`): id, ok, result.
+    pub steps: Vec<serde_json::Value>,
+    /// Every node's log (`logs/<node>.log`).
+    pub logs: BTreeMap<String, String>,
+    /// Alerts of each IDS node (`ids/<node>/alerts.jsonl`), one JSON object per alert.
+    pub alerts: BTreeMap<String, Vec<serde_json::Value>>,
 }
+
+/// The IDS alerts, relative to a run directory: `ids/<node>/alerts.jsonl`.
+pub const IDS_DIR: &str = "ids";
 
 impl Default for PacsState {
     fn default() -> Self {
         PacsState {
             instances: Err("no snapshot was saved".into()),
+            tags: Err("no snapshot was saved".into()),
+            files: BTreeMap::new(),
         }
     }
 }
@@ -27,6 +38,10 @@ impl Default for PacsState {
 pub struct PacsState {
     /// Orthanc ids of the stored instances (REST `/instances`), or why they are unknown.
     pub instances: Result<Vec<String>, String>,
+    /// Main tags of each stored instance (`tags.json`: id, PatientName, PatientID).
+    pub tags: Result<Vec<serde_json::Value>, String>,
+    /// Whether each path a check asked about exists in the container (`files.json`).
+    pub files: BTreeMap<String, bool>,
 }
 
 impl Evidence {
@@ -54,10 +69,60 @@ impl Evidence {
                         serde_json::from_slice::<Vec<String>>(&b)
                             .map_err(|e| format!("{}: {e}", file.display()))
                     });
-                pacs.insert(node, PacsState { instances });
+                let tags = read_json::<Vec<serde_json::Value>>(&entry.path().join("tags.json"));
+                let files = read_json::<BTreeMap<String, bool>>(&entry.path().join("files.json"))
+                    .unwrap_or_default();
+                pacs.insert(
+                    node,
+                    PacsState {
+                        instances,
+                        tags,
+                        files,
+                    },
+                );
             }
         }
-        Evidence { capture, pacs }
+        let steps = std::fs::read_to_string(run_dir.join("logs/steps.jsonl"))
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut logs = BTreeMap::new();
+        if let Ok(dir) = std::fs::read_dir(run_dir.join("logs")) {
+            for entry in dir.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "log") {
+                    if let (Some(stem), Ok(text)) =
+                        (path.file_stem(), std::fs::read_to_string(&path))
+                    {
+                        logs.insert(stem.to_string_lossy().into_owned(), text);
+                    }
+                }
+            }
+        }
+        let mut alerts = BTreeMap::new();
+        if let Ok(dir) = std::fs::read_dir(run_dir.join(IDS_DIR)) {
+            for entry in dir.flatten() {
+                let node = entry.file_name().to_string_lossy().into_owned();
+                let list = std::fs::read_to_string(entry.path().join("alerts.jsonl"))
+                    .map(|t| {
+                        t.lines()
+                            .filter_map(|l| serde_json::from_str(l).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                alerts.insert(node, list);
+            }
+        }
+        Evidence {
+            capture,
+            pacs,
+            steps,
+            logs,
+            alerts,
+        }
     }
 }
 
@@ -66,6 +131,14 @@ impl Default for Evidence {
         Evidence {
             capture: Err("no capture".into()),
             pacs: BTreeMap::new(),
+            steps: Vec::new(),
+            logs: BTreeMap::new(),
+            alerts: BTreeMap::new(),
         }
     }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -1,4 +1,4 @@
-use scenario::{CheckKind, Expectation, Scenario};
+use scenario::{CheckKind, Expectation, Scenario, StepExpect};
 use serde::{Deserialize, Serialize};
 
 use crate::Evidence;
@@ -31,9 +31,10 @@ pub struct CheckResult {
     pub details: Vec<String>,
 }
 
-/// Grades every check of the scenario against the evidence.
+/// Grades every check of the scenario against the evidence, and adds a result for each
+/// step that did not end as the lab expects (a step that went as expected adds nothing).
 pub fn grade(scenario: &Scenario, evidence: &Evidence) -> Vec<CheckResult> {
-    scenario
+    let mut results: Vec<CheckResult> = scenario
         .checks
         .iter()
         .map(|check| {
@@ -55,18 +56,86 @@ pub fn grade(scenario: &Scenario, evidence: &Evidence) -> Vec<CheckResult> {
                 CheckKind::PhiInClear { expect } => phi_in_clear(&mut r, evidence, *expect),
                 CheckKind::DicomInClear { expect } => dicom_in_clear(&mut r, evidence, *expect),
                 CheckKind::Sequence { expect } => sequence(&mut r, evidence, expect),
+                CheckKind::AttackSucceeded { step, node, expect } => {
+                    attack_succeeded(&mut r, evidence, step.as_deref(), node.as_deref(), *expect)
+                }
+                CheckKind::IdsAlerts { node, rule, min } => {
+                    ids_alerts(&mut r, evidence, node, rule, *min)
+                }
+                CheckKind::PacsFileWritten { node, path, expect } => {
+                    file_written(&mut r, evidence, node, path, *expect)
+                }
+                CheckKind::PacsDataAltered { node, expect } => {
+                    data_altered(&mut r, evidence, scenario, node, *expect)
+                }
+                CheckKind::LogLines {
+                    node,
+                    contains,
+                    min,
+                    max,
+                } => log_lines(&mut r, evidence, node, contains, *min, *max),
             }
             r
         })
-        .collect()
+        .collect();
+    for step in &scenario.steps {
+        if step.expect == StepExpect::Any {
+            continue;
+        }
+        let record = evidence.steps.iter().find(|r| {
+            r["id"] == step.id.as_str() || (r["id"].is_null() && r["index"] == step.index)
+        });
+        let want_ok = step.expect == StepExpect::Success;
+        let (outcome, observed) = match record {
+            Some(r) if r["ok"].as_bool() == Some(want_ok) => continue,
+            Some(r) => (
+                Outcome::NotMet,
+                match r["error"].as_str() {
+                    Some(e) => format!("it failed: {e}"),
+                    None if r["ok"] == true => "it succeeded".to_string(),
+                    None => format!("it failed (exit {})", r["exit_code"]),
+                },
+            ),
+            None => (
+                Outcome::NotMet,
+                "it did not run (an earlier step or the run failed)".to_string(),
+            ),
+        };
+        results.push(CheckResult {
+            id: format!("step:{}", step.id),
+            kind: "step".into(),
+            mitre: None,
+            description: Some(format!(
+                "step {} ({} {})",
+                step.index,
+                step.node,
+                step.action.verb()
+            )),
+            expected: format!(
+                "{} {} {}",
+                step.action.verb(),
+                if want_ok { "succeeds" } else { "fails" },
+                step.action.target()
+            ),
+            observed,
+            finding: None,
+            outcome,
+            details: Vec::new(),
+        });
+    }
+    results
 }
-
 fn kind_name(kind: &CheckKind) -> &'static str {
     match kind {
         CheckKind::PacsInstances { .. } => "pacs.instances",
         CheckKind::PhiInClear { .. } => "capture.phi_in_clear",
         CheckKind::DicomInClear { .. } => "capture.dicom_in_clear",
         CheckKind::Sequence { .. } => "capture.sequence",
+        CheckKind::AttackSucceeded { .. } => "attack.succeeded",
+        CheckKind::IdsAlerts { .. } => "ids.alerts",
+        CheckKind::PacsFileWritten { .. } => "pacs.file_written",
+        CheckKind::PacsDataAltered { .. } => "pacs.data_altered",
+        CheckKind::LogLines { .. } => "log.lines",
     }
 }
 
@@ -225,4 +294,216 @@ fn sequence(r: &mut CheckResult, ev: &Evidence, expect: &[String]) {
             );
         }
     }
+}
+
+fn expect_words(expect: Expectation, finding: &str, none: &str) -> String {
+    match expect {
+        Expectation::Finding => format!("{finding} (finding)"),
+        Expectation::None => format!("{none} (none)"),
+    }
+}
+
+fn judge(r: &mut CheckResult, found: bool, expect: Expectation) {
+    r.finding = Some(found);
+    r.outcome = if found == (expect == Expectation::Finding) {
+        Outcome::Met
+    } else {
+        Outcome::NotMet
+    };
+}
+
+/// The last JSON object a daemon printed in its log (its summary on exit).
+fn last_json_line(log: &str) -> Option<serde_json::Value> {
+    log.lines().rev().find_map(|l| {
+        serde_json::from_str::<serde_json::Value>(l.trim())
+            .ok()
+            .filter(|v| v.is_object())
+    })
+}
+
+fn attack_succeeded(
+    r: &mut CheckResult,
+    ev: &Evidence,
+    step: Option<&str>,
+    node: Option<&str>,
+    expect: Expectation,
+) {
+    let what = step
+        .map(|s| format!("step `{s}`"))
+        .or_else(|| node.map(|n| format!("`{n}`")))
+        .unwrap_or_default();
+    r.expected = expect_words(
+        expect,
+        &format!("the attack of {what} succeeds"),
+        &format!("the attack of {what} fails"),
+    );
+    let result = match (step, node) {
+        (Some(id), _) => ev
+            .steps
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["result"].clone()),
+        (None, Some(n)) => ev.logs.get(n).and_then(|l| last_json_line(l)),
+        _ => None,
+    };
+    let Some(result) = result.filter(|v| v.is_object()) else {
+        r.observed = format!("unknown: {what} left no result (did it run?)");
+        return;
+    };
+    let Some(success) = result["success"].as_bool() else {
+        r.observed = format!("unknown: {what} said nothing about success: {result}");
+        return;
+    };
+    judge(r, success, expect);
+    let mut summary = result
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !matches!(k.as_str(), "action" | "success"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>();
+    summary.truncate(6);
+    r.observed = format!(
+        "{}: {}",
+        if success {
+            "finding: the attack worked"
+        } else {
+            "none: the attack failed"
+        },
+        summary.join(", ")
+    );
+    r.details = vec![result.to_string()];
+}
+
+fn ids_alerts(r: &mut CheckResult, ev: &Evidence, node: &str, rule: &str, min: u64) {
+    r.expected = format!("IDS `{node}` raises at least {min} `{rule}` alert(s)");
+    let Some(alerts) = ev.alerts.get(node) else {
+        r.observed = format!("unknown: no alerts file was saved for IDS `{node}`");
+        return;
+    };
+    let matching: Vec<&serde_json::Value> = alerts.iter().filter(|a| a["rule"] == rule).collect();
+    r.observed = format!(
+        "{} `{rule}` alert(s) ({} alerts in all)",
+        matching.len(),
+        alerts.len()
+    );
+    r.details = matching.iter().map(|a| a.to_string()).collect();
+    r.outcome = if matching.len() as u64 >= min {
+        Outcome::Met
+    } else {
+        Outcome::NotMet
+    };
+}
+
+fn file_written(r: &mut CheckResult, ev: &Evidence, node: &str, path: &str, expect: Expectation) {
+    r.expected = expect_words(
+        expect,
+        &format!("{path} was written in PACS `{node}`"),
+        &format!("{path} does not exist in PACS `{node}`"),
+    );
+    match ev.pacs.get(node).and_then(|p| p.files.get(path)) {
+        Some(&exists) => {
+            judge(r, exists, expect);
+            r.observed = if exists {
+                format!("finding: {path} exists")
+            } else {
+                format!("none: {path} does not exist")
+            };
+        }
+        None => r.observed = format!("unknown: whether {path} exists in `{node}` was not recorded"),
+    }
+}
+
+fn data_altered(
+    r: &mut CheckResult,
+    ev: &Evidence,
+    scenario: &Scenario,
+    node: &str,
+    expect: Expectation,
+) {
+    r.expected = expect_words(
+        expect,
+        "a stored instance differs from what was sent",
+        "every stored instance is what was sent",
+    );
+    let sent: Vec<&str> = scenario
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            scenario::Action::Store { study, .. } => Some(study.patient.as_str()),
+            _ => None,
+        })
+        .collect();
+    let tags = match ev.pacs.get(node).map(|p| &p.tags) {
+        Some(Ok(t)) => t,
+        Some(Err(why)) => {
+            r.observed = format!("unknown: {why}");
+            return;
+        }
+        None => {
+            r.observed = format!("unknown: no state of PACS `{node}` was saved");
+            return;
+        }
+    };
+    if tags.is_empty() {
+        r.observed = "unknown: the PACS holds no instance to compare".into();
+        return;
+    }
+    let altered: Vec<String> = tags
+        .iter()
+        .filter_map(|t| {
+            let name = t["PatientName"].as_str().unwrap_or("");
+            (!sent.contains(&name)).then(|| {
+                format!(
+                    "{} has PatientName {name:?}, sent {:?}",
+                    t["id"].as_str().unwrap_or("?"),
+                    sent
+                )
+            })
+        })
+        .collect();
+    judge(r, !altered.is_empty(), expect);
+    r.observed = if altered.is_empty() {
+        format!(
+            "none: all {} stored instance(s) carry the PatientName sent",
+            tags.len()
+        )
+    } else {
+        format!(
+            "finding: {} of {} stored instance(s) altered on the way",
+            altered.len(),
+            tags.len()
+        )
+    };
+    r.details = altered;
+}
+
+fn log_lines(
+    r: &mut CheckResult,
+    ev: &Evidence,
+    node: &str,
+    contains: &str,
+    min: Option<u64>,
+    max: Option<u64>,
+) {
+    let range = match (min, max) {
+        (Some(a), Some(b)) => format!("{a} to {b}"),
+        (Some(a), None) => format!("at least {a}"),
+        (None, Some(b)) => format!("at most {b}"),
+        (None, None) => "any number of".into(),
+    };
+    r.expected = format!("{range} line(s) of {node}'s log contain {contains:?}");
+    let Some(log) = ev.logs.get(node) else {
+        r.observed = format!("unknown: no log of `{node}` was saved");
+        return;
+    };
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(contains)).collect();
+    let n = lines.len() as u64;
+    r.observed = format!("{n} line(s)");
+    r.details = lines.iter().take(20).map(|l| l.to_string()).collect();
+    r.outcome = if min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m) {
+        Outcome::Met
+    } else {
+        Outcome::NotMet
+    };
 }

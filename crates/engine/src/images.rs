@@ -54,6 +54,22 @@ fn suite_of(orthanc_version: &str) -> &'static str {
     }
 }
 
+/// The images a lab runs on.
+pub fn needed_by(scenario: &scenario::Scenario) -> Vec<Image> {
+    let mut needed = vec![Image::Agent];
+    for node in &scenario.nodes {
+        if let scenario::NodeKind::Orthanc { version, .. } = &node.kind {
+            let img = Image::Orthanc {
+                version: version.clone(),
+            };
+            if !needed.contains(&img) {
+                needed.push(img);
+            }
+        }
+    }
+    needed
+}
+
 /// Builds what `needed` (and their bases) lack; returns the tags built.
 pub async fn ensure(
     docker: &Docker,
@@ -91,9 +107,10 @@ pub async fn ensure(
         progress.phase(&format!("building image {tag} (once; later runs reuse it)"));
         match img {
             Image::Base { suite } => build_base(docker, suite, &tag, &recipe, progress).await?,
-            Image::Orthanc { .. } => {
+            Image::Orthanc { version } => {
                 let context = context_tar(&[("Dockerfile", ORTHANC_DOCKERFILE.as_bytes())])?;
-                build(docker, context, &tag, &recipe, progress).await?;
+                let args = HashMap::from([("SUITE".to_string(), suite_of(version).to_string())]);
+                build(docker, context, &tag, &recipe, &args, progress).await?;
             }
             Image::Agent => {
                 let bin_path = agent_bin.expect("agent recipe has the binary");
@@ -103,7 +120,7 @@ pub async fn ensure(
                     ("Dockerfile", AGENT_DOCKERFILE.as_bytes()),
                     ("lab-agent", &bin),
                 ])?;
-                build(docker, context, &tag, &recipe, progress).await?;
+                build(docker, context, &tag, &recipe, &HashMap::new(), progress).await?;
             }
         }
         progress.phase(&format!(
@@ -128,6 +145,7 @@ fn recipe_of(img: &Image, base_recipe: &str) -> Result<(String, Option<PathBuf>)
         Image::Orthanc { version } => {
             h.update(ORTHANC_DOCKERFILE.as_bytes());
             h.update(version.as_bytes());
+            h.update(suite_of(version).as_bytes());
         }
         Image::Agent => {
             let path = agent_binary()?;
@@ -236,11 +254,14 @@ async fn build(
     context: Vec<u8>,
     tag: &str,
     recipe: &str,
+    args: &HashMap<String, String>,
     progress: Progress,
 ) -> Result<(), EngineError> {
     let labels = HashMap::from([(LABEL_RECIPE.to_string(), recipe.to_string())]);
     let mut show = |line: &str| progress.detail(line);
-    docker.build_image(context, tag, &labels, &mut show).await?;
+    docker
+        .build_image(context, tag, &labels, args, &mut show)
+        .await?;
     Ok(())
 }
 

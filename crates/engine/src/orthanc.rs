@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 pub const DICOM_PORT: u16 = 4242;
 pub const HTTP_PORT: u16 = 8042;
 pub const CONFIG_DIR: &str = "/etc/orthanc-lab";
+/// The engine's REST account, added wherever a lab turns authentication on, so state
+/// snapshots work without weakening the lab.
+pub const GRADER_USER: &str = "dicom-range-grader";
 
 /// `tls`: Some(require client certificate) when the PACS speaks DICOM TLS, with its
 /// certificate, key and the run's CA in `CONFIG_DIR` (server.pem, server.key, ca.pem).
@@ -16,6 +19,7 @@ pub fn config(
     aet: &str,
     tls: Option<bool>,
     overrides: &BTreeMap<String, Value>,
+    grader_password: &str,
 ) -> Value {
     let mut cfg = json!({
         "Name": format!("dicom-range {node}"),
@@ -53,6 +57,22 @@ pub fn config(
     }
     for (k, v) in overrides {
         map.insert(k.clone(), v.clone());
+    }
+    // Orthanc asks for credentials when AuthenticationEnabled is true, or when it is unset
+    // and remote access is allowed; then the grader needs an account of its own.
+    let remote = map
+        .get("RemoteAccessAllowed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let auth = map
+        .get("AuthenticationEnabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(remote);
+    if auth {
+        let users = map.entry("RegisteredUsers").or_insert_with(|| json!({}));
+        if let Some(users) = users.as_object_mut() {
+            users.insert(GRADER_USER.into(), json!(grader_password));
+        }
     }
     cfg
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use checks::{CAPTURE_FILE, Evidence, PACS_DIR};
+use checks::{CAPTURE_FILE, Evidence, IDS_DIR, PACS_DIR};
 use report::{REPORT_SCHEMA, RunReport, StepRecord, Verdict};
 use runtime::{ContainerSpec, Docker, NetworkSpec, Removed};
 use scenario::{Action, NodeKind, Scenario};
@@ -20,6 +20,8 @@ use crate::progress::Progress;
 
 /// Where the sniffer writes inside its container; copied out after it stops.
 const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
+/// Where the IDS appends its alerts inside its container.
+const IDS_OUT: &str = "/evidence/alerts.jsonl";
 /// Where a TLS modality finds its CA, certificate and key.
 const AGENT_TLS_DIR: &str = "/etc/lab-agent";
 const READY_LIMIT: Duration = Duration::from_secs(90);
@@ -60,14 +62,7 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     let progress = opts.progress;
     let docker = Docker::connect().await?;
 
-    let mut needed = vec![Image::Agent];
-    for node in &scenario.nodes {
-        if let NodeKind::Orthanc { version, .. } = &node.kind {
-            needed.push(Image::Orthanc {
-                version: version.clone(),
-            });
-        }
-    }
+    let needed = images::needed_by(scenario);
     images::ensure(&docker, &needed, progress, false).await?;
 
     let plan = RunPlan::new(scenario);
@@ -85,8 +80,9 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         run_dir: run_dir.clone(),
         progress,
         steps: Vec::new(),
-        sniffer_started: false,
+        taps_started: Vec::new(),
         identities: BTreeMap::new(),
+        grader_password: format!("{:032x}", rand::random::<u128>()),
     };
     let outcome = tokio::select! {
         r = run.up_and_exercise() => r,
@@ -189,9 +185,12 @@ struct Run<'a> {
     run_dir: PathBuf,
     progress: Progress,
     steps: Vec<StepRecord>,
-    sniffer_started: bool,
+    /// Sniffer and IDS nodes started so far (their evidence is copied out at the end).
+    taps_started: Vec<String>,
     /// TLS identities from the run's CA, by node.
     identities: BTreeMap<String, Identity>,
+    /// The engine's own REST account on every PACS of the run (for state snapshots).
+    grader_password: String,
 }
 
 impl Run<'_> {
@@ -211,6 +210,7 @@ impl Run<'_> {
                     version,
                     networks,
                     tls,
+                    lua,
                 } => {
                     let mut files = Vec::new();
                     let tls_settings = match (tls, self.identities.get(&node.name)) {
@@ -230,7 +230,22 @@ impl Run<'_> {
                         }
                         _ => None,
                     };
-                    let cfg = orthanc::config(&node.name, aet, tls_settings, config);
+                    let mut cfg = orthanc::config(
+                        &node.name,
+                        aet,
+                        tls_settings,
+                        config,
+                        &self.grader_password,
+                    );
+                    if let Some(script) = lua {
+                        files.push((
+                            orthanc::CONFIG_DIR.into(),
+                            "lab.lua".into(),
+                            script.clone().into_bytes(),
+                        ));
+                        cfg["LuaScripts"] =
+                            serde_json::json!([format!("{}/lab.lua", orthanc::CONFIG_DIR)]);
+                    }
                     files.push((
                         orthanc::CONFIG_DIR.into(),
                         "orthanc.json".into(),
@@ -286,7 +301,27 @@ impl Run<'_> {
                     };
                     self.docker.start_container(&spec).await?;
                 }
-                NodeKind::Sniffer { .. } => {} // started once the lab is ready, below
+                NodeKind::Attacker {
+                    networks, daemon, ..
+                } => {
+                    let cmd = match daemon {
+                        Some(d) => self.daemon_cmd(d),
+                        None => vec!["lab-agent".into(), "idle".into()],
+                    };
+                    let spec = ContainerSpec {
+                        name: self.plan.container(&node.name),
+                        image: Image::Agent.tag(),
+                        cmd,
+                        labels: self.plan.labels(&node.name),
+                        networks: self.attach(&node.name, networks),
+                        // Raw sockets for ARP and scans on its own network namespace only.
+                        cap_add: vec!["NET_RAW".into(), "NET_ADMIN".into()],
+                        ..Default::default()
+                    };
+                    self.docker.start_container(&spec).await?;
+                }
+                // Both tap a bridge from the host side; started once the lab is ready.
+                NodeKind::Sniffer { .. } | NodeKind::Ids { .. } => {}
             }
         }
 
@@ -295,20 +330,32 @@ impl Run<'_> {
         self.wait_ready().await?;
 
         for node in &self.scenario.nodes {
-            if let NodeKind::Sniffer { tap } = &node.kind {
-                self.start_sniffer(&node.name, &bridges[tap]).await?;
+            match &node.kind {
+                NodeKind::Sniffer { tap } => {
+                    self.start_tap(&node.name, &bridges[tap], false).await?
+                }
+                NodeKind::Ids { tap } => self.start_tap(&node.name, &bridges[tap], true).await?,
+                _ => {}
             }
         }
 
         for step in &self.scenario.steps {
             let record = self.run_step(step).await?;
-            let failed = !record.ok;
+            let unexpected = match step.expect {
+                scenario::StepExpect::Success => !record.ok,
+                scenario::StepExpect::Failure => record.ok,
+                scenario::StepExpect::Any => false,
+            };
+            let said = record
+                .error
+                .clone()
+                .unwrap_or_else(|| "it succeeded".into());
             self.steps.push(record);
-            if failed {
+            if unexpected {
                 // Later steps may depend on this one; the checks say what it cost.
                 self.progress.phase(&format!(
-                    "step {} failed; grading what happened",
-                    step.index
+                    "step {} ({}) did not end as expected ({said}); grading what happened",
+                    step.index, step.id
                 ));
                 break;
             }
@@ -350,14 +397,14 @@ impl Run<'_> {
     }
 
     /// The agent's peer arguments from `modality` to `pacs`, TLS options included.
-    fn peer_args(&self, action: &str, modality: &str, pacs: &str) -> Vec<String> {
+    fn peer_args(&self, action: &str, modality: &str, pacs: &str, host: &str) -> Vec<String> {
         let node = |n: &str| self.scenario.nodes.iter().find(|x| x.name == n);
         let calling = node(modality).and_then(|n| n.aet()).unwrap_or("MODALITY");
         let called = node(pacs).and_then(|n| n.aet()).unwrap_or("ORTHANC");
         let mut args = vec![
             action.to_string(),
             "--host".into(),
-            pacs.into(),
+            host.into(),
             "--port".into(),
             orthanc::DICOM_PORT.to_string(),
             "--calling".into(),
@@ -484,7 +531,7 @@ impl Run<'_> {
                     && m.networks().iter().any(|n| node.networks().contains(n))
             }) {
                 let mut cmd = vec!["lab-agent".to_string()];
-                cmd.extend(self.peer_args("echo", &modality.name, &node.name));
+                cmd.extend(self.peer_args("echo", &modality.name, &node.name, &node.name));
                 cmd.extend(["--wait-secs".into(), READY_LIMIT.as_secs().to_string()]);
                 let out = self
                     .docker
@@ -508,52 +555,115 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn start_sniffer(&mut self, node: &str, bridge: &str) -> Result<(), EngineError> {
+    /// Starts a node that taps a lab bridge from the host's network namespace: the
+    /// sniffer (pcapng) or the IDS (alerts), and waits until it is capturing.
+    async fn start_tap(&mut self, node: &str, bridge: &str, ids: bool) -> Result<(), EngineError> {
         let container = self.plan.container(node);
-        let spec = ContainerSpec {
-            name: container.clone(),
-            image: Image::Agent.tag(),
-            cmd: vec![
+        let cmd: Vec<String> = if ids {
+            vec![
+                "lab-agent".into(),
+                "ids".into(),
+                "--iface".into(),
+                bridge.into(),
+                "--alerts".into(),
+                IDS_OUT.into(),
+            ]
+        } else {
+            vec![
                 "lab-agent".into(),
                 "sniff".into(),
                 "--iface".into(),
                 bridge.into(),
                 "--out".into(),
                 SNIFFER_OUT.into(),
-            ],
+            ]
+        };
+        let spec = ContainerSpec {
+            name: container.clone(),
+            image: Image::Agent.tag(),
+            cmd,
             labels: self.plan.labels(node),
             host_network: true,
             cap_add: vec!["NET_RAW".into(), "NET_ADMIN".into()],
             ..Default::default()
         };
         self.docker.start_container(&spec).await?;
-        self.sniffer_started = true;
+        self.taps_started.push(node.to_string());
+        self.wait_for_line(
+            node,
+            &["\"capturing\"", "\"watching\"", "\"listening\""],
+            &format!("capturing on {bridge}"),
+        )
+        .await
+    }
+
+    /// Waits until a node's log shows one of `markers` (its readiness line).
+    async fn wait_for_line(
+        &self,
+        node: &str,
+        markers: &[&str],
+        what: &str,
+    ) -> Result<(), EngineError> {
+        let container = self.plan.container(node);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let logs = self.docker.logs(&container).await?;
-            if logs.contains("\"capturing\"") {
+            if markers.iter().any(|m| logs.contains(m)) {
                 return Ok(());
             }
             if !self.docker.is_running(&container).await? {
                 return Err(EngineError::Setup(format!(
-                    "the sniffer `{node}` stopped before capturing:\n{}",
+                    "node `{node}` stopped before {what}:\n{}",
                     logs.trim()
                 )));
             }
             if Instant::now() > deadline {
                 return Err(EngineError::Setup(format!(
-                    "the sniffer `{node}` did not start capturing on {bridge} within 20 s"
+                    "node `{node}` was not {what} within 20 s"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
+    /// The command line of an attacker's daemon (its main process).
+    fn daemon_cmd(&self, d: &scenario::Daemon) -> Vec<String> {
+        let text = |k: &str| d.with.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let upstream = text("upstream").or_else(|| {
+            self.scenario
+                .nodes
+                .iter()
+                .find(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
+                .map(|n| n.name.clone())
+        });
+        let mut cmd = vec![
+            "lab-agent".to_string(),
+            d.action.clone(),
+            "--listen".into(),
+            format!("0.0.0.0:{}", orthanc::DICOM_PORT),
+            "--upstream".into(),
+            format!(
+                "{}:{}",
+                upstream.unwrap_or_else(|| "pacs".into()),
+                orthanc::DICOM_PORT
+            ),
+            "--max-secs".into(),
+            STEP_LIMIT.as_secs().to_string(),
+        ];
+        if let Some(name) = text("rewrite_patient") {
+            cmd.extend(["--rewrite-patient".into(), name]);
+        }
+        cmd
+    }
+
     async fn run_step(&self, step: &scenario::Step) -> Result<StepRecord, EngineError> {
-        let (name, mut cmd) = match &step.action {
-            Action::Echo { to } => ("echo", self.peer_args("echo", &step.node, to)),
+        // Through an on-path attacker, the modality connects to the proxy, still naming
+        // (and, under TLS, verifying) the real PACS.
+        let host = step.via.as_deref().unwrap_or(step.action.target());
+        let mut cmd = match &step.action {
+            Action::Echo { to } => self.peer_args("echo", &step.node, to, host),
             Action::Store { to, study } => {
-                let mut cmd = self.peer_args("store", &step.node, to);
+                let mut cmd = self.peer_args("store", &step.node, to, host);
                 cmd.extend([
                     "--modality".into(),
                     study.modality.clone(),
@@ -572,12 +682,20 @@ impl Run<'_> {
                     "--cols".into(),
                     study.cols.to_string(),
                 ]);
-                ("store", cmd)
+                cmd
+            }
+            Action::Agent { verb, to, with } => {
+                let mut cmd = self.attack_args(verb, &step.node, to, host);
+                cmd.extend(scenario::step_rules::agent_flags(verb, with));
+                cmd
             }
         };
         cmd.insert(0, "lab-agent".into());
-        self.progress
-            .phase(&format!("step {}: {} {name}", step.index, step.node));
+        let verb = step.action.verb();
+        self.progress.phase(&format!(
+            "step {} ({}): {} {verb}",
+            step.index, step.id, step.node
+        ));
         let t0 = Instant::now();
         let out = self
             .docker
@@ -591,14 +709,57 @@ impl Run<'_> {
         let ok = out.exit_code == 0;
         Ok(StepRecord {
             index: step.index,
+            id: step.id.clone(),
             node: step.node.clone(),
-            action: name.into(),
+            action: verb.into(),
             ok,
             exit_code: out.exit_code,
             elapsed_ms: t0.elapsed().as_millis() as u64,
             error: (!ok).then(|| agent_error(&out.stdout, &out.stderr)),
             result,
         })
+    }
+
+    /// Arguments of an attacker's (or modality's) agent action other than echo/store:
+    /// DICOM actions name the PACS by host, port and AE titles; REST actions by URL.
+    fn attack_args(&self, verb: &str, actor: &str, pacs: &str, host: &str) -> Vec<String> {
+        let url = format!("http://{host}:{}", orthanc::HTTP_PORT);
+        match verb {
+            "rest-probe" | "rest-write" | "upload-polyglot" => {
+                vec![verb.into(), "--url".into(), url]
+            }
+            "aet-scan" | "flood" => {
+                let calling = self.node(actor).and_then(|n| n.aet()).unwrap_or("ECHOSCU");
+                vec![
+                    verb.into(),
+                    "--host".into(),
+                    host.into(),
+                    "--port".into(),
+                    orthanc::DICOM_PORT.to_string(),
+                    "--calling".into(),
+                    calling.into(),
+                ]
+            }
+            "fingerprint" => {
+                let called = self.node(pacs).and_then(|n| n.aet()).unwrap_or("ORTHANC");
+                vec![
+                    verb.into(),
+                    "--host".into(),
+                    host.into(),
+                    "--port".into(),
+                    orthanc::DICOM_PORT.to_string(),
+                    "--called".into(),
+                    called.into(),
+                    "--url".into(),
+                    url,
+                ]
+            }
+            _ => self.peer_args(verb, actor, pacs, host),
+        }
+    }
+
+    fn node(&self, name: &str) -> Option<&scenario::Node> {
+        self.scenario.nodes.iter().find(|n| n.name == name)
     }
 
     /// Saves PACS state, the capture and every node's log into the run directory.
@@ -613,14 +774,43 @@ impl Run<'_> {
                 problems.push(format!("PACS `{}` state: {e}", node.name));
             }
         }
-        for node in nodes
-            .iter()
-            .filter(|n| matches!(n.kind, NodeKind::Sniffer { .. }))
-        {
-            if self.sniffer_started {
-                if let Err(e) = self.save_capture(&node.name).await {
-                    problems.push(format!("capture of `{}`: {e}", node.name));
+        // Attacker daemons print their summary when stopped; stop them before their logs
+        // are read.
+        for node in &nodes {
+            if let NodeKind::Attacker {
+                daemon: Some(_), ..
+            } = &node.kind
+            {
+                let container = self.plan.container(&node.name);
+                if self.docker.is_running(&container).await.unwrap_or(false) {
+                    let _ = self.docker.signal(&container, "SIGTERM").await;
+                    let _ = self
+                        .docker
+                        .wait_stopped(&container, Duration::from_secs(10))
+                        .await;
                 }
+            }
+        }
+        for node in &nodes {
+            if !self.taps_started.contains(&node.name) {
+                continue;
+            }
+            let saved = match &node.kind {
+                NodeKind::Sniffer { .. } => {
+                    self.save_tap_output(&node.name, SNIFFER_OUT, &self.run_dir.join(CAPTURE_FILE))
+                        .await
+                }
+                NodeKind::Ids { .. } => {
+                    let dir = self.run_dir.join(IDS_DIR).join(&node.name);
+                    std::fs::create_dir_all(&dir)
+                        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+                    self.save_tap_output(&node.name, IDS_OUT, &dir.join("alerts.jsonl"))
+                        .await
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = saved {
+                problems.push(format!("evidence of `{}`: {e}", node.name));
             }
         }
         for node in &nodes {
@@ -645,40 +835,95 @@ impl Run<'_> {
         }
     }
 
+    /// GET from Orthanc's REST API inside its own container, as the engine's grader
+    /// account (harmless where authentication is off).
+    async fn pacs_get(&self, container: &str, path: &str) -> Result<String, EngineError> {
+        let cmd = vec![
+            "curl".to_string(),
+            "-sf".into(),
+            "--max-time".into(),
+            "10".into(),
+            "-u".into(),
+            format!("{}:{}", orthanc::GRADER_USER, self.grader_password),
+            format!("http://127.0.0.1:{}{path}", orthanc::HTTP_PORT),
+        ];
+        let out = self
+            .docker
+            .exec(container, &cmd, Duration::from_secs(15))
+            .await?;
+        if out.exit_code != 0 {
+            return Err(EngineError::Setup(format!(
+                "GET {path} failed (curl exit {})",
+                out.exit_code
+            )));
+        }
+        Ok(out.stdout)
+    }
+
     async fn save_pacs_state(&self, node: &str) -> Result<(), EngineError> {
         let container = self.plan.container(node);
         let dir = self.run_dir.join(PACS_DIR).join(node);
         std::fs::create_dir_all(&dir)
             .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        let write = |file: &str, body: &str| {
+            std::fs::write(dir.join(file), body).map_err(EngineError::io(format!("writing {file}")))
+        };
         for (file, path) in [
             ("instances.json", "/instances"),
             ("system.json", "/system"),
             ("statistics.json", "/statistics"),
         ] {
-            let cmd = vec![
-                "curl".to_string(),
-                "-sf".into(),
-                "--max-time".into(),
-                "10".into(),
-                format!("http://127.0.0.1:{}{path}", orthanc::HTTP_PORT),
-            ];
-            let out = self
-                .docker
-                .exec(&container, &cmd, Duration::from_secs(15))
-                .await?;
-            if out.exit_code != 0 {
-                return Err(EngineError::Setup(format!(
-                    "GET {path} failed (curl exit {})",
-                    out.exit_code
-                )));
-            }
-            std::fs::write(dir.join(file), out.stdout)
-                .map_err(EngineError::io(format!("writing {file}")))?;
+            let body = self.pacs_get(&container, path).await?;
+            write(file, &body)?;
         }
+        // The main tags of each instance (bounded), for checks on what was stored.
+        let ids: Vec<String> = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("instances.json")).unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let mut tags = Vec::new();
+        for id in ids.iter().take(100) {
+            let body = self
+                .pacs_get(&container, &format!("/instances/{id}/simplified-tags"))
+                .await?;
+            let t: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            tags.push(serde_json::json!({"id": id, "PatientName": t["PatientName"], "PatientID": t["PatientID"]}));
+        }
+        write(
+            "tags.json",
+            &serde_json::to_string_pretty(&tags).expect("json"),
+        )?;
+        // Files the lab's checks ask about (an arbitrary file write lands there or not).
+        let mut files = serde_json::Map::new();
+        for check in &self.scenario.checks {
+            if let scenario::CheckKind::PacsFileWritten { node: n, path, .. } = &check.kind {
+                if n == node {
+                    let out = self
+                        .docker
+                        .exec(
+                            &container,
+                            &["test".into(), "-e".into(), path.clone()],
+                            Duration::from_secs(10),
+                        )
+                        .await?;
+                    files.insert(path.clone(), serde_json::json!(out.exit_code == 0));
+                }
+            }
+        }
+        write(
+            "files.json",
+            &serde_json::to_string_pretty(&files).expect("json"),
+        )?;
         Ok(())
     }
 
-    async fn save_capture(&self, node: &str) -> Result<(), EngineError> {
+    /// Stops a tap node (it flushes on SIGTERM) and copies its output file out.
+    async fn save_tap_output(
+        &self,
+        node: &str,
+        inner: &str,
+        dest: &Path,
+    ) -> Result<(), EngineError> {
         let container = self.plan.container(node);
         // Let the last segments of the exchange (FIN, final ACKs) reach the capture.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -691,13 +936,13 @@ impl Run<'_> {
                 .is_none()
             {
                 return Err(EngineError::Setup(
-                    "the sniffer did not stop within 15 s of SIGTERM".into(),
+                    "it did not stop within 15 s of SIGTERM".into(),
                 ));
             }
         }
-        let bytes = self.docker.read_file(&container, SNIFFER_OUT).await?;
-        std::fs::write(self.run_dir.join(CAPTURE_FILE), bytes)
-            .map_err(EngineError::io("writing capture.pcapng"))?;
+        let bytes = self.docker.read_file(&container, inner).await?;
+        std::fs::write(dest, bytes)
+            .map_err(EngineError::io(format!("writing {}", dest.display())))?;
         Ok(())
     }
 }
@@ -775,18 +1020,10 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 fn write_report(run_dir: &Path, report: &RunReport) -> Result<(), EngineError> {
-    let json = serde_json::to_vec_pretty(report).expect("report serialises");
-    std::fs::write(run_dir.join("report.json"), json)
-        .map_err(EngineError::io("writing report.json"))?;
-    // SHA256SUMS over the evidence, in `sha256sum -c` format.
-    use sha2::{Digest, Sha256};
-    let mut sums = String::new();
-    for f in &report.evidence {
-        if let Ok(bytes) = std::fs::read(run_dir.join(f)) {
-            sums.push_str(&format!("{}  {f}\n", hex::encode(Sha256::digest(&bytes))));
-        }
-    }
-    std::fs::write(run_dir.join("SHA256SUMS"), sums)
-        .map_err(EngineError::io("writing SHA256SUMS"))?;
+    // report.json, junit.xml, report.sarif and report.html (from the report and the run
+    // directory alone), then SHA256SUMS over every file of the run directory, the reports
+    // included, in `sha256sum -c` format (`lab verify` checks it).
+    report::write_all(run_dir, report).map_err(EngineError::io("writing the reports"))?;
+    report::write_sums(run_dir).map_err(EngineError::io("writing SHA256SUMS"))?;
     Ok(())
 }

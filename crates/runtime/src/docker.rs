@@ -138,6 +138,7 @@ impl Docker {
         context_tar: Vec<u8>,
         image: &str,
         labels: &HashMap<String, String>,
+        build_args: &HashMap<String, String>,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), RuntimeError> {
         let options = BuildImageOptionsBuilder::new()
@@ -146,6 +147,7 @@ impl Docker {
             .rm(true)
             .forcerm(true)
             .labels(labels)
+            .buildargs(build_args)
             .build();
         let mut stream = self.api.build_image(
             options,

@@ -78,7 +78,8 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-/// The closest of `candidates` to `word`, if close enough to be a likely typo.
+/// The closest of `candidates` to `word`, if close enough to be a likely typo: one edit
+/// for short words, two up to eight letters, a third of the length beyond.
 pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -86,23 +87,44 @@ pub(crate) fn did_you_mean<'a>(
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .filter(|(d, c)| {
+            let len = c.chars().count();
+            *d <= if len <= 4 {
+                1
+            } else if len <= 8 {
+                2
+            } else {
+                len / 3
+            }
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
+/// Edits between two words, a swap of neighbours counting as one (optimal string
+/// alignment), since `nmae` for `name` is one slip of the fingers.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -116,5 +138,7 @@ mod tests {
             Some("networks")
         );
         assert_eq!(did_you_mean("zzz", ["networks", "nodes"]), None);
+        assert_eq!(did_you_mean("nmae", ["name", "title"]), Some("name"));
+        assert_eq!(did_you_mean("ping", ["echo", "find", "store"]), None);
     }
 }

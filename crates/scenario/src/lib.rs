@@ -11,17 +11,19 @@
 //! It does not own how a lab is run (`engine`), how checks are graded (`checks`) or where
 //! lab files are found on disk beyond reading one path (`engine::catalog`).
 
+mod check_rules;
 mod error;
 mod params;
 mod raw;
 pub mod schema;
+pub mod step_rules;
 mod tree;
 mod validate;
 
 pub use error::{Problem, ScenarioError};
 pub use validate::{
-    Action, Check, CheckKind, ClientTls, Expectation, Metadata, Network, Node, NodeKind, PacsTls,
-    Scenario, Step, Study, Syntax, Variant,
+    Action, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata, Network, Node, NodeKind,
+    PacsTls, Scenario, Step, StepExpect, Study, Syntax, Variant,
 };
 
 use std::collections::BTreeMap;

@@ -66,6 +66,17 @@ pub(crate) struct RawNode {
     pub config: Option<BTreeMap<String, serde_json::Value>>,
     pub tap: Option<Spanned<String>>,
     pub tls: Option<Spanned<RawTls>>,
+    pub daemon: Option<RawDaemon>,
+    pub lua: Option<String>,
+}
+
+/// What an attacker runs as its main process for the whole lab (the on-path proxy).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDaemon {
+    pub action: Spanned<String>,
+    #[serde(default)]
+    pub with: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,10 +89,14 @@ pub(crate) struct RawTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStep {
+    pub id: Option<Spanned<String>>,
     pub node: Spanned<String>,
     pub action: Spanned<String>,
     pub to: Option<Spanned<String>>,
+    pub via: Option<Spanned<String>>,
     pub study: Option<RawStudy>,
+    pub with: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
+    pub expect: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +127,12 @@ pub(crate) struct RawCheck {
     pub expect: Option<Spanned<RawExpect>>,
     pub mitre: Option<Spanned<String>>,
     pub description: Option<String>,
+    pub step: Option<Spanned<String>>,
+    pub rule: Option<Spanned<String>>,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub path: Option<String>,
+    pub contains: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -193,8 +193,8 @@ fn node() -> Shape {
     Shape::Object(vec![
         req(
             "kind",
-            Shape::Enum(vec!["orthanc", "modality", "sniffer"]),
-            "orthanc: the PACS; modality: lab-agent sending DICOM; sniffer: captures a network to pcapng.",
+            Shape::Enum(vec!["orthanc", "modality", "attacker", "sniffer", "ids"]),
+            "orthanc: the PACS; modality: lab-agent sending DICOM; attacker: lab-agent with attack tools; sniffer: captures a network to pcapng; ids: raises alerts from a network's traffic.",
         ),
         dflt(
             p(
@@ -231,6 +231,31 @@ fn node() -> Shape {
             tls(),
             "DICOM TLS with certificates from the run's own CA (orthanc and modality nodes).",
         ),
+        p(
+            "daemon",
+            daemon(),
+            "What an attacker runs for the whole lab (attacker nodes).",
+        ),
+        p(
+            "lua",
+            s(),
+            "A Lua script Orthanc runs, e.g. an OnStoredInstance audit hook (orthanc nodes).",
+        ),
+    ])
+}
+
+fn daemon() -> Shape {
+    Shape::Object(vec![
+        req(
+            "action",
+            Shape::Enum(crate::step_rules::DAEMONS.to_vec()),
+            "proxy: an on-path DICOM proxy that rewrites PatientName.",
+        ),
+        p(
+            "with",
+            Shape::Any,
+            "Options of the daemon (proxy: rewrite_patient).",
+        ),
     ])
 }
 
@@ -257,14 +282,43 @@ fn tls() -> Shape {
 
 fn step() -> Shape {
     Shape::Object(vec![
-        req("node", s(), "The node that acts (a modality)."),
+        p(
+            "id",
+            Shape::Str {
+                pattern: Some(NAME),
+            },
+            "The step's name, for checks that read its result (default step-<n>).",
+        ),
+        req(
+            "node",
+            s(),
+            "The node that acts (a modality or an attacker).",
+        ),
         req(
             "action",
-            Shape::Enum(vec!["echo", "store"]),
-            "echo: C-ECHO; store: C-STORE of a synthetic study.",
+            Shape::Enum(crate::step_rules::verbs()),
+            "What it does; see docs/scenarios.md.",
         ),
         p("to", s(), "The PACS node the action is aimed at."),
+        p(
+            "via",
+            s(),
+            "An attacker running a proxy the traffic goes through (on-path).",
+        ),
         p("study", study(), "The synthetic study a store sends."),
+        p(
+            "with",
+            Shape::Any,
+            "Options of the action (see docs/scenarios.md).",
+        ),
+        dflt(
+            p(
+                "expect",
+                Shape::Enum(vec!["success", "failure", "any"]),
+                "How the step must end (attacker steps default to any).",
+            ),
+            json!("success"),
+        ),
     ])
 }
 
@@ -326,6 +380,38 @@ fn study() -> Shape {
 
 fn check() -> Shape {
     Shape::Object(vec![
+        p(
+            "step",
+            s(),
+            "attack.succeeded: the step whose result is graded.",
+        ),
+        p(
+            "rule",
+            Shape::Enum(crate::check_rules::IDS_RULES.to_vec()),
+            "ids.alerts: the IDS rule.",
+        ),
+        p(
+            "min",
+            Shape::Int {
+                min: 0,
+                max: u64::MAX,
+            },
+            "ids.alerts, log.lines: at least this many.",
+        ),
+        p(
+            "max",
+            Shape::Int {
+                min: 0,
+                max: u64::MAX,
+            },
+            "log.lines: at most this many.",
+        ),
+        p(
+            "path",
+            s(),
+            "pacs.file_written: the absolute path the attack writes.",
+        ),
+        p("contains", s(), "log.lines: the text a log line contains."),
         req("id", s(), "Unique name of the check within the lab."),
         req(
             "kind",

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_saphyr::{Location, Spanned};
 
 use crate::error::{Problem, ScenarioError, did_you_mean};
-use crate::raw::{RawCheck, RawExpect, RawLab, RawNode, RawStep};
+use crate::raw::{RawCheck, RawExpect, RawLab, RawNode};
 
 pub const API_VERSION: &str = "dicom-range/v1";
 
@@ -25,16 +25,20 @@ pub const THREATS: &[&str] = &[
 ];
 
 /// Orthanc versions there is an image recipe for.
-pub const ORTHANC_VERSIONS: &[&str] = &["1.10.1"];
+pub const ORTHANC_VERSIONS: &[&str] = &["1.10.1", "1.12.7"];
 
 pub const CHECK_KINDS: &[&str] = &[
     "pacs.instances",
+    "pacs.file_written",
+    "pacs.data_altered",
+    "attack.succeeded",
+    "ids.alerts",
+    "log.lines",
     "capture.phi_in_clear",
     "capture.dicom_in_clear",
     "capture.sequence",
 ];
-const NODE_KINDS: &[&str] = &["orthanc", "modality", "sniffer"];
-const ACTIONS: &[&str] = &["echo", "store"];
+const NODE_KINDS: &[&str] = &["orthanc", "modality", "attacker", "sniffer", "ids"];
 
 /// A validated lab, ready to run.
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +100,8 @@ pub enum NodeKind {
         config: BTreeMap<String, serde_json::Value>,
         /// DICOM TLS on the DICOM port, when set.
         tls: Option<PacsTls>,
+        /// A Lua script Orthanc runs (hooks such as OnStoredInstance), when set.
+        lua: Option<String>,
     },
     Modality {
         aet: String,
@@ -103,9 +109,26 @@ pub enum NodeKind {
         /// The modality speaks DICOM TLS, when set.
         tls: Option<ClientTls>,
     },
+    /// lab-agent with the attacker's tools; `daemon` is its main process when set.
+    Attacker {
+        aet: String,
+        networks: Vec<String>,
+        daemon: Option<Daemon>,
+    },
     Sniffer {
         tap: String,
     },
+    /// lab-agent watching a network and raising alerts (never sending a packet).
+    Ids {
+        tap: String,
+    },
+}
+
+/// A long-running attacker process (the on-path proxy), started with the lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct Daemon {
+    pub action: String,
+    pub with: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -121,15 +144,19 @@ pub struct ClientTls {
 impl Node {
     pub fn networks(&self) -> &[String] {
         match &self.kind {
-            NodeKind::Orthanc { networks, .. } | NodeKind::Modality { networks, .. } => networks,
-            NodeKind::Sniffer { .. } => &[],
+            NodeKind::Orthanc { networks, .. }
+            | NodeKind::Modality { networks, .. }
+            | NodeKind::Attacker { networks, .. } => networks,
+            NodeKind::Sniffer { .. } | NodeKind::Ids { .. } => &[],
         }
     }
 
     pub fn aet(&self) -> Option<&str> {
         match &self.kind {
-            NodeKind::Orthanc { aet, .. } | NodeKind::Modality { aet, .. } => Some(aet),
-            NodeKind::Sniffer { .. } => None,
+            NodeKind::Orthanc { aet, .. }
+            | NodeKind::Modality { aet, .. }
+            | NodeKind::Attacker { aet, .. } => Some(aet),
+            NodeKind::Sniffer { .. } | NodeKind::Ids { .. } => None,
         }
     }
 }
@@ -138,15 +165,57 @@ impl Node {
 pub struct Step {
     /// 1-based position in the file, used in messages ("step 2").
     pub index: usize,
+    /// The step's `id`, or `step-<index>`; checks name steps by it.
+    pub id: String,
     pub node: String,
     pub action: Action,
+    /// The on-path attacker the traffic goes through (its proxy daemon), when set.
+    pub via: Option<String>,
+    pub expect: StepExpect,
+}
+
+/// How a step must end for the lab to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepExpect {
+    Success,
+    Failure,
+    /// Either; what happened is graded by checks (attack steps).
+    Any,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum Action {
-    Echo { to: String },
-    Store { to: String, study: Study },
+    Echo {
+        to: String,
+    },
+    Store {
+        to: String,
+        study: Study,
+    },
+    /// Any other lab-agent action (find, aet-scan, rest-probe, ...), with its options.
+    Agent {
+        verb: String,
+        to: String,
+        with: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+impl Action {
+    pub fn verb(&self) -> &str {
+        match self {
+            Action::Echo { .. } => "echo",
+            Action::Store { .. } => "store",
+            Action::Agent { verb, .. } => verb,
+        }
+    }
+
+    pub fn target(&self) -> &str {
+        match self {
+            Action::Echo { to } | Action::Store { to, .. } | Action::Agent { to, .. } => to,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -200,6 +269,38 @@ pub enum CheckKind {
     /// These labels appear in this order in the capture's DICOM timeline.
     #[serde(rename = "capture.sequence")]
     Sequence { expect: Vec<String> },
+    /// An attack step (or attacker daemon) reported success: a finding, or none.
+    #[serde(rename = "attack.succeeded")]
+    AttackSucceeded {
+        step: Option<String>,
+        node: Option<String>,
+        expect: Expectation,
+    },
+    /// The IDS raised at least `min` alerts of `rule`.
+    #[serde(rename = "ids.alerts")]
+    IdsAlerts {
+        node: String,
+        rule: String,
+        min: u64,
+    },
+    /// A file at `path` exists in the PACS container at the end (an arbitrary file write).
+    #[serde(rename = "pacs.file_written")]
+    PacsFileWritten {
+        node: String,
+        path: String,
+        expect: Expectation,
+    },
+    /// A stored instance's PatientName differs from what the modality sent.
+    #[serde(rename = "pacs.data_altered")]
+    PacsDataAltered { node: String, expect: Expectation },
+    /// Lines of a node's log containing `contains`: between `min` and `max`.
+    #[serde(rename = "log.lines")]
+    LogLines {
+        node: String,
+        contains: String,
+        min: Option<u64>,
+        max: Option<u64>,
+    },
 }
 
 /// What a security check is expected to report.
@@ -210,18 +311,18 @@ pub enum Expectation {
     None,
 }
 
-struct Ctx<'a> {
-    file: &'a str,
-    problems: Vec<Problem>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl Ctx<'_> {
-    fn at(&mut self, loc: Location, message: impl Into<String>) -> &mut Problem {
+    pub(crate) fn at(&mut self, loc: Location, message: impl Into<String>) -> &mut Problem {
         self.problems.push(Problem::at(self.file, loc, message));
         self.problems.last_mut().expect("just pushed")
     }
 
-    fn one_of<'a>(
+    pub(crate) fn one_of<'a>(
         &mut self,
         what: &str,
         got: &Spanned<String>,
@@ -363,19 +464,11 @@ pub(crate) fn validate(
 
     let mut steps = Vec::new();
     for (i, s) in raw.steps.iter().enumerate() {
-        if let Some(step) = step(&mut cx, i + 1, s, &node_names, &nodes) {
+        if let Some(step) = crate::step_rules::step(&mut cx, i + 1, s, &node_names, &nodes) {
             steps.push(step);
         }
     }
 
-    let has_sniffer = nodes
-        .iter()
-        .any(|n| matches!(n.kind, NodeKind::Sniffer { .. }));
-    let orthancs: Vec<&str> = nodes
-        .iter()
-        .filter(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
-        .map(|n| n.name.as_str())
-        .collect();
     let mut seen_ids = BTreeSet::new();
     let mut checks = Vec::new();
     for c in &raw.checks {
@@ -385,7 +478,7 @@ pub(crate) fn validate(
                 format!("check id `{}` is used twice", c.id.value),
             );
         }
-        if let Some(kind) = check_kind(&mut cx, c, has_sniffer, &orthancs, &node_names) {
+        if let Some(kind) = crate::check_rules::check_kind(&mut cx, c, &nodes, &steps) {
             if let Some(m) = &c.mitre {
                 if !valid_mitre(&m.value) {
                     cx.at(
@@ -508,57 +601,105 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
         }
     };
     let tls = node.tls.as_ref().map(|t| (&t.value, t.referenced));
+    let is = |kinds: &[&str]| kinds.contains(&kind);
+    if !is(&["orthanc"]) {
+        unwanted(cx, "version", node.version.as_ref().map(|t| t.referenced));
+        if node.config.is_some() || node.lua.is_some() {
+            cx.at(
+                node.kind.referenced,
+                format!("`config` and `lua` apply to PACS nodes, not to `{name}` ({kind})"),
+            );
+        }
+    }
+    if !is(&["orthanc", "modality"]) {
+        unwanted(cx, "tls", tls.map(|(_, loc)| loc));
+    }
+    if !is(&["attacker"]) && node.daemon.is_some() {
+        cx.at(
+            node.kind.referenced,
+            format!("`daemon` applies to attacker nodes, not to `{name}` ({kind})"),
+        );
+    }
+    if is(&["sniffer", "ids"]) {
+        unwanted(cx, "aet", node.aet.as_ref().map(|t| t.referenced));
+        if let Some(n) = node.networks.first() {
+            cx.at(
+                n.referenced,
+                format!(
+                    "a{} joins no network; it taps one",
+                    if kind == "ids" { "n ids" } else { " sniffer" }
+                ),
+            )
+            .hint = Some("write `tap: <network>` instead of `networks:`".into());
+        }
+        let Some(tap) = &node.tap else {
+            cx.at(
+                node.kind.referenced,
+                format!("{kind} `{name}` has no `tap`"),
+            )
+            .hint = Some(format!(
+                "add `tap: <network>` (networks: {})",
+                or_none(networks)
+            ));
+            return None;
+        };
+        if !networks.contains(&tap.value.as_str()) {
+            cx.at(
+                tap.referenced,
+                format!(
+                    "{kind} `{name}` taps network `{}`, which is not defined",
+                    tap.value
+                ),
+            )
+            .hint = Some(format!("networks are: {}", or_none(networks)));
+        }
+        return Some(if kind == "ids" {
+            NodeKind::Ids {
+                tap: tap.value.clone(),
+            }
+        } else {
+            NodeKind::Sniffer {
+                tap: tap.value.clone(),
+            }
+        });
+    }
+    unwanted(cx, "tap", node.tap.as_ref().map(|t| t.referenced));
+    if node.networks.is_empty() {
+        cx.at(
+            node.kind.referenced,
+            format!("node `{name}` joins no network"),
+        )
+        .hint = Some(format!(
+            "add `networks: [{}]`",
+            networks.first().unwrap_or(&"clinical")
+        ));
+    }
     match kind {
         "orthanc" => {
-            unwanted(cx, "tap", node.tap.as_ref().map(|t| t.referenced));
+            if let Some(v) = &node.version {
+                cx.one_of("Orthanc version", v, ORTHANC_VERSIONS.iter().copied());
+            }
             if let Some((t, loc)) = tls {
                 if t.client_certificate.is_some() {
                     cx.at(loc, format!("`tls.client_certificate` is for modalities; on PACS `{name}` write `require_client_certificate`"));
                 }
             }
-            let version = node
-                .version
-                .as_ref()
-                .map(|v| v.value.clone())
-                .unwrap_or_else(|| ORTHANC_VERSIONS[0].into());
-            if let Some(v) = &node.version {
-                cx.one_of("Orthanc version", v, ORTHANC_VERSIONS.iter().copied());
-            }
-            if node.networks.is_empty() {
-                cx.at(
-                    node.kind.referenced,
-                    format!("node `{name}` joins no network"),
-                )
-                .hint = Some(format!(
-                    "add `networks: [{}]`",
-                    networks.first().unwrap_or(&"clinical")
-                ));
-            }
             Some(NodeKind::Orthanc {
-                version,
+                version: node
+                    .version
+                    .as_ref()
+                    .map(|v| v.value.clone())
+                    .unwrap_or_else(|| ORTHANC_VERSIONS[0].into()),
                 aet: aet(cx, "ORTHANC"),
                 networks: attached,
                 config: node.config.clone().unwrap_or_default(),
                 tls: tls.map(|(t, _)| PacsTls {
                     require_client_certificate: t.require_client_certificate.unwrap_or(true),
                 }),
+                lua: node.lua.clone(),
             })
         }
         "modality" => {
-            unwanted(cx, "tap", node.tap.as_ref().map(|t| t.referenced));
-            unwanted(cx, "version", node.version.as_ref().map(|t| t.referenced));
-            if node.config.is_some() {
-                cx.at(
-                    node.kind.referenced,
-                    format!("`config` does not apply to node `{name}` of kind modality"),
-                );
-            }
-            if node.networks.is_empty() {
-                cx.at(
-                    node.kind.referenced,
-                    format!("node `{name}` joins no network"),
-                );
-            }
             if let Some((t, loc)) = tls {
                 if t.require_client_certificate.is_some() {
                     cx.at(loc, format!("`tls.require_client_certificate` is for PACS nodes; on modality `{name}` write `client_certificate`"));
@@ -573,248 +714,32 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             })
         }
         _ => {
-            unwanted(cx, "aet", node.aet.as_ref().map(|t| t.referenced));
-            unwanted(cx, "version", node.version.as_ref().map(|t| t.referenced));
-            unwanted(cx, "tls", tls.map(|(_, loc)| loc));
-            if let Some(n) = node.networks.first() {
-                cx.at(n.referenced, "a sniffer joins no network; it taps one")
-                    .hint = Some("write `tap: <network>` instead of `networks:`".into());
-            }
-            let Some(tap) = &node.tap else {
-                cx.at(
-                    node.kind.referenced,
-                    format!("sniffer `{name}` has no `tap`"),
+            let daemon = node.daemon.as_ref().and_then(|d| {
+                cx.one_of(
+                    "daemon action",
+                    &d.action,
+                    crate::step_rules::DAEMONS.iter().copied(),
                 )
-                .hint = Some(format!(
-                    "add `tap: <network>` (networks: {})",
-                    or_none(networks)
-                ));
-                return None;
-            };
-            if !networks.contains(&tap.value.as_str()) {
-                let p = cx.at(
-                    tap.referenced,
-                    format!(
-                        "sniffer `{name}` taps network `{}`, which is not defined",
-                        tap.value
-                    ),
-                );
-                p.hint = Some(format!("networks are: {}", or_none(networks)));
-            }
-            Some(NodeKind::Sniffer {
-                tap: tap.value.clone(),
+                .then(|| Daemon {
+                    action: d.action.value.clone(),
+                    with: d.with.clone(),
+                })
+            });
+            Some(NodeKind::Attacker {
+                aet: aet(cx, "ECHOSCU"),
+                networks: attached,
+                daemon,
             })
         }
     }
 }
 
-fn step(
+pub(crate) fn reference(
     cx: &mut Ctx,
-    index: usize,
-    s: &RawStep,
+    r: &Spanned<String>,
     node_names: &[&str],
-    nodes: &[Node],
-) -> Option<Step> {
-    let kind_of = |n: &str| nodes.iter().find(|x| x.name == n).map(|x| &x.kind);
-    let node_ok = reference(cx, &s.node, node_names, &format!("step {index}"));
-    let action_ok = cx.one_of("action", &s.action, ACTIONS.iter().copied());
-    if node_ok && !matches!(kind_of(&s.node.value), Some(NodeKind::Modality { .. })) {
-        cx.at(
-            s.node.referenced,
-            format!(
-                "step {index}: node `{}` cannot run `{}`",
-                s.node.value, s.action.value
-            ),
-        )
-        .hint = Some("echo and store are run by a node of kind modality".into());
-    }
-    let to = match &s.to {
-        Some(to) => {
-            if reference(cx, to, node_names, &format!("step {index}"))
-                && !matches!(kind_of(&to.value), Some(NodeKind::Orthanc { .. }))
-            {
-                cx.at(
-                    to.referenced,
-                    format!("step {index}: `to: {}` is not a PACS", to.value),
-                )
-                .hint = Some("`to` names a node of kind orthanc".into());
-            }
-            to.value.clone()
-        }
-        None => {
-            cx.at(
-                s.action.referenced,
-                format!("step {index}: `{}` needs `to: <pacs node>`", s.action.value),
-            );
-            String::new()
-        }
-    };
-    if !action_ok {
-        return None;
-    }
-    let action = match s.action.value.as_str() {
-        "echo" => {
-            if s.study.is_some() {
-                cx.at(
-                    s.action.referenced,
-                    format!("step {index}: `study` does not apply to echo"),
-                );
-            }
-            Action::Echo { to }
-        }
-        _ => {
-            let Some(st) = &s.study else {
-                cx.at(
-                    s.action.referenced,
-                    format!("step {index}: store needs a `study`"),
-                )
-                .hint = Some(
-                    "for example: study: { modality: XA, instances: 1, syntax: jpeg-baseline }"
-                        .into(),
-                );
-                return None;
-            };
-            cx.one_of("study modality", &st.modality, ["XA", "CT"]);
-            let syntax = match st.syntax.as_ref().map(|s| s.value.as_str()) {
-                None | Some("jpeg-baseline") => Syntax::JpegBaseline,
-                Some("explicit-le") => Syntax::ExplicitLe,
-                Some(_) => {
-                    cx.one_of(
-                        "transfer syntax",
-                        st.syntax.as_ref().expect("some"),
-                        ["jpeg-baseline", "explicit-le"],
-                    );
-                    Syntax::JpegBaseline
-                }
-            };
-            if !(1..=10_000).contains(&st.instances) {
-                cx.at(
-                    st.modality.referenced,
-                    format!(
-                        "step {index}: instances must be 1 to 10000, not {}",
-                        st.instances
-                    ),
-                );
-            }
-            Action::Store {
-                to,
-                study: Study {
-                    modality: st.modality.value.clone(),
-                    instances: st.instances,
-                    syntax,
-                    patient: st.patient.clone().unwrap_or_else(|| "DOE^JANE".into()),
-                    patient_id: st.patient_id.clone().unwrap_or_else(|| "DR-0001".into()),
-                    seed: st.seed.unwrap_or(1),
-                    rows: st.rows.unwrap_or(512),
-                    cols: st.cols.unwrap_or(512),
-                },
-            }
-        }
-    };
-    Some(Step {
-        index,
-        node: s.node.value.clone(),
-        action,
-    })
-}
-
-fn check_kind(
-    cx: &mut Ctx,
-    c: &RawCheck,
-    has_sniffer: bool,
-    orthancs: &[&str],
-    node_names: &[&str],
-) -> Option<CheckKind> {
-    if !cx.one_of("check kind", &c.kind, CHECK_KINDS.iter().copied()) {
-        return None;
-    }
-    let id = &c.id.value;
-    let kind = c.kind.value.as_str();
-    if kind.starts_with("capture.") && !has_sniffer {
-        cx.at(
-            c.kind.referenced,
-            format!("check `{id}` reads the capture, but the lab has no sniffer"),
-        )
-        .hint = Some("add a node `sniffer: { kind: sniffer, tap: <network> }`".into());
-    }
-    let expect_outcome = |cx: &mut Ctx| -> Option<Expectation> {
-        match c.expect.as_ref().map(|e| (&e.value, e.referenced)) {
-            Some((RawExpect::One(s), _)) if s == "finding" => Some(Expectation::Finding),
-            Some((RawExpect::One(s), _)) if s == "none" => Some(Expectation::None),
-            Some((_, loc)) => {
-                cx.at(
-                    loc,
-                    format!("check `{id}`: expect must be `finding` or `none`"),
-                );
-                None
-            }
-            None => {
-                cx.at(c.kind.referenced, format!("check `{id}` has no `expect`"))
-                    .hint =
-                    Some("write `expect: finding` (the weakness shows) or `expect: none`".into());
-                None
-            }
-        }
-    };
-    match kind {
-        "pacs.instances" => {
-            let node = match &c.node {
-                Some(n) => {
-                    if reference(cx, n, node_names, &format!("check `{id}`"))
-                        && !orthancs.contains(&n.value.as_str())
-                    {
-                        cx.at(
-                            n.referenced,
-                            format!("check `{id}`: node `{}` is not a PACS", n.value),
-                        );
-                    }
-                    n.value.clone()
-                }
-                None if orthancs.len() == 1 => orthancs[0].to_string(),
-                None => {
-                    cx.at(
-                        c.kind.referenced,
-                        format!("check `{id}`: which PACS? add `node:`"),
-                    );
-                    return None;
-                }
-            };
-            let Some(equals) = c.equals else {
-                cx.at(
-                    c.kind.referenced,
-                    format!("check `{id}` needs `equals: <count>`"),
-                );
-                return None;
-            };
-            Some(CheckKind::PacsInstances { node, equals })
-        }
-        "capture.phi_in_clear" => Some(CheckKind::PhiInClear {
-            expect: expect_outcome(cx)?,
-        }),
-        "capture.dicom_in_clear" => Some(CheckKind::DicomInClear {
-            expect: expect_outcome(cx)?,
-        }),
-        _ => match c.expect.as_ref().map(|e| (&e.value, e.referenced)) {
-            Some((RawExpect::Many(v), _)) if !v.is_empty() => {
-                Some(CheckKind::Sequence { expect: v.clone() })
-            }
-            Some((_, loc)) => {
-                cx.at(loc, format!("check `{id}`: expect is a non-empty list of PDU or DIMSE labels")).hint =
-                    Some("for example: [A-ASSOCIATE-RQ, A-ASSOCIATE-AC, C-STORE-RQ, C-STORE-RSP Success]".into());
-                None
-            }
-            None => {
-                cx.at(
-                    c.kind.referenced,
-                    format!("check `{id}` has no `expect` list"),
-                );
-                None
-            }
-        },
-    }
-}
-
-fn reference(cx: &mut Ctx, r: &Spanned<String>, node_names: &[&str], context: &str) -> bool {
+    context: &str,
+) -> bool {
     if node_names.contains(&r.value.as_str()) {
         return true;
     }
@@ -830,7 +755,7 @@ fn reference(cx: &mut Ctx, r: &Spanned<String>, node_names: &[&str], context: &s
     false
 }
 
-fn or_none(v: &[&str]) -> String {
+pub(crate) fn or_none(v: &[&str]) -> String {
     if v.is_empty() {
         "none".into()
     } else {
@@ -838,7 +763,7 @@ fn or_none(v: &[&str]) -> String {
     }
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     (1..=40).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.chars()
@@ -852,6 +777,6 @@ fn valid_aet(s: &str) -> bool {
         && !s.trim().is_empty()
 }
 
-fn valid_mitre(s: &str) -> bool {
+pub(crate) fn valid_mitre(s: &str) -> bool {
     s.len() == 5 && s.starts_with('M') && s[1..].chars().all(|c| c.is_ascii_digit())
 }

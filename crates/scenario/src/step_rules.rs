@@ -1,0 +1,418 @@
+//! What a step may say: which node kinds run which actions, what each action is aimed at,
+//! and which options (`with:`) it takes. The engine turns a validated step into one
+//! `lab-agent <verb> ...` command line; anything accepted here must map onto one.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::error::did_you_mean;
+use crate::raw::RawStep;
+use crate::validate::{Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Syntax, reference};
+
+/// Long-running attacker processes (`daemon:` of an attacker node).
+pub const DAEMONS: &[&str] = &["proxy"];
+
+/// The kind of option value an action takes.
+#[derive(Clone, Copy)]
+enum Arg {
+    Text,
+    Number,
+    Flag,
+    /// A list of text values, passed comma-separated.
+    List,
+    /// A list of text values, each passed with its own flag.
+    Repeated,
+}
+
+struct ActionRule {
+    verb: &'static str,
+    /// Node kinds that may run it.
+    by: &'static [&'static str],
+    options: &'static [(&'static str, Arg)],
+}
+
+const ACTIONS: &[ActionRule] = &[
+    ActionRule {
+        verb: "echo",
+        by: &["modality", "attacker"],
+        options: &[],
+    },
+    ActionRule {
+        verb: "store",
+        by: &["modality", "attacker"],
+        options: &[],
+    },
+    ActionRule {
+        verb: "find",
+        by: &["modality", "attacker"],
+        options: &[
+            ("level", Arg::Text),
+            ("match", Arg::Repeated),
+            ("limit", Arg::Number),
+        ],
+    },
+    ActionRule {
+        verb: "aet-scan",
+        by: &["attacker"],
+        options: &[
+            ("called", Arg::List),
+            ("random_probe", Arg::Flag),
+            ("max", Arg::Number),
+            ("delay_ms", Arg::Number),
+        ],
+    },
+    ActionRule {
+        verb: "fingerprint",
+        by: &["attacker"],
+        options: &[],
+    },
+    ActionRule {
+        verb: "rest-probe",
+        by: &["attacker"],
+        options: &[
+            ("user", Arg::Text),
+            ("password", Arg::Text),
+            ("download", Arg::Flag),
+        ],
+    },
+    ActionRule {
+        verb: "rest-write",
+        by: &["attacker"],
+        options: &[
+            ("path", Arg::Text),
+            ("user", Arg::Text),
+            ("password", Arg::Text),
+        ],
+    },
+    ActionRule {
+        verb: "upload-polyglot",
+        by: &["attacker"],
+        options: &[
+            ("preamble", Arg::Text),
+            ("user", Arg::Text),
+            ("password", Arg::Text),
+        ],
+    },
+    ActionRule {
+        verb: "flood",
+        by: &["attacker"],
+        options: &[
+            ("associations", Arg::Number),
+            ("concurrency", Arg::Number),
+            ("max_secs", Arg::Number),
+        ],
+    },
+];
+
+/// Every action a step may name.
+pub fn verbs() -> Vec<&'static str> {
+    ACTIONS.iter().map(|a| a.verb).collect()
+}
+
+/// The command-line flags of an action's `with:` options, in a stable order.
+pub fn agent_flags(verb: &str, with: &BTreeMap<String, Value>) -> Vec<String> {
+    let Some(rule) = ACTIONS.iter().find(|a| a.verb == verb) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, arg) in rule.options {
+        let Some(v) = with.get(*key) else { continue };
+        let flag = format!("--{}", key.replace('_', "-"));
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match (arg, v) {
+            (Arg::Flag, Value::Bool(true)) => out.push(flag),
+            (Arg::Flag, _) => {}
+            (Arg::List, Value::Array(items)) => {
+                out.push(flag);
+                out.push(items.iter().map(text).collect::<Vec<_>>().join(","));
+            }
+            (Arg::Repeated, Value::Array(items)) => {
+                for item in items {
+                    out.push(flag.clone());
+                    out.push(text(item));
+                }
+            }
+            (_, v) => {
+                out.push(flag);
+                out.push(text(v));
+            }
+        }
+    }
+    out
+}
+
+fn kind_name(kind: &NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Orthanc { .. } => "orthanc",
+        NodeKind::Modality { .. } => "modality",
+        NodeKind::Attacker { .. } => "attacker",
+        NodeKind::Sniffer { .. } => "sniffer",
+        NodeKind::Ids { .. } => "ids",
+    }
+}
+
+pub(crate) fn step(
+    cx: &mut Ctx,
+    index: usize,
+    s: &RawStep,
+    node_names: &[&str],
+    nodes: &[Node],
+) -> Option<Step> {
+    let kind_of = |n: &str| nodes.iter().find(|x| x.name == n).map(|x| &x.kind);
+    let here = format!("step {index}");
+    let node_ok = reference(cx, &s.node, node_names, &here);
+    let verbs: Vec<&str> = ACTIONS.iter().map(|a| a.verb).collect();
+    let rule = ACTIONS.iter().find(|a| a.verb == s.action.value);
+    if rule.is_none() {
+        cx.one_of("action", &s.action, verbs.iter().copied());
+    }
+    let actor = if node_ok {
+        kind_of(&s.node.value).map(kind_name)
+    } else {
+        None
+    };
+    if let (Some(rule), Some(actor)) = (rule, actor) {
+        if !rule.by.contains(&actor) {
+            cx.at(
+                s.node.referenced,
+                format!(
+                    "{here}: node `{}` ({actor}) cannot run `{}`",
+                    s.node.value, rule.verb
+                ),
+            )
+            .hint = Some(format!(
+                "`{}` is run by a node of kind {}",
+                rule.verb,
+                rule.by.join(" or ")
+            ));
+        }
+    }
+    let to = match &s.to {
+        Some(to) => {
+            if reference(cx, to, node_names, &here)
+                && !matches!(kind_of(&to.value), Some(NodeKind::Orthanc { .. }))
+            {
+                cx.at(
+                    to.referenced,
+                    format!("{here}: `to: {}` is not a PACS", to.value),
+                )
+                .hint = Some("`to` names a node of kind orthanc".into());
+            }
+            to.value.clone()
+        }
+        None => {
+            cx.at(
+                s.action.referenced,
+                format!("{here}: `{}` needs `to: <pacs node>`", s.action.value),
+            );
+            String::new()
+        }
+    };
+    if let Some(via) = &s.via {
+        if reference(cx, via, node_names, &here)
+            && !matches!(
+                kind_of(&via.value),
+                Some(NodeKind::Attacker {
+                    daemon: Some(_),
+                    ..
+                })
+            )
+        {
+            cx.at(
+                via.referenced,
+                format!(
+                    "{here}: `via: {}` is not an attacker running a proxy",
+                    via.value
+                ),
+            )
+            .hint = Some("`via` names an attacker node with `daemon: { action: proxy }`".into());
+        }
+    }
+    let expect = match s.expect.as_ref().map(|e| (e.value.as_str(), e.referenced)) {
+        None if actor == Some("attacker") => StepExpect::Any,
+        None | Some(("success", _)) => StepExpect::Success,
+        Some(("failure", _)) => StepExpect::Failure,
+        Some(("any", _)) => StepExpect::Any,
+        Some(_) => {
+            cx.one_of(
+                "step expectation",
+                s.expect.as_ref().expect("some"),
+                ["success", "failure", "any"],
+            );
+            StepExpect::Success
+        }
+    };
+    let id = match &s.id {
+        Some(id) if crate::validate::valid_name(&id.value) => id.value.clone(),
+        Some(id) => {
+            cx.at(
+                id.referenced,
+                format!("{here}: step id `{}` is not a valid name", id.value),
+            )
+            .hint = Some("use lowercase letters, digits and '-'".into());
+            id.value.clone()
+        }
+        None => format!("step-{index}"),
+    };
+    let rule = rule?;
+    let with = s.with.as_ref().map(|w| w.value.clone()).unwrap_or_default();
+    if let Some(w) = &s.with {
+        let allowed: Vec<&str> = rule.options.iter().map(|(k, _)| *k).collect();
+        for (key, value) in &w.value {
+            match rule.options.iter().find(|(k, _)| k == key) {
+                None => {
+                    let p = cx.at(
+                        w.referenced,
+                        format!("{here}: `{}` takes no option `{key}`", rule.verb),
+                    );
+                    p.hint = Some(match did_you_mean(key, allowed.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if allowed.is_empty() => format!("`{}` takes no options", rule.verb),
+                        None => format!("its options are: {}", allowed.join(", ")),
+                    });
+                }
+                Some((_, arg)) => {
+                    let fits = match arg {
+                        Arg::Text => value.is_string() || value.is_number(),
+                        Arg::Number => value.as_u64().is_some(),
+                        Arg::Flag => value.is_boolean(),
+                        Arg::List | Arg::Repeated => value
+                            .as_array()
+                            .is_some_and(|a| a.iter().all(|v| v.is_string())),
+                    };
+                    if !fits {
+                        let want = match arg {
+                            Arg::Text => "text",
+                            Arg::Number => "a whole number",
+                            Arg::Flag => "true or false",
+                            Arg::List | Arg::Repeated => "a list of text values",
+                        };
+                        cx.at(
+                            w.referenced,
+                            format!("{here}: option `{key}` of `{}` must be {want}", rule.verb),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let action = match rule.verb {
+        "echo" | "store" if s.with.is_some() => {
+            cx.at(
+                s.action.referenced,
+                format!("{here}: `{}` takes no `with:` options", rule.verb),
+            );
+            return None;
+        }
+        "echo" => {
+            if s.study.is_some() {
+                cx.at(
+                    s.action.referenced,
+                    format!("{here}: `study` does not apply to echo"),
+                );
+            }
+            Action::Echo { to }
+        }
+        "store" => {
+            let Some(st) = &s.study else {
+                cx.at(
+                    s.action.referenced,
+                    format!("{here}: store needs a `study`"),
+                )
+                .hint = Some(
+                    "for example: study: { modality: XA, instances: 1, syntax: jpeg-baseline }"
+                        .into(),
+                );
+                return None;
+            };
+            cx.one_of("study modality", &st.modality, ["XA", "CT"]);
+            let syntax = match st.syntax.as_ref().map(|s| s.value.as_str()) {
+                None | Some("jpeg-baseline") => Syntax::JpegBaseline,
+                Some("explicit-le") => Syntax::ExplicitLe,
+                Some(_) => {
+                    cx.one_of(
+                        "transfer syntax",
+                        st.syntax.as_ref().expect("some"),
+                        ["jpeg-baseline", "explicit-le"],
+                    );
+                    Syntax::JpegBaseline
+                }
+            };
+            if !(1..=10_000).contains(&st.instances) {
+                cx.at(
+                    st.modality.referenced,
+                    format!("{here}: instances must be 1 to 10000, not {}", st.instances),
+                );
+            }
+            Action::Store {
+                to,
+                study: Study {
+                    modality: st.modality.value.clone(),
+                    instances: st.instances,
+                    syntax,
+                    patient: st.patient.clone().unwrap_or_else(|| "DOE^JANE".into()),
+                    patient_id: st.patient_id.clone().unwrap_or_else(|| "DR-0001".into()),
+                    seed: st.seed.unwrap_or(1),
+                    rows: st.rows.unwrap_or(512),
+                    cols: st.cols.unwrap_or(512),
+                },
+            }
+        }
+        verb => {
+            if s.study.is_some() {
+                cx.at(
+                    s.action.referenced,
+                    format!("{here}: `study` does not apply to {verb}"),
+                );
+            }
+            Action::Agent {
+                verb: verb.to_string(),
+                to,
+                with,
+            }
+        }
+    };
+    Some(Step {
+        index,
+        id,
+        node: s.node.value.clone(),
+        action,
+        via: s.via.as_ref().map(|v| v.value.clone()),
+        expect,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_become_flags_in_a_stable_order() {
+        let with: BTreeMap<String, Value> = serde_json::from_str(
+            r#"{"random_probe": true, "called": ["ORTHANC", "PACS"], "max": 50, "delay_ms": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            agent_flags("aet-scan", &with),
+            [
+                "--called",
+                "ORTHANC,PACS",
+                "--random-probe",
+                "--max",
+                "50",
+                "--delay-ms",
+                "0"
+            ]
+        );
+        let with: BTreeMap<String, Value> =
+            serde_json::from_str(r#"{"match": ["PatientName=*", "PatientID="]}"#).unwrap();
+        assert_eq!(
+            agent_flags("find", &with),
+            ["--match", "PatientName=*", "--match", "PatientID="]
+        );
+    }
+}
