@@ -49,6 +49,23 @@ enum Container {
     Frags,
 }
 
+/// The value representations of PS3.5 (2024), as dicom-parser reads them.
+const KNOWN_VRS: [[u8; 2]; 34] = [
+    *b"AE", *b"AS", *b"AT", *b"CS", *b"DA", *b"DS", *b"DT", *b"FD", *b"FL", *b"IS", *b"LO", *b"LT",
+    *b"OB", *b"OD", *b"OF", *b"OL", *b"OV", *b"OW", *b"PN", *b"SH", *b"SL", *b"SQ", *b"SS", *b"ST",
+    *b"SV", *b"TM", *b"UC", *b"UI", *b"UL", *b"UN", *b"UR", *b"US", *b"UT", *b"UV",
+];
+
+/// Size of one value of a binary VR (1 for the others).
+fn value_size(vr: [u8; 2]) -> u32 {
+    match &vr {
+        b"SS" | b"US" | b"OW" => 2,
+        b"SL" | b"UL" | b"FL" | b"AT" | b"OF" | b"OL" => 4,
+        b"FD" | b"OD" | b"SV" | b"UV" | b"OV" => 8,
+        _ => 1,
+    }
+}
+
 fn has_long_length(vr: [u8; 2]) -> bool {
     matches!(
         &vr,
@@ -151,7 +168,9 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
         }
         let (vr, l, header) = if explicit {
             let vr = [buf[p + 4], buf[p + 5]];
-            if !vr.iter().all(u8::is_ascii_uppercase) {
+            // only the VRs dicom-parser knows: for any other it reads another header
+            // layout, and the lengths checked here would not be the ones it allocates
+            if !KNOWN_VRS.contains(&vr) {
                 return Err(format!(
                     "invalid VR bytes {vr:02x?} for {tag} at offset {p}"
                 ));
@@ -168,6 +187,21 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
             (None, u32_at(p + 4), 8u64)
         };
         pos += header;
+        // binary VRs whose length is not a multiple of their value size: dicom-parser
+        // reads whole values only and would lose its place in the stream
+        let vr_for_size = vr.or_else(|| match StandardDataDictionary.by_tag(tag)?.vr() {
+            VirtualVr::Exact(v) => v.to_string().as_bytes().try_into().ok(),
+            _ => None,
+        });
+        if let Some(vr) = vr_for_size
+            && l != UNDEFINED
+            && l % value_size(vr) != 0
+        {
+            return Err(format!(
+                "length {l} of {tag} ({}) is not a multiple of its value size at offset {p}",
+                String::from_utf8_lossy(&vr)
+            ));
+        }
         let is_seq = match vr {
             Some(vr) => &vr == b"SQ",
             None => StandardDataDictionary
@@ -351,6 +385,31 @@ mod tests {
         let at = 8 + 8 + 4;
         bad[at..at + 4].copy_from_slice(&1000u32.to_le_bytes());
         assert!(prescan(&bad, false, false).is_err());
+    }
+
+    /// Found by fuzzing: dicom-parser reads these headers differently from their written
+    /// lengths, loses its place and allocated gigabytes from garbage lengths.
+    #[test]
+    fn prescan_rejects_what_dicom_parser_would_misread() {
+        let name = elem_ele(0x0010, 0x0010, b"PN", b"Doe^John");
+        // a VR that does not exist
+        let mut ds = elem_ele(0x0008, 0x1030, b"LO", b"Angio test");
+        ds[4..6].copy_from_slice(b"ZZ");
+        ds.extend(&name);
+        let err = prescan(&ds, true, false).unwrap_err();
+        assert!(err.contains("invalid VR"), "{err}");
+        // FL with 10 bytes: not a whole number of 4-byte floats
+        let mut ds = elem_ele(0x0008, 0x1030, b"FL", b"Angio test");
+        ds.extend(&name);
+        let err = prescan(&ds, true, false).unwrap_err();
+        assert!(err.contains("not a multiple"), "{err}");
+        assert!(parse_phi(&ds, "1.2.840.10008.1.2.1").is_err());
+        // implicit VR: Rows (US per the dictionary) with 3 bytes
+        let mut ds = vec![0x28, 0x00, 0x10, 0x00, 3, 0, 0, 0, 1, 2, 3];
+        assert!(prescan(&ds, false, false).is_err());
+        ds[4] = 2;
+        ds.pop();
+        assert_eq!(prescan(&ds, false, false), Ok(ds.len()));
     }
 
     #[test]
