@@ -21,6 +21,7 @@ pub mod client;
 pub mod dimse;
 pub mod error;
 pub mod files;
+pub mod ids;
 pub mod serve;
 pub mod sniff;
 pub mod synth;

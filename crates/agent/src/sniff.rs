@@ -1,7 +1,8 @@
 //! The sniffer: libpcap live capture on one interface, written as pcapng.
 //!
-//! The capture is opened in immediate mode *and* non-blocking (libpcap would otherwise block
-//! in `next_packet` and never see the stop flag), then polled with a short sleep when idle.
+//! The capture is opened non-blocking (libpcap would otherwise block in `next_packet` and
+//! never see the stop flag), not in immediate mode (which lost packets in bursts: see
+//! `run`), then polled with a short sleep when idle.
 //! The file has one Interface Description Block (link type from the capture,
 //! `if_tsresol` = 9, i.e. nanoseconds, which is what pcap-file writes in every Enhanced
 //! Packet Block). The writer is flushed about every 200 ms; at stop the packets still
@@ -40,9 +41,11 @@ pub struct SniffStats {
 
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const IDLE_SLEEP: Duration = Duration::from_millis(5);
+/// How long the capture is still read after the stop signal (> the 100 ms block timeout).
+const DRAIN: Duration = Duration::from_millis(300);
 
 /// Turn a libpcap open error into words with the fix.
-fn explain_open_error(iface: &str, e: &pcap::Error) -> anyhow::Error {
+pub(crate) fn explain_open_error(iface: &str, e: &pcap::Error) -> anyhow::Error {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
     if lower.contains("permission") || lower.contains("operation not permitted") {
@@ -74,7 +77,11 @@ pub fn run(
     let snaplen = i32::try_from(opts.snaplen.clamp(64, 262_144)).unwrap_or(262_144);
     let cap = pcap::Capture::from_device(opts.iface.as_str())
         .map_err(|e| explain_open_error(&opts.iface, &e))?
-        .immediate_mode(true)
+        // Not immediate mode: with immediate mode and a non-blocking TPACKET_V3 capture,
+        // bursts lose packets (measured on lo: 47 of the 60 packets of a 6-association AET
+        // scan, while tcpdump saw all 60). Without it libpcap hands over each ring block at
+        // the 100 ms timeout, and the drain at stop waits longer than that.
+        .immediate_mode(false)
         .promisc(true)
         .snaplen(snaplen)
         .timeout(100)
@@ -115,10 +122,10 @@ pub fn run(
 
     let mut stats = SniffStats::default();
     let mut last_flush = Instant::now();
-    let mut stopping = false;
+    let mut stopping: Option<Instant> = None;
     loop {
-        if !stopping && stop.load(Ordering::SeqCst) {
-            stopping = true; // drain what is still buffered, then stop
+        if stopping.is_none() && stop.load(Ordering::SeqCst) {
+            stopping = Some(Instant::now()); // drain what is still buffered, then stop
         }
         match cap.next_packet() {
             Ok(p) => {
@@ -138,7 +145,8 @@ pub fn run(
                 stats.bytes += p.data.len() as u64;
             }
             Err(pcap::Error::TimeoutExpired) => {
-                if stopping {
+                // Longer than the block timeout, so the last ring block is handed over.
+                if stopping.is_some_and(|s| s.elapsed() >= DRAIN) {
                     break;
                 }
                 std::thread::sleep(IDLE_SLEEP);

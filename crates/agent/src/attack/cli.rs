@@ -44,6 +44,34 @@ impl RestArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AttackCommand {
+    /// A passive IDS on the tap: capture (never send), build the DICOM timeline with
+    /// `wire`, alert on AET brute force, C-FIND sweep, association flood and PHI in clear.
+    /// Alerts are JSON lines printed and appended to --alerts; {"event":"capturing"} first,
+    /// {"event":"stopped","alerts":N} at SIGTERM.
+    #[command(
+        after_help = "Example:\n  lab-agent ids --iface br-lab --alerts /captures/alerts.jsonl --window-secs 10"
+    )]
+    Ids {
+        #[arg(long)]
+        iface: String,
+        /// JSON-lines file the alerts are appended to.
+        #[arg(long)]
+        alerts: std::path::PathBuf,
+        /// Sliding window of every rule, in seconds.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        window_secs: u64,
+        #[arg(long, default_value_t = 262_144)]
+        snaplen: u32,
+        /// Rejections for AE-title reasons that make a brute force.
+        #[arg(long, default_value_t = 5)]
+        brute_force_threshold: usize,
+        /// C-FIND requests that make a sweep.
+        #[arg(long, default_value_t = 10)]
+        sweep_threshold: usize,
+        /// Association requests that make a flood.
+        #[arg(long, default_value_t = 50)]
+        flood_threshold: usize,
+    },
     /// An on-path DICOM proxy: forwards PDUs both ways and rewrites PatientName in the data
     /// sets of C-STORE requests (lengths recomputed, re-fragmented at the negotiated max
     /// PDU). TLS is forwarded untouched. Prints {"event":"listening"} first and the summary
@@ -227,6 +255,26 @@ fn runtime() -> tokio::runtime::Runtime {
 
 pub fn run(cmd: AttackCommand) -> ExitCode {
     match cmd {
+        AttackCommand::Ids {
+            iface,
+            alerts,
+            window_secs,
+            snaplen,
+            brute_force_threshold,
+            sweep_threshold,
+            flood_threshold,
+        } => cmd_ids(crate::ids::IdsOptions {
+            iface,
+            alerts,
+            window: Duration::from_secs(window_secs),
+            snaplen,
+            thresholds: crate::ids::Thresholds {
+                aet_brute_force: brute_force_threshold.max(1),
+                c_find_sweep: sweep_threshold.max(1),
+                association_flood: flood_threshold.max(1),
+                phi_in_clear: 1,
+            },
+        }),
         AttackCommand::Proxy {
             listen,
             upstream,
@@ -339,5 +387,50 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
             hold: Duration::from_millis(hold_ms.min(10_000)),
             timeout: Duration::from_secs(timeout_secs.clamp(1, 30)),
         })),
+    }
+}
+
+fn cmd_ids(opts: crate::ids::IdsOptions) -> ExitCode {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = runtime();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let signal = {
+        let _g = rt.enter();
+        crate::cli::shutdown_signal()
+    };
+    rt.spawn(async move {
+        signal.await;
+        flag.store(true, Ordering::SeqCst);
+    });
+    let iface = opts.iface.clone();
+    let alerts = opts.alerts.display().to_string();
+    let result = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            crate::ids::run(
+                &opts,
+                stop,
+                || emit(&json!({"event": "capturing", "iface": iface, "alerts": alerts})),
+                emit,
+            )
+        })
+        .await
+    });
+    match result {
+        Ok(Ok(stats)) => {
+            emit(&json!({"event": "stopped", "alerts": stats.alerts, "packets": stats.packets}));
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            let msg = format!("{e:#}");
+            emit(&json!({"event": "error", "error": msg}));
+            eprintln!("lab-agent: {msg}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            emit(&json!({"event": "error", "error": format!("the IDS thread crashed: {e}")}));
+            ExitCode::from(1)
+        }
     }
 }
