@@ -99,10 +99,6 @@ enum Command {
     /// files, 2 no SHA256SUMS).
     #[command(after_help = "Example:\n  lab verify runs/plaintext-store-1a2b")]
     Verify { run_dir: PathBuf },
-    /// Check a run directory against its SHA256SUMS (exit 0 intact, 1 changed or missing
-    /// files, 2 no SHA256SUMS).
-    #[command(after_help = "Example:\n  lab verify runs/plaintext-store-1a2b")]
-    Verify { run_dir: PathBuf },
 }
 
 /// Parameters of a lab: `-p key=value` (repeatable) and `--params FILE` (a YAML mapping);
@@ -179,7 +175,6 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Validate { targets } => validate(labs, targets),
         Command::Inspect { capture, json } => inspect(&capture, json),
         Command::Report { run_dir } => report(&run_dir),
-        Command::Verify { run_dir } => Ok(verify(&run_dir)),
         Command::Verify { run_dir } => Ok(verify(&run_dir)),
     };
     match result {
@@ -389,58 +384,6 @@ fn inspect(capture: &std::path::Path, json: bool) -> Result<u8, engine::EngineEr
         // `lab inspect ... | head` is not an error
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         Err(e) => Err(fail(format!("writing the timeline: {e}"))),
-    }
-}
-
-/// `lab verify`: 0 when every file listed in SHA256SUMS is there unchanged, 1 listing
-/// each changed, missing or invalid entry, 2 when there is no SHA256SUMS to check.
-fn verify(run_dir: &std::path::Path) -> u8 {
-    let v = match report::verify_sums(run_dir) {
-        Ok(v) => v,
-        Err(e) => {
-            let sums = run_dir.join(report::SUMS_FILE);
-            if e.kind() == std::io::ErrorKind::NotFound {
-                eprintln!(
-                    "error: {} does not exist: nothing to verify (`lab report {}` writes it)",
-                    sums.display(),
-                    run_dir.display()
-                );
-            } else {
-                eprintln!("error: cannot read {}: {e}", sums.display());
-            }
-            return 2;
-        }
-    };
-    for f in &v.mismatched {
-        println!("CHANGED  {f}");
-    }
-    for f in &v.missing {
-        println!("MISSING  {f}");
-    }
-    for f in &v.invalid {
-        println!("INVALID  {}: {f}", report::SUMS_FILE);
-    }
-    for f in &v.unlisted {
-        println!("note: {f} is not covered by {} (added later?)", report::SUMS_FILE);
-    }
-    if v.is_ok() {
-        println!(
-            "{}: OK, {} file(s) match {}",
-            run_dir.display(),
-            v.ok.len(),
-            report::SUMS_FILE
-        );
-        0
-    } else {
-        println!(
-            "{}: FAILED, {} changed, {} missing, {} invalid line(s); {} file(s) match",
-            run_dir.display(),
-            v.mismatched.len(),
-            v.missing.len(),
-            v.invalid.len(),
-            v.ok.len()
-        );
-        1
     }
 }
 
