@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 #[command(
     name = "lab-agent",
     version,
-    about = "dicom-range agent: modality simulator and sniffer, run inside lab containers",
+    about = "dicom-range agent: modality simulator, sniffer, attacker tools and IDS, run inside lab containers",
     after_help = "Example:\n  lab-agent echo --host pacs --port 4242 --calling MODALITY --called ORTHANC --wait-secs 30"
 )]
 pub struct Cli {

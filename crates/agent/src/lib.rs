@@ -7,13 +7,15 @@
 //! - [`client`]: the modality's DICOM client (C-ECHO, C-STORE) over real associations with
 //!   dicom-ul, and the classification of failures into exit codes ([`error`]);
 //! - [`sniff`]: the sniffer, libpcap live capture written as pcapng;
-//! - [`cli`]: the `lab-agent` command line (`idle`, `echo`, `store`, `sniff`), whose stdout is
-//!   one JSON line per result, read by the engine through `docker exec`.
+//! - [`attack`]: the attacker tools (`aet-scan`, `flood`, `rest-probe`, `rest-write`,
+//!   `upload-polyglot`, `fingerprint`, `proxy`, `arp-spoof`), real and bounded;
+//! - [`ids`]: a passive IDS on the tap (libpcap + the `wire` analyser, sliding-window rules);
+//! - [`cli`]: the `lab-agent` command line, whose stdout is one JSON line per result, read by
+//!   the engine through `docker exec`.
 //!
 //! What it does not own: Docker (the agent never drives containers; the `runtime` and `engine`
 //! crates do), scenario files, offline capture analysis (`wire`), grading and reports.
-//! Not yet here: DICOM TLS (a slot is left in [`client::Transport`]), C-FIND/C-MOVE, attacker
-//! tools and the IDS.
+//! Not yet here: C-MOVE, pixel-data tampering in the proxy.
 
 pub mod attack;
 pub mod cli;

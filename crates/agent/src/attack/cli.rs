@@ -44,6 +44,27 @@ impl RestArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AttackCommand {
+    /// ARP spoofing: send unsolicited ARP replies telling --target that --impersonate is at
+    /// our MAC address (libpcap sendpacket), --count times (at most 1000).
+    #[command(
+        name = "arp-spoof",
+        after_help = "Example:\n  lab-agent arp-spoof --iface eth0 --target 10.213.0.2 --impersonate 10.213.0.3 --count 20 --interval-ms 200"
+    )]
+    ArpSpoof {
+        #[arg(long, default_value = "eth0")]
+        iface: String,
+        #[arg(long)]
+        target: std::net::Ipv4Addr,
+        #[arg(long)]
+        impersonate: std::net::Ipv4Addr,
+        /// The target's MAC (default: the neighbour table, else broadcast).
+        #[arg(long)]
+        target_mac: Option<String>,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        count: u32,
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        interval_ms: u64,
+    },
     /// A passive IDS on the tap: capture (never send), build the DICOM timeline with
     /// `wire`, alert on AET brute force, C-FIND sweep, association flood and PHI in clear.
     /// Alerts are JSON lines printed and appended to --alerts; {"event":"capturing"} first,
@@ -255,6 +276,34 @@ fn runtime() -> tokio::runtime::Runtime {
 
 pub fn run(cmd: AttackCommand) -> ExitCode {
     match cmd {
+        AttackCommand::ArpSpoof {
+            iface,
+            target,
+            impersonate,
+            target_mac,
+            count,
+            interval_ms,
+        } => {
+            let base = json!({"action": "arp-spoof"});
+            let target_mac = match target_mac.as_deref().map(super::arp::parse_mac) {
+                None => None,
+                Some(Some(m)) => Some(m),
+                Some(None) => {
+                    return finish(Err((
+                        base,
+                        AgentError::other("--target-mac: use aa:bb:cc:dd:ee:ff"),
+                    )));
+                }
+            };
+            finish(super::arp::spoof(&super::arp::ArpOptions {
+                iface,
+                target,
+                impersonate,
+                target_mac,
+                count,
+                interval: Duration::from_millis(interval_ms),
+            }))
+        }
         AttackCommand::Ids {
             iface,
             alerts,

