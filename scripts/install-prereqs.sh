@@ -4,6 +4,8 @@
 #   libpcap-dev  the sniffer and its tests capture with libpcap
 #   dcmtk        real DICOM peers (storescp) for the agent's interop tests
 #   tshark       Wireshark's dissector, the reference of wire's parity test and benchmark
+#   libxml2-utils  xmllint, validating junit.xml against the JUnit XSD in report's tests
+#   chromium     headless browser rendering report.html in report's tests
 # Docker Engine itself is expected to be installed and running.
 set -euo pipefail
 need=()
@@ -11,6 +13,8 @@ command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
 command -v storescp >/dev/null 2>&1 || need+=(dcmtk)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing host packages: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

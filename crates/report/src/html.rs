@@ -745,7 +745,8 @@ fn diagram(
             esc(&match (name, aet) {
                 (Some(nm), Some(ae)) => format!("{nm} · AET {ae}"),
                 (None, Some(ae)) => format!("AET {ae}"),
-                _ => "AET unknown".into(),
+                _ if tls => "AE title hidden by TLS".into(),
+                _ => "AE title not seen".into(),
             }),
             esc(addr)
         );
