@@ -330,6 +330,19 @@ impl Run<'_> {
         self.wait_ready().await?;
 
         for node in &self.scenario.nodes {
+            if let NodeKind::Attacker {
+                daemon: Some(d), ..
+            } = &node.kind
+            {
+                self.wait_for_line(
+                    &node.name,
+                    &["\"listening\""],
+                    &format!("running its {}", d.action),
+                )
+                .await?;
+            }
+        }
+        for node in &self.scenario.nodes {
             match &node.kind {
                 NodeKind::Sniffer { tap } => {
                     self.start_tap(&node.name, &bridges[tap], false).await?
@@ -485,13 +498,7 @@ impl Run<'_> {
             };
             let container = self.plan.container(&node.name);
             let deadline = Instant::now() + READY_LIMIT;
-            let probe = vec![
-                "curl".to_string(),
-                "-sf".into(),
-                "--max-time".into(),
-                "2".into(),
-                format!("http://127.0.0.1:{}/system", orthanc::HTTP_PORT),
-            ];
+            let probe = self.curl("/system", 2);
             loop {
                 if !self.docker.is_running(&container).await? {
                     let logs = self.docker.logs(&container).await.unwrap_or_default();
@@ -858,6 +865,19 @@ impl Run<'_> {
             )));
         }
         Ok(out.stdout)
+    }
+
+    /// `curl` of Orthanc's REST API on the PACS's own localhost, as the grader.
+    fn curl(&self, path: &str, max_secs: u32) -> Vec<String> {
+        vec![
+            "curl".to_string(),
+            "-sf".into(),
+            "--max-time".into(),
+            max_secs.to_string(),
+            "-u".into(),
+            format!("{}:{}", orthanc::GRADER_USER, self.grader_password),
+            format!("http://127.0.0.1:{}{path}", orthanc::HTTP_PORT),
+        ]
     }
 
     async fn save_pacs_state(&self, node: &str) -> Result<(), EngineError> {
