@@ -15,6 +15,7 @@ mod pki;
 mod plan;
 pub mod progress;
 mod run;
+pub mod suite;
 
 pub use error::EngineError;
 pub use plan::RunPlan;

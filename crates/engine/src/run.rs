@@ -460,8 +460,12 @@ impl Run<'_> {
             let bridge = self.plan.bridge(index);
             let mut last_err = None;
             // Another run may take the same subnet between our look and our create: retry.
-            for _attempt in 0..8 {
-                let used = self.docker.used_subnets().await?;
+            // Subnets refused as overlapping: a network another run is creating or removing
+            // can hold its pool before (or after) it shows in the list.
+            let mut refused: Vec<String> = Vec::new();
+            for _attempt in 0..16 {
+                let mut used = self.docker.used_subnets().await?;
+                used.extend(refused.iter().cloned());
                 let Some(subnet) = free_subnets(&used).next() else {
                     return Err(EngineError::Setup(
                         "every /24 of the lab pool 10.213.0.0/16 is in use\n  fix: `lab down --all` or `lab gc`".into(),
@@ -470,7 +474,7 @@ impl Run<'_> {
                 let spec = NetworkSpec {
                     name: self.plan.network(&net.name),
                     bridge: bridge.clone(),
-                    subnet,
+                    subnet: subnet.clone(),
                     internal: net.internal,
                     labels: self.plan.labels(&net.name),
                 };
@@ -479,7 +483,12 @@ impl Run<'_> {
                         last_err = None;
                         break;
                     }
-                    Err(e) if e.to_string().contains("overlap") => last_err = Some(e),
+                    Err(e) if e.to_string().contains("overlap") => {
+                        last_err = Some(e);
+                        refused.push(subnet);
+                        tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 80))
+                            .await;
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -41,6 +41,31 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Run many labs as a regression suite: a table, reports for CI, and exit 0 only when
+    /// every lab meets its expectations (1 when one does not, 2 when one could not run).
+    #[command(
+        after_help = "Examples:\n  lab test\n  lab test labs/ -j 2 --junit junit.xml --sarif findings.sarif\n  lab test plaintext-store tls-store"
+    )]
+    Test {
+        /// Lab names, lab files or folders of labs (default: the whole catalog).
+        #[arg(value_name = "LAB")]
+        targets: Vec<String>,
+        /// Labs run at the same time.
+        #[arg(short = 'j', long, default_value_t = 2)]
+        jobs: usize,
+        /// Write a JUnit XML report (a testsuite per lab, a testcase per check).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write SARIF 2.1.0 with the security findings.
+        #[arg(long, value_name = "FILE")]
+        sarif: Option<PathBuf>,
+        /// Write every run's report.json as one JSON array.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Where run directories go.
+        #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
+        runs_dir: PathBuf,
+    },
     /// Tear down a run (or all runs) from Docker labels alone.
     #[command(after_help = "Examples:\n  lab down plaintext-store-1a2b\n  lab down --all")]
     Down {
@@ -160,6 +185,24 @@ async fn dispatch(cli: Cli) -> u8 {
             keep,
         } => run(labs, &lab, params, runs_dir, keep, progress).await,
         Command::Down { id, all } => down(id, all).await,
+        Command::Test {
+            targets,
+            jobs,
+            junit,
+            sarif,
+            json,
+            runs_dir,
+        } => {
+            test(
+                labs,
+                targets,
+                jobs,
+                [junit, sarif, json],
+                runs_dir,
+                progress,
+            )
+            .await
+        }
         Command::Images {
             command: ImagesCommand::Build { force },
         } => images(labs, force, progress).await,
@@ -222,6 +265,123 @@ async fn run(
     Ok(result.report.verdict.exit_code() as u8)
 }
 
+async fn test(
+    labs: Option<&std::path::Path>,
+    targets: Vec<String>,
+    jobs: usize,
+    [junit, sarif, json]: [Option<PathBuf>; 3],
+    runs_dir: PathBuf,
+    progress: Progress,
+) -> Result<u8, engine::EngineError> {
+    let mut paths = Vec::new();
+    if targets.is_empty() {
+        paths = catalog::list(labs);
+    }
+    for t in &targets {
+        let p = std::path::Path::new(t);
+        if p.is_dir() {
+            paths.extend(catalog::list(Some(p)));
+        } else {
+            paths.push(catalog::find(t, labs)?);
+        }
+    }
+    if paths.is_empty() {
+        return Err(engine::EngineError::Setup(
+            "no lab files to test\n  fix: run from the project folder or name the labs".into(),
+        ));
+    }
+    progress.phase(&format!(
+        "testing {} lab(s), {} at a time",
+        paths.len(),
+        jobs.max(1)
+    ));
+    let opts = engine::RunOptions {
+        runs_dir,
+        keep: engine::KeepPolicy::Never,
+        progress,
+    };
+    let entries = engine::suite::run_suite(paths, jobs, opts, move |e| {
+        if !progress.quiet {
+            let what = match &e.outcome {
+                Ok(r) => format!("{:?}", r.report.verdict).to_uppercase(),
+                Err(_) => "ERROR".into(),
+            };
+            eprintln!("    {:<26} {what}", e.name);
+        }
+    })
+    .await?;
+
+    println!(
+        "{:<26} {:<28} {:<11} {:>7} {:>7}  RESULT",
+        "LAB", "THREAT", "VARIANT", "CHECKS", "TIME"
+    );
+    let mut worst = 0u8;
+    let mut reports = Vec::new();
+    for e in &entries {
+        match &e.outcome {
+            Ok(r) => {
+                let rep = &r.report;
+                let met = rep
+                    .checks
+                    .iter()
+                    .filter(|c| c.outcome == checks::Outcome::Met)
+                    .count();
+                println!(
+                    "{:<26} {:<28} {:<11} {:>7} {:>6.1}s  {}",
+                    rep.lab,
+                    rep.threat,
+                    rep.variant,
+                    format!("{met}/{}", rep.checks.len()),
+                    rep.duration_s,
+                    format!("{:?}", rep.verdict).to_uppercase()
+                );
+                for c in rep
+                    .checks
+                    .iter()
+                    .filter(|c| c.outcome != checks::Outcome::Met)
+                {
+                    println!(
+                        "    {} {:?}: expected {}; observed {}",
+                        c.id, c.outcome, c.expected, c.observed
+                    );
+                }
+                if let Some(err) = &rep.error {
+                    println!("    error: {err}");
+                }
+                worst = worst.max(rep.verdict.exit_code() as u8);
+                reports.push(rep.clone());
+            }
+            Err(err) => {
+                println!(
+                    "{:<26} {:<28} {:<11} {:>7} {:>7}  ERROR",
+                    e.name, "-", "-", "-", "-"
+                );
+                println!("    {}", err.to_string().replace('\n', "\n    "));
+                worst = 2;
+            }
+        }
+    }
+    let passed = entries
+        .iter()
+        .filter(|e| matches!(&e.outcome, Ok(r) if r.report.verdict == report::Verdict::Pass))
+        .count();
+    println!("{passed} of {} lab(s) met every expectation", entries.len());
+    let write = |path: &Option<PathBuf>, body: String| -> Result<(), engine::EngineError> {
+        if let Some(p) = path {
+            std::fs::write(p, body)
+                .map_err(|e| engine::EngineError::Setup(format!("writing {}: {e}", p.display())))?;
+        }
+        Ok(())
+    };
+    write(&junit, report::junit(&reports))?;
+    write(
+        &sarif,
+        serde_json::to_string_pretty(&report::sarif(&reports)).expect("json"),
+    )?;
+    write(&json, serde_json::to_string_pretty(&reports).expect("json"))?;
+    Ok(worst)
+}
+
 async fn down(id: Option<String>, all: bool) -> Result<u8, engine::EngineError> {
     if id.is_none() && !all {
         return Err(engine::EngineError::Setup(
@@ -246,7 +406,11 @@ async fn down(id: Option<String>, all: bool) -> Result<u8, engine::EngineError> 
 }
 
 /// Builds every image a lab of the catalog needs.
-async fn images(labs: Option<&std::path::Path>, force: bool, progress: Progress) -> Result<u8, engine::EngineError> {
+async fn images(
+    labs: Option<&std::path::Path>,
+    force: bool,
+    progress: Progress,
+) -> Result<u8, engine::EngineError> {
     use engine::images::{Image, ensure, needed_by};
     let docker = runtime::Docker::connect().await?;
     let mut all = vec![Image::Agent];
@@ -416,7 +580,10 @@ fn verify(run_dir: &std::path::Path) -> u8 {
         println!("INVALID  {}: {f}", report::SUMS_FILE);
     }
     for f in &v.unlisted {
-        println!("note: {f} is not covered by {} (added later?)", report::SUMS_FILE);
+        println!(
+            "note: {f} is not covered by {} (added later?)",
+            report::SUMS_FILE
+        );
     }
     if v.is_ok() {
         println!(
