@@ -361,3 +361,42 @@ fn docker_unreachable_is_exit_2_with_the_fix() {
         "{err}"
     );
 }
+
+/// The whole catalog as CI runs it: every lab, vulnerable and hardened, meets its
+/// expectations; the JUnit report has a testcase per check and no failure.
+#[test]
+fn the_whole_catalog_meets_its_expectations() {
+    let dir = runs_dir("catalog");
+    let junit = dir.join("junit.xml");
+    let sarif = dir.join("findings.sarif");
+    let out = lab()
+        .args(["test", "-j", "3", "--runs-dir"])
+        .arg(&dir)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--sarif")
+        .arg(&sarif)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let labs = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs")).unwrap().count();
+    assert!(labs >= 14, "{labs} labs");
+    assert!(stdout.contains(&format!("{labs} of {labs} lab(s) met every expectation")), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), labs, "{xml}");
+    assert!(!xml.contains("<failure") && !xml.contains("<error"), "{xml}");
+    let sarif: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    // Vulnerable labs show findings; every one of them is expected (level warning).
+    let results: Vec<&serde_json::Value> = sarif["runs"].as_array().unwrap().iter().flat_map(|r| r["results"].as_array().unwrap()).collect();
+    assert!(results.len() >= 7, "{} findings", results.len());
+    assert!(results.iter().all(|r| r["level"] == "warning"), "an unexpected finding: {sarif}");
+    // Nothing of any run remains.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_eq!(leftovers(&path.file_name().unwrap().to_string_lossy()), "");
+        }
+    }
+}
