@@ -294,7 +294,7 @@ fn ctrl_c_saves_evidence_and_tears_down() {
             "lab ended before the steps:\n{seen}"
         );
         seen.push_str(&line);
-        if line.contains("step 1:") {
+        if line.contains("==> step 1 ") {
             break;
         }
     }
