@@ -9,6 +9,7 @@
 
 pub mod catalog;
 mod error;
+pub mod export;
 pub mod images;
 mod orthanc;
 mod pki;

@@ -305,7 +305,7 @@ impl Run<'_> {
                     networks, daemon, ..
                 } => {
                     let cmd = match daemon {
-                        Some(d) => self.daemon_cmd(d),
+                        Some(d) => daemon_cmd(self.scenario, d),
                         None => vec!["lab-agent".into(), "idle".into()],
                     };
                     let spec = ContainerSpec {
@@ -642,36 +642,6 @@ impl Run<'_> {
         }
     }
 
-    /// The command line of an attacker's daemon (its main process).
-    fn daemon_cmd(&self, d: &scenario::Daemon) -> Vec<String> {
-        let text = |k: &str| d.with.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let upstream = text("upstream").or_else(|| {
-            self.scenario
-                .nodes
-                .iter()
-                .find(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
-                .map(|n| n.name.clone())
-        });
-        let mut cmd = vec![
-            "lab-agent".to_string(),
-            d.action.clone(),
-            "--listen".into(),
-            format!("0.0.0.0:{}", orthanc::DICOM_PORT),
-            "--upstream".into(),
-            format!(
-                "{}:{}",
-                upstream.unwrap_or_else(|| "pacs".into()),
-                orthanc::DICOM_PORT
-            ),
-            "--max-secs".into(),
-            STEP_LIMIT.as_secs().to_string(),
-        ];
-        if let Some(name) = text("rewrite_patient") {
-            cmd.extend(["--rewrite-patient".into(), name]);
-        }
-        cmd
-    }
-
     async fn run_step(&self, step: &scenario::Step) -> Result<StepRecord, EngineError> {
         // Through an on-path attacker, the modality connects to the proxy, still naming
         // (and, under TLS, verifying) the real PACS.
@@ -974,6 +944,36 @@ impl Run<'_> {
             .map_err(EngineError::io(format!("writing {}", dest.display())))?;
         Ok(())
     }
+}
+
+/// The command line of an attacker's daemon (its main process).
+pub(crate) fn daemon_cmd(scenario: &Scenario, d: &scenario::Daemon) -> Vec<String> {
+    let text = |k: &str| d.with.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let upstream = text("upstream").or_else(|| {
+        scenario
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
+            .map(|n| n.name.clone())
+    });
+    let mut cmd = vec![
+        "lab-agent".to_string(),
+        d.action.clone(),
+        "--listen".into(),
+        format!("0.0.0.0:{}", orthanc::DICOM_PORT),
+        "--upstream".into(),
+        format!(
+            "{}:{}",
+            upstream.unwrap_or_else(|| "pacs".into()),
+            orthanc::DICOM_PORT
+        ),
+        "--max-secs".into(),
+        STEP_LIMIT.as_secs().to_string(),
+    ];
+    if let Some(name) = text("rewrite_patient") {
+        cmd.extend(["--rewrite-patient".into(), name]);
+    }
+    cmd
 }
 
 /// The agent's own words for a failure: the `error` of its JSON line, else its stderr.

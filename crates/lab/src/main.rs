@@ -66,6 +66,11 @@ enum Command {
         #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
         runs_dir: PathBuf,
     },
+    /// Export a lab's topology for other tools.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Tear down a run (or all runs) from Docker labels alone.
     #[command(after_help = "Examples:\n  lab down plaintext-store-1a2b\n  lab down --all")]
     Down {
@@ -150,6 +155,22 @@ impl ParamArgs {
 }
 
 #[derive(Subcommand)]
+enum ExportCommand {
+    /// A docker compose file of the lab's nodes and networks (compose/<lab>/ by default).
+    #[command(
+        after_help = "Example:\n  lab export compose plaintext-store && cd compose/plaintext-store && docker-compose up -d"
+    )]
+    Compose {
+        lab: String,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Folder to write into.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ImagesCommand {
     /// Build every image whose recipe changed (or all, with --force).
     Build {
@@ -185,6 +206,9 @@ async fn dispatch(cli: Cli) -> u8 {
             keep,
         } => run(labs, &lab, params, runs_dir, keep, progress).await,
         Command::Down { id, all } => down(id, all).await,
+        Command::Export {
+            command: ExportCommand::Compose { lab, params, out },
+        } => export_compose(labs, &lab, &params, out),
         Command::Test {
             targets,
             jobs,
@@ -429,6 +453,28 @@ async fn images(
     } else {
         println!("built: {}", built.join(", "));
     }
+    Ok(0)
+}
+
+fn export_compose(
+    labs: Option<&std::path::Path>,
+    lab: &str,
+    params: &ParamArgs,
+    out: Option<PathBuf>,
+) -> Result<u8, engine::EngineError> {
+    let path = catalog::find(lab, labs)?;
+    let s = scenario::load(&path, &params.resolve()?)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("compose").join(&s.metadata.name));
+    let file = engine::export::compose(&s, &out)?;
+    println!(
+        "wrote {} (and the files it mounts, and a README with the lab's steps)",
+        file.display()
+    );
+    println!("  up:   cd {} && docker-compose up -d", out.display());
+    println!(
+        "  down: docker-compose down   (or: lab down compose-{})",
+        s.metadata.name
+    );
     Ok(0)
 }
 

@@ -110,6 +110,9 @@ fn schema_command_prints_the_committed_schema() {
 #[test]
 fn the_test_fixture_labs_stay_valid() {
     // The e2e tests' own labs must keep up with the format, or they fail for the wrong reason.
-    let (code, out, _) = lab(&["validate", "crates/lab/tests/fixtures/wrong-expectations.yaml"]);
+    let (code, out, _) = lab(&[
+        "validate",
+        "crates/lab/tests/fixtures/wrong-expectations.yaml",
+    ]);
     assert_eq!(code, Some(0), "{out}");
 }

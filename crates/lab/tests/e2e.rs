@@ -379,19 +379,40 @@ fn the_whole_catalog_meets_its_expectations() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let labs = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs")).unwrap().count();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let labs = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"))
+        .unwrap()
+        .count();
     assert!(labs >= 14, "{labs} labs");
-    assert!(stdout.contains(&format!("{labs} of {labs} lab(s) met every expectation")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{labs} of {labs} lab(s) met every expectation")),
+        "{stdout}"
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testsuite ").count(), labs, "{xml}");
-    assert!(!xml.contains("<failure") && !xml.contains("<error"), "{xml}");
+    assert!(
+        !xml.contains("<failure") && !xml.contains("<error"),
+        "{xml}"
+    );
     let sarif: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     // Vulnerable labs show findings; every one of them is expected (level warning).
-    let results: Vec<&serde_json::Value> = sarif["runs"].as_array().unwrap().iter().flat_map(|r| r["results"].as_array().unwrap()).collect();
+    let results: Vec<&serde_json::Value> = sarif["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["results"].as_array().unwrap())
+        .collect();
     assert!(results.len() >= 7, "{} findings", results.len());
-    assert!(results.iter().all(|r| r["level"] == "warning"), "an unexpected finding: {sarif}");
+    assert!(
+        results.iter().all(|r| r["level"] == "warning"),
+        "an unexpected finding: {sarif}"
+    );
     // Nothing of any run remains.
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -399,4 +420,112 @@ fn the_whole_catalog_meets_its_expectations() {
             assert_eq!(leftovers(&path.file_name().unwrap().to_string_lossy()), "");
         }
     }
+}
+
+/// `lab export compose` writes a compose project that really runs: the modality stores
+/// into the exported Orthanc, the exported sniffer captures it, and `down` leaves nothing.
+#[test]
+fn an_exported_compose_file_runs_the_lab() {
+    if Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: docker-compose is not installed (scripts/install-prereqs.sh installs it)"
+        );
+        return;
+    }
+    let dir = runs_dir("compose");
+    let out = lab()
+        .args(["export", "compose", "plaintext-store", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    assert!(
+        file.contains("internal: true")
+            && file.contains("dicom-range.run: compose-plaintext-store"),
+        "{file}"
+    );
+    // The images must exist: a run builds them.
+    assert_eq!(
+        lab()
+            .args(["images", "build"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let compose = |args: &[&str]| {
+        Command::new("docker-compose")
+            .current_dir(&dir)
+            .args(["-p", "e2ecompose"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = compose(&["up", "-d"]);
+    let result = std::panic::catch_unwind(|| {
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let echo = compose(&[
+            "exec",
+            "-T",
+            "modality",
+            "lab-agent",
+            "echo",
+            "--host",
+            "pacs",
+            "--wait-secs",
+            "60",
+        ]);
+        assert!(
+            echo.status.success(),
+            "{}",
+            String::from_utf8_lossy(&echo.stdout)
+        );
+        let store = compose(&[
+            "exec",
+            "-T",
+            "modality",
+            "lab-agent",
+            "store",
+            "--host",
+            "pacs",
+            "--patient",
+            "COMPOSE^TEST",
+        ]);
+        let stdout = String::from_utf8_lossy(&store.stdout);
+        assert!(
+            store.status.success() && stdout.contains("\"ok\":true"),
+            "{stdout}"
+        );
+    });
+    let down = compose(&["down", "-t", "10"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    result.unwrap();
+    assert_eq!(leftovers("compose-plaintext-store"), "");
+    let capture = dir.join("evidence/sniffer/capture.pcapng");
+    let analysis = wire::analyze_file(&capture).expect("the exported sniffer wrote a capture");
+    assert!(
+        analysis.phi.iter().any(|p| p.value == "COMPOSE^TEST"),
+        "{:?}",
+        analysis.phi
+    );
 }

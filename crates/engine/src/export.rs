@@ -1,0 +1,254 @@
+//! `lab export compose`: a lab's topology as a docker compose file, for people who want
+//! plain `docker compose up`. Same images, configuration, certificates and labels as a
+//! `lab run`; the steps and checks stay with `lab` (the folder's README lists the steps as
+//! `docker-compose exec` commands).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use scenario::{Action, NodeKind, Scenario};
+
+use crate::EngineError;
+use crate::images::Image;
+use crate::orthanc;
+use crate::pki::RunCa;
+
+/// Writes `<out>/docker-compose.yml` with the files it mounts; returns the compose file.
+pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> {
+    let lab = &scenario.metadata.name;
+    let io = |what: &str| EngineError::io(format!("{what} in {}", out.display()));
+    std::fs::create_dir_all(out).map_err(io("creating the folder"))?;
+    // Stable per lab, unlike a run's random suffix, so the bridge names stay the same.
+    let tag = hex::encode(&Sha256::digest(lab.as_bytes())[..2]);
+    let project = format!("compose-{lab}");
+    let labels = |node: &str| {
+        json!({
+            runtime::LABEL_RUN: project,
+            runtime::LABEL_LAB: lab,
+            runtime::LABEL_NODE: node,
+        })
+    };
+    let bridge = |net: &str| {
+        let index = scenario
+            .networks
+            .iter()
+            .position(|n| n.name == net)
+            .unwrap_or(0);
+        format!("drc{tag}-{index}")
+    };
+    let ca = scenario
+        .nodes
+        .iter()
+        .any(|n| {
+            matches!(
+                n.kind,
+                NodeKind::Orthanc { tls: Some(_), .. } | NodeKind::Modality { tls: Some(_), .. }
+            )
+        })
+        .then(|| RunCa::new(&project))
+        .transpose()?;
+    let attach = |node: &str, nets: &[String]| -> Value {
+        let mut m = Map::new();
+        for n in nets {
+            m.insert(n.clone(), json!({ "aliases": [node] }));
+        }
+        Value::Object(m)
+    };
+
+    let mut services = Map::new();
+    for node in &scenario.nodes {
+        let name = node.name.as_str();
+        let dir = out.join(name);
+        let service = match &node.kind {
+            NodeKind::Orthanc {
+                version,
+                aet,
+                networks,
+                config,
+                tls,
+                lua,
+            } => {
+                std::fs::create_dir_all(&dir).map_err(io("creating a node folder"))?;
+                if let (Some(_), Some(ca)) = (tls, &ca) {
+                    let id = ca.issue(name, true)?;
+                    write(&dir.join("server.pem"), &id.cert_pem)?;
+                    write(&dir.join("server.key"), &id.key_pem)?;
+                    write(&dir.join("ca.pem"), &id.ca_pem)?;
+                }
+                // No grader account: REST stays as the lab configures it.
+                let mut cfg = orthanc::config(
+                    name,
+                    aet,
+                    tls.map(|t| t.require_client_certificate),
+                    config,
+                    "",
+                );
+                if let Some(obj) = cfg.as_object_mut() {
+                    if let Some(users) = obj
+                        .get_mut("RegisteredUsers")
+                        .and_then(Value::as_object_mut)
+                    {
+                        users.remove(orthanc::GRADER_USER);
+                    }
+                }
+                if let Some(script) = lua {
+                    write(&dir.join("lab.lua"), script)?;
+                    cfg["LuaScripts"] = json!([format!("{}/lab.lua", orthanc::CONFIG_DIR)]);
+                }
+                write(
+                    &dir.join("orthanc.json"),
+                    &serde_json::to_string_pretty(&cfg).expect("json"),
+                )?;
+                json!({
+                    "image": Image::Orthanc { version: version.clone() }.tag(),
+                    "command": ["Orthanc", "--verbose", format!("{}/", orthanc::CONFIG_DIR)],
+                    "environment": ["TCP_NODELAY=1"],
+                    "volumes": [format!("./{name}:{}:ro", orthanc::CONFIG_DIR)],
+                    "networks": attach(name, networks),
+                    "labels": labels(name),
+                    "healthcheck": {
+                        "test": ["CMD", "curl", "-s", "-o", "/dev/null", format!("http://127.0.0.1:{}/system", orthanc::HTTP_PORT)],
+                        "interval": "1s", "retries": 60,
+                    },
+                })
+            }
+            NodeKind::Modality { networks, tls, .. } => {
+                let mut s = json!({
+                    "image": Image::Agent.tag(),
+                    "command": ["lab-agent", "idle"],
+                    "networks": attach(name, networks),
+                    "labels": labels(name),
+                });
+                if let (Some(_), Some(ca)) = (tls, &ca) {
+                    std::fs::create_dir_all(&dir).map_err(io("creating a node folder"))?;
+                    let id = ca.issue(name, false)?;
+                    write(&dir.join("client.pem"), &id.cert_pem)?;
+                    write(&dir.join("client.key"), &id.key_pem)?;
+                    write(&dir.join("ca.pem"), &id.ca_pem)?;
+                    s["volumes"] = json!([format!("./{name}:/etc/lab-agent:ro")]);
+                }
+                s
+            }
+            NodeKind::Attacker {
+                networks, daemon, ..
+            } => {
+                let command = match daemon {
+                    Some(d) => crate::run::daemon_cmd(scenario, d),
+                    None => vec!["lab-agent".into(), "idle".into()],
+                };
+                json!({
+                    "image": Image::Agent.tag(),
+                    "command": command,
+                    "networks": attach(name, networks),
+                    "cap_add": ["NET_RAW", "NET_ADMIN"],
+                    "labels": labels(name),
+                })
+            }
+            NodeKind::Sniffer { tap } | NodeKind::Ids { tap } => {
+                let ids = matches!(node.kind, NodeKind::Ids { .. });
+                let (verb, flag, file) = if ids {
+                    ("ids", "--alerts", "alerts.jsonl")
+                } else {
+                    ("sniff", "--out", "capture.pcapng")
+                };
+                json!({
+                    "image": Image::Agent.tag(),
+                    "command": ["lab-agent", verb, "--iface", bridge(tap), flag, format!("/evidence/{file}")],
+                    "network_mode": "host",
+                    "cap_add": ["NET_RAW", "NET_ADMIN"],
+                    "volumes": [format!("./evidence/{name}:/evidence")],
+                    "labels": labels(name),
+                })
+            }
+        };
+        services.insert(name.to_string(), service);
+    }
+    let mut networks = Map::new();
+    for net in &scenario.networks {
+        networks.insert(
+            net.name.clone(),
+            json!({
+                "internal": net.internal,
+                "driver": "bridge",
+                "driver_opts": { "com.docker.network.bridge.name": bridge(&net.name) },
+                "labels": labels(&net.name),
+            }),
+        );
+    }
+    let doc = json!({ "version": "2.4", "services": services, "networks": networks });
+    let yaml = serde_saphyr::to_string(&doc)
+        .map_err(|e| EngineError::Setup(format!("writing YAML: {e}")))?;
+    let header = format!(
+        "# {lab}: {}\n# Generated by `lab export compose {lab}`; images come from `lab images build`.\n\
+         # Up: docker-compose up -d   Down: docker-compose down (or `lab down compose-{lab}`)\n",
+        scenario.metadata.title
+    );
+    let file = out.join("docker-compose.yml");
+    write(&file, &(header + &yaml))?;
+    write(&out.join("README.md"), &readme(scenario))?;
+    Ok(file)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), EngineError> {
+    std::fs::write(path, text).map_err(EngineError::io(format!("writing {}", path.display())))
+}
+
+/// The lab's steps as commands to type once the compose project is up.
+fn readme(s: &Scenario) -> String {
+    let mut out = format!(
+        "# {} (exported)\n\n{}\n\n```sh\ndocker-compose up -d\n",
+        s.metadata.name,
+        s.metadata
+            .description
+            .as_deref()
+            .unwrap_or(&s.metadata.title)
+            .trim()
+    );
+    for step in &s.steps {
+        let target = step.via.as_deref().unwrap_or(step.action.target());
+        let called = s
+            .nodes
+            .iter()
+            .find(|n| n.name == step.action.target())
+            .and_then(|n| n.aet())
+            .unwrap_or("ORTHANC");
+        let extra = match &step.action {
+            Action::Store { study, .. } => format!(
+                " --modality {} --instances {} --syntax {} --patient '{}'",
+                study.modality,
+                study.instances,
+                study.syntax.as_str(),
+                study.patient
+            ),
+            _ => String::new(),
+        };
+        let tls = match s
+            .nodes
+            .iter()
+            .find(|n| n.name == step.node)
+            .map(|n| &n.kind)
+        {
+            Some(NodeKind::Modality { tls: Some(t), .. }) => format!(
+                " --tls --ca /etc/lab-agent/ca.pem --server-name {}{}",
+                step.action.target(),
+                if t.client_certificate {
+                    " --cert /etc/lab-agent/client.pem --key /etc/lab-agent/client.key"
+                } else {
+                    ""
+                }
+            ),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "docker-compose exec -T {} lab-agent {} --host {target} --called {called}{extra}{tls}\n",
+            step.node,
+            step.action.verb()
+        ));
+    }
+    out.push_str(
+        "docker-compose down\n```\n\nGrading stays with `lab run`; see docs/scenarios.md.\n",
+    );
+    out
+}
