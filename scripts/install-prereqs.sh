@@ -6,6 +6,7 @@
 #   tshark       Wireshark's dissector, the reference of wire's parity test and benchmark
 #   libxml2-utils  xmllint, validating junit.xml against the JUnit XSD in report's tests
 #   chromium     headless browser rendering report.html in report's tests
+#   docker-compose  runs the project `lab export compose` writes, in the e2e tests
 # Docker Engine itself is expected to be installed and running.
 set -euo pipefail
 need=()
