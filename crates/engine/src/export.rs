@@ -69,6 +69,7 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
                 config,
                 tls,
                 lua,
+                verbose,
             } => {
                 std::fs::create_dir_all(&dir).map_err(io("creating a node folder"))?;
                 if let (Some(_), Some(ca)) = (tls, &ca) {
@@ -103,7 +104,7 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
                 )?;
                 json!({
                     "image": Image::Orthanc { version: version.clone() }.tag(),
-                    "command": ["Orthanc", "--verbose", format!("{}/", orthanc::CONFIG_DIR)],
+                    "command": orthanc::command(*verbose),
                     "environment": ["TCP_NODELAY=1"],
                     "volumes": [format!("./{name}:{}:ro", orthanc::CONFIG_DIR)],
                     "networks": attach(name, networks),

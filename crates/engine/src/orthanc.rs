@@ -12,6 +12,16 @@ pub const CONFIG_DIR: &str = "/etc/orthanc-lab";
 /// snapshots work without weakening the lab.
 pub const GRADER_USER: &str = "dicom-range-grader";
 
+/// Orthanc's command line: the lab's configuration folder, INFO logging when `verbose`.
+pub fn command(verbose: bool) -> Vec<String> {
+    let mut cmd = vec!["Orthanc".to_string()];
+    if verbose {
+        cmd.push("--verbose".into());
+    }
+    cmd.push(format!("{CONFIG_DIR}/"));
+    cmd
+}
+
 /// `tls`: Some(require client certificate) when the PACS speaks DICOM TLS, with its
 /// certificate, key and the run's CA in `CONFIG_DIR` (server.pem, server.key, ca.pem).
 pub fn config(

@@ -211,6 +211,7 @@ impl Run<'_> {
                     networks,
                     tls,
                     lua,
+                    verbose,
                 } => {
                     let mut files = Vec::new();
                     let tls_settings = match (tls, self.identities.get(&node.name)) {
@@ -257,11 +258,7 @@ impl Run<'_> {
                             version: version.clone(),
                         }
                         .tag(),
-                        cmd: vec![
-                            "Orthanc".into(),
-                            "--verbose".into(),
-                            format!("{}/", orthanc::CONFIG_DIR),
-                        ],
+                        cmd: orthanc::command(*verbose),
                         // DCMTK inside Orthanc sets TCP_NODELAY on its sockets when this is set:
                         // only timing changes (no 40 ms Nagle/delayed-ACK stalls), not the wire.
                         env: vec!["TCP_NODELAY=1".into()],

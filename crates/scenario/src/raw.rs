@@ -68,6 +68,7 @@ pub(crate) struct RawNode {
     pub tls: Option<Spanned<RawTls>>,
     pub daemon: Option<RawDaemon>,
     pub lua: Option<String>,
+    pub verbose: Option<bool>,
 }
 
 /// What an attacker runs as its main process for the whole lab (the on-path proxy).

@@ -237,6 +237,11 @@ fn node() -> Shape {
             "What an attacker runs for the whole lab (attacker nodes).",
         ),
         p(
+            "verbose",
+            Shape::Bool,
+            "orthanc: log every association and store (--verbose); default true.",
+        ),
+        p(
             "lua",
             s(),
             "A Lua script Orthanc runs, e.g. an OnStoredInstance audit hook (orthanc nodes).",

@@ -102,6 +102,8 @@ pub enum NodeKind {
         tls: Option<PacsTls>,
         /// A Lua script Orthanc runs (hooks such as OnStoredInstance), when set.
         lua: Option<String>,
+        /// Orthanc logs at INFO level (`--verbose`): every association, every store.
+        verbose: bool,
     },
     Modality {
         aet: String,
@@ -604,10 +606,12 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
     let is = |kinds: &[&str]| kinds.contains(&kind);
     if !is(&["orthanc"]) {
         unwanted(cx, "version", node.version.as_ref().map(|t| t.referenced));
-        if node.config.is_some() || node.lua.is_some() {
+        if node.config.is_some() || node.lua.is_some() || node.verbose.is_some() {
             cx.at(
                 node.kind.referenced,
-                format!("`config` and `lua` apply to PACS nodes, not to `{name}` ({kind})"),
+                format!(
+                    "`config`, `lua` and `verbose` apply to PACS nodes, not to `{name}` ({kind})"
+                ),
             );
         }
     }
@@ -697,6 +701,7 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                     require_client_certificate: t.require_client_certificate.unwrap_or(true),
                 }),
                 lua: node.lua.clone(),
+                verbose: node.verbose.unwrap_or(true),
             })
         }
         "modality" => {
