@@ -25,6 +25,18 @@ fn runs_dir(test: &str) -> PathBuf {
     d
 }
 
+/// Asserts how `lab` exited, showing everything it printed if not; returns its stdout.
+fn expect_exit(out: &std::process::Output, code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The one run directory a test's `lab run` created.
 fn only_run(dir: &Path) -> PathBuf {
     let runs: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -174,13 +186,7 @@ fn tls_store_hides_the_exchange_and_still_stores() {
         .arg(&dir)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let run = only_run(&dir);
     let r = report(&run);
     assert_eq!(check(&r, "store-ok")["observed"], "1 instance(s)");
@@ -218,13 +224,7 @@ fn unmet_expectations_exit_1_and_say_what_was_seen() {
         .arg(&dir)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = expect_exit(&out, 1);
     let r = report(&only_run(&dir));
     assert_eq!(r["verdict"], "fail");
     assert_eq!(check(&r, "store-ok")["outcome"], "not-met");
@@ -378,13 +378,7 @@ fn the_whole_catalog_meets_its_expectations() {
         .arg(&sarif)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = expect_exit(&out, 0);
     let labs = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"))
         .unwrap()
         .count();
