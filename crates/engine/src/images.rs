@@ -32,7 +32,12 @@ impl Image {
         match self {
             Image::Base { suite } => format!("dicom-range/base:{suite}"),
             Image::Orthanc { version } => format!("dicom-range/orthanc:{version}"),
-            Image::Agent => "dicom-range/agent:latest".into(),
+            // Tagged by recipe: two checkouts (or worktrees) with different agents on one
+            // daemon must never start each other's binary.
+            Image::Agent => format!(
+                "dicom-range/agent:{}",
+                agent_recipe().map(|(r, _)| r.as_str()).unwrap_or("latest")
+            ),
         }
     }
 
@@ -148,15 +153,31 @@ fn recipe_of(img: &Image, base_recipe: &str) -> Result<(String, Option<PathBuf>)
             h.update(suite_of(version).as_bytes());
         }
         Image::Agent => {
-            let path = agent_binary()?;
-            let bin = std::fs::read(&path)
-                .map_err(EngineError::io(format!("reading {}", path.display())))?;
-            h.update(AGENT_DOCKERFILE.as_bytes());
-            h.update(&bin);
-            agent_bin = Some(path);
+            let (recipe, path) = agent_recipe()?;
+            h.update(recipe.as_bytes());
+            agent_bin = Some(path.clone());
         }
     }
     Ok((hex::encode(&h.finalize()[..12]), agent_bin))
+}
+
+/// The agent's own recipe (its Dockerfile and binary), hashed once per process: it names
+/// the agent image's tag.
+fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
+    static RECIPE: std::sync::OnceLock<Result<(String, PathBuf), String>> =
+        std::sync::OnceLock::new();
+    RECIPE
+        .get_or_init(|| {
+            let path = agent_binary().map_err(|e| e.to_string())?;
+            let bin =
+                std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let mut h = Sha256::new();
+            h.update(AGENT_DOCKERFILE.as_bytes());
+            h.update(&bin);
+            Ok((hex::encode(&h.finalize()[..6]), path))
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Setup(e.clone()))
 }
 
 /// The `lab-agent` binary copied into the agent image: `$LAB_AGENT_BIN`, or the one built
