@@ -21,16 +21,25 @@ pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
     dirs
 }
 
-/// Every lab file (`*.yaml`) in the first labs folder that exists, sorted by name.
+/// Exercises live in this subfolder of a labs folder.
+pub const EXERCISES_DIR: &str = "exercises";
+
+/// Every lab file (`*.yaml`) in the first labs folder that exists, then the exercises of
+/// its `exercises/` subfolder, each sorted by name.
 pub fn list(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let yaml_in = |dir: &Path| -> Option<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        v.sort();
+        Some(v)
+    };
     for dir in search_dirs(explicit) {
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            let mut v: Vec<PathBuf> = rd
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-                .collect();
-            v.sort();
+        if let Some(mut v) = yaml_in(&dir) {
+            v.extend(yaml_in(&dir.join(EXERCISES_DIR)).unwrap_or_default());
             return v;
         }
     }
@@ -48,10 +57,12 @@ pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> 
         };
     }
     for dir in search_dirs(explicit) {
-        for ext in ["yaml", "yml"] {
-            let p = dir.join(format!("{lab}.{ext}"));
-            if p.is_file() {
-                return Ok(p);
+        for sub in [dir.clone(), dir.join(EXERCISES_DIR)] {
+            for ext in ["yaml", "yml"] {
+                let p = sub.join(format!("{lab}.{ext}"));
+                if p.is_file() {
+                    return Ok(p);
+                }
             }
         }
     }

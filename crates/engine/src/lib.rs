@@ -8,6 +8,7 @@
 //! decode traffic (`wire`) or talk to Docker directly (`runtime`).
 
 pub mod catalog;
+pub mod classroom;
 mod error;
 pub mod export;
 pub mod images;

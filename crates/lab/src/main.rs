@@ -66,6 +66,59 @@ enum Command {
         #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
         runs_dir: PathBuf,
     },
+    /// Try an exercise as a student: run it with its public checks only (exit 0 when they
+    /// are all met).
+    #[command(after_help = "Examples:\n  lab check s001.yaml\n  lab check turn-on-dicom-tls")]
+    Check {
+        /// The exercise file you were given (or an exercise's name).
+        lab: String,
+        /// Where run directories go.
+        #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
+        runs_dir: PathBuf,
+    },
+    /// Instructors: write one exercise file per student of a roster, with per-student
+    /// values and without hidden checks, seed or solution.
+    #[command(
+        after_help = "Examples:\n  lab pack turn-on-dicom-tls --students roster.csv --out handout/\n\nThe roster is CSV with a header line: `id,name` (name optional)."
+    )]
+    Pack {
+        /// The exercise (instructor's file or name).
+        lab: String,
+        /// Roster: CSV with an `id` column.
+        #[arg(long, value_name = "CSV")]
+        students: PathBuf,
+        /// Folder to write `<id>.yaml` files into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Instructors: grade submissions with the hidden checks; writes a CSV and a JUnit
+    /// report of scores (exit 0 when every submission has full marks, 1 otherwise, 2 when
+    /// nothing could be graded).
+    #[command(
+        after_help = "Examples:\n  lab grade turn-on-dicom-tls submissions/ --students roster.csv --csv grades.csv --junit grades.xml -j 2"
+    )]
+    Grade {
+        /// The exercise (instructor's file or name).
+        lab: String,
+        /// Submission files, or folders of them.
+        #[arg(required = true, value_name = "SUBMISSION")]
+        submissions: Vec<PathBuf>,
+        /// Roster: students who handed in nothing get a row with 0.
+        #[arg(long, value_name = "CSV")]
+        students: Option<PathBuf>,
+        /// Submissions graded at the same time.
+        #[arg(short = 'j', long, default_value_t = 2)]
+        jobs: usize,
+        /// Where to write the scores as CSV.
+        #[arg(long, value_name = "FILE", default_value = "grades.csv")]
+        csv: PathBuf,
+        /// Where to write the scores as JUnit XML.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Where run directories go (runs/grade-<exercise>/<student>/...).
+        #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
+        runs_dir: PathBuf,
+    },
     /// Export a lab's topology for other tools.
     Export {
         #[command(subcommand)]
@@ -206,6 +259,29 @@ async fn dispatch(cli: Cli) -> u8 {
             keep,
         } => run(labs, &lab, params, runs_dir, keep, progress).await,
         Command::Down { id, all } => down(id, all).await,
+        Command::Check { lab, runs_dir } => check(labs, &lab, runs_dir, progress).await,
+        Command::Pack { lab, students, out } => pack(labs, &lab, &students, &out),
+        Command::Grade {
+            lab,
+            submissions,
+            students,
+            jobs,
+            csv,
+            junit,
+            runs_dir,
+        } => {
+            grade(
+                labs,
+                &lab,
+                submissions,
+                students,
+                jobs,
+                (csv, junit),
+                runs_dir,
+                progress,
+            )
+            .await
+        }
         Command::Export {
             command: ExportCommand::Compose { lab, params, out },
         } => export_compose(labs, &lab, &params, out),
@@ -287,6 +363,151 @@ async fn run(
         );
     }
     Ok(result.report.verdict.exit_code() as u8)
+}
+
+async fn check(
+    labs: Option<&std::path::Path>,
+    lab: &str,
+    runs_dir: PathBuf,
+    progress: Progress,
+) -> Result<u8, engine::EngineError> {
+    let path = catalog::find(lab, labs)?;
+    let scenario = scenario::load(&path, &BTreeMap::new())?;
+    let Some(ex) = scenario.exercise.clone() else {
+        return Err(engine::EngineError::Setup(format!(
+            "{} is not an exercise\n  fix: `lab run {lab}` runs a lab; `lab check` is for exercise files",
+            path.display()
+        )));
+    };
+    let hidden = scenario.checks.iter().filter(|c| c.hidden).count();
+    let scenario = engine::classroom::public_view(scenario);
+    let opts = engine::RunOptions {
+        runs_dir,
+        keep: engine::KeepPolicy::Never,
+        progress,
+    };
+    let result = engine::run_lab(&scenario, &opts).await?;
+    let color = std::io::stdout().is_terminal() && progress.interactive;
+    print!(
+        "{}",
+        report::terminal_summary(&result.report, &result.run_dir.display().to_string(), color)
+    );
+    let met = result
+        .report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == checks::Outcome::Met)
+        .count();
+    println!(
+        "exercise: {met}/{} public checks met{}; you may edit {}",
+        scenario.checks.len(),
+        if hidden > 0 {
+            format!(" ({hidden} more, hidden, are kept by your instructor)")
+        } else {
+            String::new()
+        },
+        ex.editable_paths().join(", ")
+    );
+    Ok(result.report.verdict.exit_code() as u8)
+}
+
+fn pack(
+    labs: Option<&std::path::Path>,
+    lab: &str,
+    students: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<u8, engine::EngineError> {
+    let path = catalog::find(lab, labs)?;
+    let roster = engine::classroom::read_roster(students)?;
+    let files = engine::classroom::pack(&path, &roster, out)?;
+    println!(
+        "wrote {} exercise file(s) to {} (no hidden checks, seed or solution in them)",
+        files.len(),
+        out.display()
+    );
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn grade(
+    labs: Option<&std::path::Path>,
+    lab: &str,
+    inputs: Vec<PathBuf>,
+    students: Option<PathBuf>,
+    jobs: usize,
+    (csv_out, junit_out): (PathBuf, Option<PathBuf>),
+    runs_dir: PathBuf,
+    progress: Progress,
+) -> Result<u8, engine::EngineError> {
+    let path = catalog::find(lab, labs)?;
+    let roster = students
+        .as_deref()
+        .map(engine::classroom::read_roster)
+        .transpose()?;
+    let files = engine::classroom::submissions(&inputs)?;
+    let name = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    progress.phase(&format!(
+        "grading {} submission(s) of {name}, {} at a time",
+        files.len(),
+        jobs.max(1)
+    ));
+    let opts = engine::RunOptions {
+        runs_dir: runs_dir.join(format!("grade-{name}")),
+        keep: engine::KeepPolicy::Never,
+        progress,
+    };
+    let rows = engine::classroom::grade(&path, files, roster.as_deref(), jobs, opts, move |r| {
+        if !progress.quiet {
+            eprintln!(
+                "  {:<20} {:>3}/{:<3} {}",
+                r.student,
+                r.score,
+                r.max,
+                r.error.as_deref().unwrap_or("")
+            );
+        }
+    })
+    .await?;
+    let (_, lab_scenario) = engine::classroom::load_exercise(&path)?;
+    let ids: Vec<String> = lab_scenario.checks.iter().map(|c| c.id.clone()).collect();
+    std::fs::write(&csv_out, report::scores_csv(&rows, &ids)).map_err(|e| {
+        engine::EngineError::Io {
+            what: format!("writing {}", csv_out.display()),
+            source: e,
+        }
+    })?;
+    if let Some(j) = &junit_out {
+        std::fs::write(j, report::scores_junit(&name, &rows)).map_err(|e| {
+            engine::EngineError::Io {
+                what: format!("writing {}", j.display()),
+                source: e,
+            }
+        })?;
+    }
+    println!("{:<24} {:>7}  {}", "student", "score", "note");
+    for r in &rows {
+        let mut note = r.error.clone().unwrap_or_default();
+        if !r.ignored.is_empty() {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(&format!("ignored changes to {}", r.ignored.join(", ")));
+        }
+        println!("{:<24} {:>3}/{:<3}  {note}", r.student, r.score, r.max);
+    }
+    println!("scores written to {}", csv_out.display());
+    let graded = rows.iter().filter(|r| !r.checks.is_empty()).count();
+    Ok(if graded == 0 {
+        2
+    } else if rows.iter().all(|r| r.error.is_none() && r.score == r.max) {
+        0
+    } else {
+        1
+    })
 }
 
 async fn test(

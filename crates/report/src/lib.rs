@@ -11,6 +11,7 @@ mod escape;
 mod html;
 mod junit;
 mod sarif;
+mod scores;
 mod sums;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::path::Path;
 pub use html::html;
 pub use junit::{RUN_TESTCASE, junit};
 pub use sarif::{RUN_DIR_BASE, SARIF_SCHEMA_URI, sarif, sarif_with_lines};
+pub use scores::{CheckScore, ScoreRow, scores_csv, scores_junit};
 pub use sums::{SUMS_FILE, Verification, evidence_files, verify_sums, write_sums};
 
 /// The files [`write_all`] writes into a run directory.

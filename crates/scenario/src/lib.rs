@@ -13,6 +13,7 @@
 
 mod check_rules;
 mod error;
+pub mod exercise;
 mod params;
 mod raw;
 pub mod schema;
@@ -64,7 +65,11 @@ pub fn parse_str(
     text: &str,
     overrides: &BTreeMap<String, String>,
 ) -> Result<Scenario, ScenarioError> {
-    let (resolved_text, params) = params::substitute(file, text, overrides)?;
+    let params::Substituted {
+        text: resolved_text,
+        values: params,
+        per_student,
+    } = params::substitute(file, text, overrides)?;
     // Shape first, over a located tree, so every unknown key is reported at once; the
     // typed parse then stops at most at one remaining problem.
     let mut problems = tree::parse(&resolved_text)
@@ -76,7 +81,7 @@ pub fn parse_str(
         Err(e) if problems.is_empty() => return Err(e),
         Err(_) => return Err(ScenarioError { problems }),
     };
-    match validate::validate(file, raw, params, resolved_text) {
+    match validate::validate(file, raw, params, per_student, resolved_text) {
         Ok(s) if problems.is_empty() => Ok(s),
         Ok(_) => Err(ScenarioError { problems }),
         Err(e) => {

@@ -24,6 +24,18 @@ pub(crate) struct ParamDecl {
     pub default: Option<String>,
     #[allow(dead_code)] // read by `lab show`'s future listing of parameters
     pub description: Option<String>,
+    /// How `lab pack` draws a value per student (see `exercise::Draw`).
+    pub per_student: Option<Spanned<String>>,
+}
+
+/// A lab's text once its parameters are in.
+#[derive(Debug)]
+pub(crate) struct Substituted {
+    pub text: String,
+    /// The value of every parameter.
+    pub values: BTreeMap<String, String>,
+    /// The parameters `lab pack` draws per student, and how (`per_student`).
+    pub per_student: BTreeMap<String, String>,
 }
 
 /// Returns the text with every `${params.key}` replaced, and the value of every parameter.
@@ -31,7 +43,7 @@ pub(crate) fn substitute(
     file: &str,
     text: &str,
     overrides: &BTreeMap<String, String>,
-) -> Result<(String, BTreeMap<String, String>), ScenarioError> {
+) -> Result<Substituted, ScenarioError> {
     let mut problems = Vec::new();
     // A syntax error here is reported again, better located, by the strict parse; so on
     // failure carry on with no declarations and let that parse speak.
@@ -41,7 +53,13 @@ pub(crate) fn substitute(
         Some(Ok(p)) => p.params,
         // Not even readable YAML: nothing can be substituted, and the strict parse will say
         // what is wrong, with its location.
-        _ => return Ok((text.to_string(), BTreeMap::new())),
+        _ => {
+            return Ok(Substituted {
+                text: text.to_string(),
+                values: BTreeMap::new(),
+                per_student: BTreeMap::new(),
+            });
+        }
     };
 
     for key in overrides.keys() {
@@ -145,8 +163,16 @@ pub(crate) fn substitute(
         out.push_str(rest);
     }
 
+    let per_student = decls
+        .iter()
+        .filter_map(|(k, d)| Some((k.clone(), d.value.per_student.as_ref()?.value.clone())))
+        .collect();
     if problems.is_empty() {
-        Ok((out, values))
+        Ok(Substituted {
+            text: out,
+            values,
+            per_student,
+        })
     } else {
         Err(ScenarioError { problems })
     }
@@ -210,11 +236,13 @@ mod tests {
 
     #[test]
     fn default_then_override() {
-        let (t, v) = substitute("f", LAB, &BTreeMap::new()).unwrap();
+        let Substituted {
+            text: t, values: v, ..
+        } = substitute("f", LAB, &BTreeMap::new()).unwrap();
         assert!(t.contains("x: \"DOE^JANE\""));
         assert_eq!(v["patient"], "DOE^JANE");
         let o = BTreeMap::from([("patient".to_string(), "ROE^RICHARD".to_string())]);
-        let (t, _) = substitute("f", LAB, &o).unwrap();
+        let t = substitute("f", LAB, &o).unwrap().text;
         assert!(t.contains("x: \"ROE^RICHARD\""));
     }
 

@@ -24,6 +24,26 @@ pub(crate) struct RawLab {
     pub steps: Vec<RawStep>,
     #[serde(default)]
     pub checks: Vec<RawCheck>,
+    pub exercise: Option<Spanned<RawExercise>>,
+}
+
+/// What makes a lab an exercise: the parts a student edits, and the instructor's secrets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExercise {
+    pub brief: String,
+    pub edit: Vec<Spanned<RawEdit>>,
+    pub solution: Option<Spanned<BTreeMap<String, BTreeMap<String, serde_json::Value>>>>,
+    pub seed: Option<Spanned<String>>,
+    pub student: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEdit {
+    pub node: Spanned<String>,
+    pub fields: Vec<Spanned<String>>,
+    pub versions: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +154,8 @@ pub(crate) struct RawCheck {
     pub max: Option<u64>,
     pub path: Option<String>,
     pub contains: Option<String>,
+    pub hidden: Option<bool>,
+    pub points: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -122,6 +122,60 @@ pub fn lab() -> Shape {
             Shape::List(Box::new(check())),
             "How the run is graded; the lab passes when every check meets its expectation.",
         ),
+        p(
+            "exercise",
+            exercise(),
+            "Makes the lab an exercise (variant `exercise`): what the student edits, the reference solution, the seed of per-student values.",
+        ),
+    ])
+}
+
+fn exercise() -> Shape {
+    Shape::Object(vec![
+        req(
+            "brief",
+            s(),
+            "For the student: the situation and the goal (not the solution).",
+        ),
+        req(
+            "edit",
+            Shape::List(Box::new(Shape::Object(vec![
+                req("node", s(), "A node the student configures."),
+                req(
+                    "fields",
+                    Shape::List(Box::new(Shape::Enum(
+                        crate::exercise::EDITABLE_FIELDS.to_vec(),
+                    ))),
+                    "The node's fields the student may change; grading takes only these from a submission.",
+                ),
+                p(
+                    "versions",
+                    Shape::List(Box::new(Shape::Enum(ORTHANC_VERSIONS.to_vec()))),
+                    "When `version` is editable: the Orthanc versions a submission may choose.",
+                ),
+            ]))),
+            "What the student may change; everything else comes from the instructor's file when grading.",
+        ),
+        p(
+            "solution",
+            Shape::Map {
+                key_pattern: NAME,
+                values: Box::new(Shape::Any),
+            },
+            "Instructor only (removed by `lab pack`): the reference solution, node -> field -> value.",
+        ),
+        p(
+            "seed",
+            s(),
+            "Instructor only (removed by `lab pack`): the secret per-student values are drawn from.",
+        ),
+        p(
+            "student",
+            Shape::Str {
+                pattern: Some(crate::exercise::STUDENT_ID),
+            },
+            "Written by `lab pack`: whose file this is.",
+        ),
     ])
 }
 
@@ -142,8 +196,8 @@ fn metadata() -> Shape {
         ),
         req(
             "variant",
-            Shape::Enum(vec!["vulnerable", "hardened"]),
-            "vulnerable: the attack or weakness shows; hardened: the mitigation stops it.",
+            Shape::Enum(vec!["vulnerable", "hardened", "exercise"]),
+            "vulnerable: the attack or weakness shows; hardened: the mitigation stops it; exercise: a student must make it pass (see `exercise`).",
         ),
         p(
             "pair",
@@ -175,6 +229,11 @@ fn param() -> Shape {
             "Value used when the parameter is not set; without one, setting it is required.",
         ),
         p("description", s(), "What the parameter means."),
+        p(
+            "per_student",
+            Shape::Enum(crate::exercise::DRAWS.to_vec()),
+            "`lab pack` draws this parameter per student from the exercise's seed.",
+        ),
     ])
 }
 
@@ -449,6 +508,19 @@ fn check() -> Shape {
             "The MITRE mitigation this check demonstrates.",
         ),
         p("description", s(), "What the check means, for the report."),
+        p(
+            "hidden",
+            Shape::Bool,
+            "Exercises: graded by `lab grade` only; `lab pack` leaves it out of students' files.",
+        ),
+        dflt(
+            p(
+                "points",
+                Shape::Int { min: 0, max: 100 },
+                "Exercises: what meeting this check is worth in `lab grade`.",
+            ),
+            json!(1),
+        ),
     ])
 }
 

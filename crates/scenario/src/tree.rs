@@ -13,6 +13,10 @@ const MAX_EVENTS: usize = 200_000;
 pub(crate) struct YNode {
     pub line: u64,
     pub column: u64,
+    /// Byte offsets of the node's first event in the text (for a scalar: the scalar,
+    /// quotes included), so that `exercise::pack` can edit the text in place.
+    pub start: usize,
+    pub end: usize,
     pub kind: YKind,
 }
 
@@ -70,6 +74,8 @@ fn at(span: &Span, kind: YKind) -> YNode {
     YNode {
         line: span.start.line() as u64,
         column: span.start.col() as u64 + 1,
+        start: span.start.byte_offset().unwrap_or(span.start.index()),
+        end: span.end.byte_offset().unwrap_or(span.end.index()),
         kind,
     }
 }

@@ -51,6 +51,10 @@ pub struct Scenario {
     pub nodes: Vec<Node>,
     pub steps: Vec<Step>,
     pub checks: Vec<Check>,
+    /// Present when the lab is an exercise (`variant: exercise`).
+    pub exercise: Option<crate::exercise::Exercise>,
+    /// Parameters `lab pack` draws per student, and how.
+    pub per_student: BTreeMap<String, String>,
     /// The file's text with parameters substituted: saved with a run, so that grading
     /// later needs nothing but the run directory.
     #[serde(skip)]
@@ -76,6 +80,8 @@ pub struct Metadata {
 pub enum Variant {
     Vulnerable,
     Hardened,
+    /// A lab a student must make pass by editing the parts its `exercise` section names.
+    Exercise,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,6 +260,10 @@ pub struct Check {
     pub kind: CheckKind,
     pub mitre: Option<String>,
     pub description: Option<String>,
+    /// Exercises: graded by the instructor only, never shown to students.
+    pub hidden: bool,
+    /// Exercises: what meeting the check is worth.
+    pub points: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -348,6 +358,7 @@ pub(crate) fn validate(
     file: &str,
     raw: RawLab,
     params: BTreeMap<String, String>,
+    per_student: BTreeMap<String, String>,
     resolved_text: String,
 ) -> Result<Scenario, ScenarioError> {
     let mut cx = Ctx {
@@ -385,8 +396,13 @@ pub(crate) fn validate(
     let variant = match m.variant.value.as_str() {
         "vulnerable" => Variant::Vulnerable,
         "hardened" => Variant::Hardened,
+        "exercise" => Variant::Exercise,
         _ => {
-            cx.one_of("variant", &m.variant, ["vulnerable", "hardened"]);
+            cx.one_of(
+                "variant",
+                &m.variant,
+                ["vulnerable", "hardened", "exercise"],
+            );
             Variant::Vulnerable
         }
     };
@@ -494,6 +510,8 @@ pub(crate) fn validate(
                 kind,
                 mitre: c.mitre.as_ref().map(|m| m.value.clone()),
                 description: c.description.clone(),
+                hidden: c.hidden.unwrap_or(false),
+                points: c.points.as_ref().map(|p| p.value).unwrap_or(1),
             });
         }
     }
@@ -513,7 +531,7 @@ pub(crate) fn validate(
                     .into(),
             );
         }
-        Variant::Hardened => {
+        Variant::Hardened | Variant::Exercise => {
             for c in raw.checks.iter().filter(|c| expects_finding(c)) {
                 let loc = c
                     .expect
@@ -527,11 +545,15 @@ pub(crate) fn validate(
                         c.id.value
                     ),
                 )
-                .hint = Some("a hardened lab shows the mitigation working: expect `none`".into());
+                .hint = Some(
+                    "a hardened lab (or an exercise's goal) shows the mitigation working: expect `none`"
+                        .into(),
+                );
             }
         }
         Variant::Vulnerable => {}
     }
+    let exercise = crate::exercise::validate(&mut cx, &raw, variant, &nodes);
     if raw.checks.is_empty() {
         cx.problems.push(
             Problem::new(file, "the lab has no checks, so it can never pass or fail")
@@ -548,6 +570,8 @@ pub(crate) fn validate(
             nodes,
             steps,
             checks,
+            exercise,
+            per_student,
             resolved_text,
         })
     } else {

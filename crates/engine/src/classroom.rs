@@ -1,0 +1,354 @@
+//! The instructor's workflow: a roster, one exercise file per student (`lab pack`), the
+//! student's own try (`lab check`), and grading what comes back (`lab grade`).
+//!
+//! A submission is data, never code: `scenario::exercise::overlay` takes only the fields
+//! the exercise hands out from it and runs them inside the instructor's lab, with the
+//! instructor's steps, attacks, images and hidden checks. A submission that cannot be read
+//! or run gets its own error row; the others are graded all the same.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use report::{CheckScore, ScoreRow};
+use scenario::Scenario;
+use scenario::exercise;
+
+use crate::progress::Progress;
+use crate::{EngineError, RunOptions, images, run_lab};
+
+/// The largest submission read; lab files are a few kilobytes.
+pub const MAX_SUBMISSION_BYTES: u64 = scenario::MAX_FILE_BYTES as u64;
+
+/// A student of the roster.
+#[derive(Debug, Clone)]
+pub struct Student {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// Reads a roster: CSV with a header naming an `id` (or `student`) column and, optionally,
+/// a `name` column.
+pub fn read_roster(path: &Path) -> Result<Vec<Student>, EngineError> {
+    let shown = path.display().to_string();
+    let mut r = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| EngineError::Setup(format!("{shown}: cannot read the roster: {e}")))?;
+    let headers = r
+        .headers()
+        .map_err(|e| EngineError::Setup(format!("{shown}: {e}")))?
+        .clone();
+    let col = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+    };
+    let Some(id_col) = col(&["id", "student", "student_id"]) else {
+        return Err(EngineError::Setup(format!(
+            "{shown}:1: the roster has no `id` column (its header is: {})\n  fix: make the first line `id,name` and put one student per line",
+            headers.iter().collect::<Vec<_>>().join(",")
+        )));
+    };
+    let name_col = col(&["name"]);
+    let mut students = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| EngineError::Setup(format!("{shown}:{line}: {e}")))?;
+        let id = rec.get(id_col).unwrap_or("").to_string();
+        if id.is_empty() {
+            continue;
+        }
+        if !exercise::valid_student_id(&id) {
+            return Err(EngineError::Setup(format!(
+                "{shown}:{line}: `{id}` is not a usable student id\n  fix: letters, digits, '.', '_' and '-', at most 40 (it names the student's file)"
+            )));
+        }
+        if !seen.insert(id.clone()) {
+            return Err(EngineError::Setup(format!(
+                "{shown}:{line}: student `{id}` is listed twice"
+            )));
+        }
+        students.push(Student {
+            id,
+            name: name_col.and_then(|c| rec.get(c)).map(String::from),
+        });
+    }
+    if students.is_empty() {
+        return Err(EngineError::Setup(format!(
+            "{shown}: the roster lists no students"
+        )));
+    }
+    Ok(students)
+}
+
+/// Reads an exercise (the instructor's file) as text and scenario.
+pub fn load_exercise(path: &Path) -> Result<(String, Scenario), EngineError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(EngineError::io(format!("reading {}", path.display())))?;
+    let s = scenario::parse_str(&path.display().to_string(), &text, &Default::default())?;
+    if s.exercise.is_none() {
+        return Err(EngineError::Setup(format!(
+            "{} is not an exercise (it has no `exercise:` section)\n  fix: see docs/instructors.md; `lab list` marks exercises",
+            path.display()
+        )));
+    }
+    Ok((text, s))
+}
+
+/// Writes `<out>/<student>.yaml` for every student; returns the files.
+pub fn pack(
+    instructor: &Path,
+    roster: &[Student],
+    out: &Path,
+) -> Result<Vec<PathBuf>, EngineError> {
+    let (text, s) = load_exercise(instructor)?;
+    std::fs::create_dir_all(out).map_err(EngineError::io(format!("creating {}", out.display())))?;
+    let mut written = Vec::new();
+    for st in roster {
+        let packed = exercise::pack(&text, &s, &st.id)?;
+        let path = out.join(format!("{}.yaml", st.id));
+        std::fs::write(&path, packed)
+            .map_err(EngineError::io(format!("writing {}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The scenario a student sees: hidden checks left out (`lab check`).
+pub fn public_view(mut s: Scenario) -> Scenario {
+    s.checks.retain(|c| !c.hidden);
+    s
+}
+
+/// An exercise with its reference solution applied: what `lab test` runs for it.
+pub fn solved(path: &Path) -> Result<Scenario, EngineError> {
+    let (text, s) = load_exercise(path)?;
+    let solved = exercise::apply_solution(&text, &s)?;
+    Ok(scenario::parse_str(
+        &format!("{} (reference solution)", path.display()),
+        &solved,
+        &Default::default(),
+    )?)
+}
+
+/// The submission files among `inputs` (files, or folders of `*.yaml`), sorted.
+pub fn submissions(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, EngineError> {
+    let mut files = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p)
+                .map_err(EngineError::io(format!("reading {}", p.display())))?;
+            for e in rd.flatten() {
+                let f = e.path();
+                if f.is_file() && f.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                    files.push(f);
+                }
+            }
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            return Err(EngineError::Setup(format!(
+                "{} does not exist\n  fix: pass submission files or a folder of them",
+                p.display()
+            )));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Grades every submission against the instructor's exercise, `jobs` at a time.
+/// Students of `roster` who handed in nothing get a row with score 0. `on_done` is called
+/// as each row is ready.
+pub async fn grade(
+    instructor: &Path,
+    files: Vec<PathBuf>,
+    roster: Option<&[Student]>,
+    jobs: usize,
+    opts: RunOptions,
+    on_done: impl Fn(&ScoreRow) + Send + Sync + 'static,
+) -> Result<Vec<ScoreRow>, EngineError> {
+    let (text, lab) = load_exercise(instructor)?;
+    let docker = runtime::Docker::connect().await?;
+    images::ensure(&docker, &images::needed_by(&lab), opts.progress, false).await?;
+    let max: u32 = lab.checks.iter().map(|c| c.points).sum();
+    let text = Arc::new(text);
+    let lab = Arc::new(lab);
+    let on_done = Arc::new(on_done);
+    let quiet = RunOptions {
+        progress: Progress {
+            quiet: true,
+            ..opts.progress
+        },
+        ..opts
+    };
+
+    let mut rows: Vec<ScoreRow> = futures_util::stream::iter(files)
+        .map(|file| {
+            let (text, lab, on_done, opts) =
+                (text.clone(), lab.clone(), on_done.clone(), quiet.clone());
+            async move {
+                let row = grade_one(&text, &lab, &file, max, &opts).await;
+                on_done(&row);
+                row
+            }
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+
+    // Two files for one student: both are graded, and both rows say so.
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for r in &rows {
+        *counts.entry(r.student.clone()).or_default() += 1;
+    }
+    for r in &mut rows {
+        if counts[&r.student] > 1 {
+            let note = format!(
+                "{} files were handed in for this student",
+                counts[&r.student]
+            );
+            r.error = Some(
+                r.error
+                    .take()
+                    .map(|e| format!("{e}; {note}"))
+                    .unwrap_or(note),
+            );
+        }
+    }
+    if let Some(roster) = roster {
+        for st in roster {
+            if !rows.iter().any(|r| r.student == st.id) {
+                let row = ScoreRow {
+                    student: st.id.clone(),
+                    file: String::new(),
+                    score: 0,
+                    max,
+                    checks: Vec::new(),
+                    error: Some("nothing handed in".into()),
+                    ignored: Vec::new(),
+                    run_dir: String::new(),
+                    duration_s: 0.0,
+                };
+                on_done(&row);
+                rows.push(row);
+            }
+        }
+        for r in &mut rows {
+            if !roster.iter().any(|s| s.id == r.student) {
+                let note = "not on the roster".to_string();
+                r.error = Some(
+                    r.error
+                        .take()
+                        .map(|e| format!("{e}; {note}"))
+                        .unwrap_or(note),
+                );
+            }
+        }
+    }
+    rows.sort_by(|a, b| a.student.cmp(&b.student).then(a.file.cmp(&b.file)));
+    Ok(rows)
+}
+
+async fn grade_one(
+    text: &str,
+    lab: &Scenario,
+    file: &Path,
+    max: u32,
+    opts: &RunOptions,
+) -> ScoreRow {
+    let stem = file
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let mut row = ScoreRow {
+        student: stem.clone(),
+        file: file.display().to_string(),
+        score: 0,
+        max,
+        checks: Vec::new(),
+        error: None,
+        ignored: Vec::new(),
+        run_dir: String::new(),
+        duration_s: 0.0,
+    };
+    let submission = match read_submission(file) {
+        Ok(t) => t,
+        Err(e) => {
+            row.error = Some(e);
+            return row;
+        }
+    };
+    let fallback = if exercise::valid_student_id(&stem) {
+        stem.as_str()
+    } else {
+        "unknown"
+    };
+    let graded = match exercise::overlay(text, lab, &row.file, &submission, fallback) {
+        Ok(g) => g,
+        Err(e) => {
+            row.error = Some(e.to_string().trim_end().replace('\n', " | "));
+            return row;
+        }
+    };
+    row.student = graded.student.clone();
+    row.ignored = graded.ignored.clone();
+    let opts = RunOptions {
+        runs_dir: opts.runs_dir.join(&graded.student),
+        ..opts.clone()
+    };
+    match run_lab(&graded.scenario, &opts).await {
+        Err(e) => row.error = Some(e.to_string()),
+        Ok(done) => {
+            row.run_dir = done.run_dir.display().to_string();
+            row.duration_s = done.report.duration_s;
+            row.error = done.report.error.clone();
+            for c in &lab.checks {
+                let met = done
+                    .report
+                    .checks
+                    .iter()
+                    .find(|r| r.id == c.id)
+                    .is_some_and(|r| r.outcome == checks::Outcome::Met);
+                let observed = done
+                    .report
+                    .checks
+                    .iter()
+                    .find(|r| r.id == c.id)
+                    .map(|r| r.observed.clone())
+                    .unwrap_or_else(|| "not graded".into());
+                if met {
+                    row.score += c.points;
+                }
+                row.checks.push(CheckScore {
+                    id: c.id.clone(),
+                    hidden: c.hidden,
+                    points: c.points,
+                    met,
+                    observed,
+                });
+            }
+        }
+    }
+    row
+}
+
+/// A submission's text, refused politely when it is not a small UTF-8 file.
+fn read_submission(file: &Path) -> Result<String, String> {
+    let meta =
+        std::fs::metadata(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if meta.len() > MAX_SUBMISSION_BYTES {
+        return Err(format!(
+            "{} is {} bytes; a submission may hold at most {MAX_SUBMISSION_BYTES}",
+            file.display(),
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{} is not a UTF-8 text file", file.display()))
+}
