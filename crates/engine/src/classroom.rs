@@ -127,7 +127,7 @@ pub fn public_view(mut s: Scenario) -> Scenario {
 /// An exercise with its reference solution applied: what `lab test` runs for it.
 pub fn solved(path: &Path) -> Result<Scenario, EngineError> {
     let (text, s) = load_exercise(path)?;
-    let solved = exercise::apply_solution(&text, &s)?;
+    let solved = exercise::apply_solution(&text, &s.file, &text)?;
     Ok(scenario::parse_str(
         &format!("{} (reference solution)", path.display()),
         &solved,

@@ -402,9 +402,9 @@ async fn check(
         "exercise: {met}/{} public checks met{}; you may edit {}",
         scenario.checks.len(),
         if hidden > 0 {
-            format!(" ({hidden} more, hidden, are kept by your instructor)")
+            format!(" ({hidden} hidden check(s) not run: `lab grade` runs them)")
         } else {
-            String::new()
+            " (your instructor may grade with more checks, kept hidden)".to_string()
         },
         ex.editable_paths().join(", ")
     );

@@ -605,27 +605,38 @@ pub fn overlay(
     })
 }
 
-/// The instructor's lab with its reference solution applied, as lab text (JSON, which is
-/// YAML): what `lab test` runs for an exercise, and what a perfect submission contains.
-pub fn apply_solution(lab_text: &str, instructor: &Scenario) -> Result<String, ScenarioError> {
+/// `target_text` (the instructor's lab, or a student's handout) with the reference
+/// solution of the instructor's exercise applied, as lab text (JSON, which is YAML): what
+/// `lab test` runs for an exercise, and what a perfect submission holds. The solution is
+/// read unsubstituted, so `${params.x}` in it takes the target's (the student's) values.
+pub fn apply_solution(
+    target_text: &str,
+    instructor_file: &str,
+    instructor_text: &str,
+) -> Result<String, ScenarioError> {
+    let instructor = yaml_value(instructor_file, instructor_text)?;
     let solution = instructor
-        .exercise
-        .as_ref()
-        .and_then(|e| e.solution.as_ref())
+        .pointer("/exercise/solution")
+        .and_then(Value::as_object)
         .ok_or_else(|| {
             ScenarioError::single(
-                Problem::new(&instructor.file, "the exercise has no reference `solution`")
+                Problem::new(instructor_file, "the exercise has no reference `solution`")
                     .hint("add `exercise.solution: { <node>: { <field>: <value> } }`"),
             )
         })?;
-    let mut lab = yaml_value(&instructor.file, lab_text)?;
+    let mut lab = yaml_value(instructor_file, target_text)?;
     for (node, fields) in solution {
-        let n = lab
+        let target = lab
             .pointer_mut(&format!("/nodes/{node}"))
             .and_then(Value::as_object_mut)
-            .expect("validated: solution nodes exist");
-        for (field, value) in fields {
-            n.insert(field.clone(), value.clone());
+            .ok_or_else(|| {
+                ScenarioError::single(Problem::new(
+                    instructor_file,
+                    format!("the solution names node `{node}`, which the lab does not have"),
+                ))
+            })?;
+        for (field, value) in fields.as_object().into_iter().flatten() {
+            target.insert(field.clone(), value.clone());
         }
     }
     Ok(serde_json::to_string_pretty(&lab).expect("a JSON value"))

@@ -1,0 +1,267 @@
+//! The instructor's workflow end to end, on the real daemon: `lab pack` a roster, hand in
+//! files (the reference solution, the untouched handout, broken and cheating ones), `lab
+//! grade` them with the hidden checks, and read the CSV and JUnit scores.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lab() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CI", "true")
+        .env("LAB_LABS_DIR", labs_dir());
+    c
+}
+
+fn labs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs")
+}
+
+fn scratch(test: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("classroom")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command, code: i32) -> String {
+    let out = cmd.output().expect("lab runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn exercise_path(name: &str) -> PathBuf {
+    labs_dir().join("exercises").join(format!("{name}.yaml"))
+}
+
+/// Packs `students` for `exercise` into `dir/handout`; returns each student's file text.
+fn pack(exercise: &str, dir: &Path, students: &[&str]) -> BTreeMap<String, String> {
+    let roster = dir.join("roster.csv");
+    let mut csv = String::from("id,name\n");
+    for s in students {
+        csv.push_str(&format!("{s},Student {s}\n"));
+    }
+    std::fs::write(&roster, csv).unwrap();
+    let handout = dir.join("handout");
+    run(
+        lab()
+            .args(["pack", exercise, "--students"])
+            .arg(&roster)
+            .arg("--out")
+            .arg(&handout),
+        0,
+    );
+    students
+        .iter()
+        .map(|s| {
+            let text = std::fs::read_to_string(handout.join(format!("{s}.yaml"))).unwrap();
+            (s.to_string(), text)
+        })
+        .collect()
+}
+
+/// The reference solution applied to a student's handout: a perfect submission.
+fn solved(exercise: &str, handout: &str) -> String {
+    let path = exercise_path(exercise);
+    let instructor = std::fs::read_to_string(&path).unwrap();
+    scenario::exercise::apply_solution(handout, &path.display().to_string(), &instructor).unwrap()
+}
+
+fn grades(csv_path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(csv_path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let row: BTreeMap<String, String> = headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
+            (row["student"].clone(), row)
+        })
+        .collect()
+}
+
+#[test]
+fn packed_files_differ_per_student_and_keep_no_instructor_secret() {
+    let dir = scratch("pack");
+    let files = pack("lock-down-ae-titles", &dir, &["s001", "s002"]);
+    let instructor = std::fs::read_to_string(exercise_path("lock-down-ae-titles")).unwrap();
+    for (student, text) in &files {
+        for secret in [
+            "seed:",
+            "solution:",
+            "hidden: true",
+            "instructors keep this secret",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{student}'s file holds `{secret}`:\n{text}"
+            );
+        }
+        assert!(text.contains(&format!("student: \"{student}\"")), "{text}");
+        // The instructor's comments and layout survive packing.
+        assert!(text.contains("# Exercise for instructors: each student's modality"));
+        assert!(instructor.contains("hidden: true"));
+    }
+    let aet = |t: &str| {
+        scenario::parse_str("f", t, &BTreeMap::new())
+            .unwrap()
+            .params["modality_aet"]
+            .clone()
+    };
+    assert_ne!(aet(&files["s001"]), aet(&files["s002"]));
+    // Reproducible: packing again gives the same files.
+    let again = pack(
+        "lock-down-ae-titles",
+        &scratch("pack-again"),
+        &["s001", "s002"],
+    );
+    assert_eq!(files, again);
+    // A student runs the public checks of the untouched handout: the clinical store works
+    // (the only public check); the scan, graded by a hidden check, is not shown.
+    let handout = dir.join("handout/s001.yaml");
+    let out = run(
+        lab()
+            .arg("check")
+            .arg(&handout)
+            .arg("--runs-dir")
+            .arg(dir.join("runs")),
+        0,
+    );
+    assert!(out.contains("1/1 public checks met"), "{out}");
+    assert!(!out.contains("scan-refused"), "{out}");
+    assert!(out.contains("more checks, kept hidden"), "{out}");
+}
+
+#[test]
+fn every_exercise_grades_its_solution_full_and_the_untouched_handout_failing() {
+    for exercise in [
+        "turn-on-dicom-tls",
+        "lock-down-ae-titles",
+        "enable-rest-auth",
+    ] {
+        let dir = scratch(exercise);
+        let files = pack(exercise, &dir, &["alice", "bob"]);
+        let back = dir.join("submissions");
+        std::fs::create_dir_all(&back).unwrap();
+        std::fs::write(back.join("alice.yaml"), solved(exercise, &files["alice"])).unwrap();
+        std::fs::write(back.join("bob.yaml"), &files["bob"]).unwrap();
+        let csv = dir.join("grades.csv");
+        let junit = dir.join("grades.xml");
+        run(
+            lab()
+                .args(["grade", exercise])
+                .arg(&back)
+                .arg("--csv")
+                .arg(&csv)
+                .arg("--junit")
+                .arg(&junit)
+                .arg("--runs-dir")
+                .arg(dir.join("runs"))
+                .args(["-j", "2"]),
+            1,
+        );
+        let g = grades(&csv);
+        let (alice, bob) = (&g["alice"], &g["bob"]);
+        assert_eq!(alice["score"], alice["max"], "{exercise}: {alice:?}");
+        assert_eq!(alice["error"], "", "{exercise}: {alice:?}");
+        let bob_score: u32 = bob["score"].parse().unwrap();
+        let max: u32 = bob["max"].parse().unwrap();
+        assert!(
+            bob_score < max,
+            "{exercise}: the untouched handout scored {bob:?}"
+        );
+        // A hidden check counts in the grade although the student never saw it.
+        let instructor = scenario::load(&exercise_path(exercise), &BTreeMap::new()).unwrap();
+        let hidden = instructor.checks.iter().find(|c| c.hidden).unwrap();
+        assert_eq!(bob[&hidden.id], "0", "{exercise}: {bob:?}");
+        assert_eq!(alice[&hidden.id], hidden.points.to_string());
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let suites: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testsuite"))
+            .map(|n| n.attribute("name").unwrap().to_string())
+            .collect();
+        assert_eq!(suites, ["alice", "bob"]);
+    }
+}
+
+#[test]
+fn bad_and_cheating_submissions_get_their_own_row_and_the_rest_is_graded() {
+    let exercise = "turn-on-dicom-tls";
+    let dir = scratch("robust");
+    let files = pack(exercise, &dir, &["ann", "ben", "cat", "dan", "eve"]);
+    let back = dir.join("submissions");
+    std::fs::create_dir_all(&back).unwrap();
+    // ann: the reference solution.
+    std::fs::write(back.join("ann.yaml"), solved(exercise, &files["ann"])).unwrap();
+    // ben: not YAML at all.
+    std::fs::write(back.join("ben.yaml"), "nodes: [unclosed\n  - {").unwrap();
+    // cat: an absurd size.
+    std::fs::write(back.join("cat.yaml"), "#".repeat(2 * 1024 * 1024)).unwrap();
+    // dan: solves it, but also deletes the attack, rewrites a check to pass anyway and
+    // asks for another Orthanc: none of it is used.
+    let cheat = solved(exercise, &files["dan"])
+        .replace("\"version\": \"1.10.1\"", "\"version\": \"1.12.7\"")
+        .replace("\"equals\": 1", "\"equals\": 0");
+    let mut v: serde_json::Value = serde_json::from_str(&cheat).unwrap();
+    v["steps"].as_array_mut().unwrap().pop();
+    std::fs::write(
+        back.join("dan.yaml"),
+        serde_json::to_string_pretty(&v).unwrap(),
+    )
+    .unwrap();
+    // eve hands in nothing.
+    let roster = dir.join("roster.csv");
+    let csv = dir.join("grades.csv");
+    let out = run(
+        lab()
+            .args(["grade", exercise])
+            .arg(&back)
+            .arg("--students")
+            .arg(&roster)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--runs-dir")
+            .arg(dir.join("runs")),
+        1,
+    );
+    let g = grades(&csv);
+    assert_eq!(g.len(), 5, "{out}");
+    assert_eq!(g["ann"]["score"], g["ann"]["max"], "{:?}", g["ann"]);
+    assert!(g["ben"]["error"].contains("ben.yaml"), "{:?}", g["ben"]);
+    assert!(g["ben"]["error"].contains("ben.yaml:1:"), "{:?}", g["ben"]);
+    assert!(g["cat"]["error"].contains("at most"), "{:?}", g["cat"]);
+    assert_eq!(g["eve"]["error"], "nothing handed in");
+    assert_eq!(g["eve"]["score"], "0");
+    let dan = &g["dan"];
+    assert_eq!(dan["score"], dan["max"], "{dan:?}");
+    for part in ["steps", "checks", "nodes.pacs.version"] {
+        assert!(dan["ignored"].contains(part), "{dan:?}");
+    }
+    // Dan's run used the instructor's lab: the attacker's probe did run.
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(&dan["run_dir"]).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "plaintext-probe"),
+        "{report}"
+    );
+}
