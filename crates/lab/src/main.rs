@@ -488,7 +488,7 @@ async fn grade(
             }
         })?;
     }
-    println!("{:<24} {:>7}  {}", "student", "score", "note");
+    println!("{:<24} {:>7}  note", "student", "score");
     for r in &rows {
         let mut note = r.error.clone().unwrap_or_default();
         if !r.ignored.is_empty() {

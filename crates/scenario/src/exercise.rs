@@ -565,8 +565,14 @@ pub fn overlay(
             let theirs = sub
                 .pointer(&format!("/nodes/{}/{field}", edit.node))
                 .cloned();
-            if field == "version" && !edit.versions.is_empty() {
-                let v = theirs.as_ref().and_then(Value::as_str).unwrap_or("");
+            // Keeping the instructor's version is always allowed; choosing another one
+            // must pick from the exercise's list.
+            let ours = lab.pointer(&format!("/nodes/{}/{field}", edit.node));
+            if field == "version" && !edit.versions.is_empty() && theirs.as_ref() != ours {
+                let v = theirs
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or(crate::validate::ORTHANC_VERSIONS[0]);
                 if !edit.versions.iter().any(|a| a == v) {
                     return Err(one(
                         format!(
@@ -763,6 +769,142 @@ mod tests {
         let port: u16 = draw("s", "bob", "p", "port").parse().unwrap();
         assert!((20_000..30_000).contains(&port));
         assert_eq!(draw("s", "bob", "k", "secret").len(), 20);
+    }
+
+    const EXERCISE: &str = r#"apiVersion: dicom-range/v1
+kind: Lab
+metadata:
+  name: ex
+  title: An exercise
+  threat: insufficient-training
+  variant: exercise
+params:
+  patient:
+    default: "DOE^JANE"
+    per_student: patient-name
+exercise:
+  brief: Secure it.
+  edit:
+    - node: pacs
+      fields: [config, version]
+      versions: ["1.12.7"]
+  solution:
+    pacs: { version: "1.12.7" }
+  seed: "s3cret"
+networks:
+  clinical: {}
+nodes:
+  pacs: { kind: orthanc, aet: ORTHANC, networks: [clinical] }
+  modality: { kind: modality, networks: [clinical] }
+steps:
+  - node: modality
+    action: store
+    to: pacs
+    study: { modality: XA, patient: "${params.patient}" }
+checks:
+  - { id: stored, kind: pacs.instances, equals: 1 }
+  - { id: secret-check, kind: pacs.instances, equals: 1, hidden: true, points: 3 }
+"#;
+
+    fn instructor() -> Scenario {
+        crate::parse_str("ex.yaml", EXERCISE, &BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn pack_then_overlay_round_trip() {
+        let lab = instructor();
+        let packed = pack(EXERCISE, &lab, "s01").unwrap();
+        assert!(
+            !packed.contains("secret-check") && !packed.contains("s3cret"),
+            "{packed}"
+        );
+        let want = draw("s3cret", "s01", "patient", "patient-name");
+        assert!(packed.contains(&format!("default: \"{want}\"")), "{packed}");
+
+        // Untouched: graded as the instructor's lab, with the student's patient.
+        let g = overlay(EXERCISE, &lab, "s01.yaml", &packed, "fallback").unwrap();
+        assert_eq!(g.student, "s01");
+        assert!(g.ignored.is_empty(), "{:?}", g.ignored);
+        assert_eq!(g.scenario.params["patient"], want);
+        assert!(
+            g.scenario
+                .checks
+                .iter()
+                .any(|c| c.id == "secret-check" && c.hidden)
+        );
+
+        // The solution, applied to the handout, asks for the allowed version.
+        let solved = apply_solution(&packed, "ex.yaml", EXERCISE).unwrap();
+        let g = overlay(EXERCISE, &lab, "s01.yaml", &solved, "fallback").unwrap();
+        let version = g.scenario.nodes.iter().find_map(|n| match &n.kind {
+            NodeKind::Orthanc { version, .. } => Some(version.clone()),
+            _ => None,
+        });
+        assert_eq!(version.as_deref(), Some("1.12.7"));
+    }
+
+    #[test]
+    fn overlay_refuses_a_version_the_exercise_does_not_allow() {
+        let lab = instructor();
+        let packed = pack(EXERCISE, &lab, "s01").unwrap();
+        let other = packed.replace(
+            "pacs: { kind: orthanc, aet: ORTHANC,",
+            "pacs: { kind: orthanc, version: \"1.10.1\", aet: ORTHANC,",
+        );
+        assert_ne!(other, packed);
+        let err = overlay(EXERCISE, &lab, "s01.yaml", &other, "s01")
+            .err()
+            .unwrap();
+        let text = err.to_string();
+        assert!(
+            text.contains("does not allow") && text.contains("1.12.7"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn overlay_takes_only_editable_fields_and_names_the_rest() {
+        let lab = instructor();
+        let packed = pack(EXERCISE, &lab, "s01").unwrap();
+        let tampered = packed
+            .replace("aet: ORTHANC", "aet: EVIL")
+            .replace("equals: 1 }", "equals: 0 }")
+            .replace("student: \"s01\"", "student: \"s02\"");
+        let g = overlay(EXERCISE, &lab, "x.yaml", &tampered, "x").unwrap();
+        assert_eq!(g.student, "s02");
+        assert_eq!(g.ignored, ["checks", "nodes.pacs.aet"]);
+        assert_eq!(
+            g.scenario
+                .nodes
+                .iter()
+                .find(|n| n.name == "pacs")
+                .unwrap()
+                .aet(),
+            Some("ORTHANC")
+        );
+        // s02's values, drawn again, not what the file says.
+        assert_eq!(
+            g.scenario.params["patient"],
+            draw("s3cret", "s02", "patient", "patient-name")
+        );
+
+        let wrong_lab = packed.replace("name: ex", "name: other");
+        let err = overlay(EXERCISE, &lab, "x.yaml", &wrong_lab, "x")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not the exercise `ex`"), "{err}");
+    }
+
+    #[test]
+    fn pack_refuses_an_exercise_section_on_one_line() {
+        let flow = EXERCISE.replace(
+            "exercise:\n  brief: Secure it.\n  edit:\n    - node: pacs\n      fields: [config, version]\n      versions: [\"1.12.7\"]\n  solution:\n    pacs: { version: \"1.12.7\" }\n  seed: \"s3cret\"\n",
+            "exercise: { brief: Secure it., seed: s3cret, edit: [{ node: pacs, fields: [config] }] }\n",
+        );
+        assert_ne!(flow, EXERCISE);
+        let lab = crate::parse_str("ex.yaml", &flow, &BTreeMap::new()).unwrap();
+        let err = pack(&flow, &lab, "s01").err().unwrap();
+        assert!(err.to_string().contains("block style"), "{err}");
     }
 
     #[test]
