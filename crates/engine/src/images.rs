@@ -45,8 +45,12 @@ const PYNETDICOM_FILES: &[(&str, &str)] = &[
 /// An image a lab can ask for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Image {
-    Base { suite: &'static str },
-    Orthanc { version: String },
+    Base {
+        suite: &'static str,
+    },
+    Orthanc {
+        version: String,
+    },
     Agent,
     /// The attacker's toolbox: nmap, tcpdump, tshark, dcmtk and lab-agent.
     Toolbox,
@@ -291,7 +295,10 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
             let l = l.trim();
             let (pin, hash) = l.split_once(" --hash=sha256:")?;
             let (name, version) = pin.split_once("==")?;
-            Some((format!("{name}-{version}-py3-none-any.whl"), hash.trim().to_string()))
+            Some((
+                format!("{name}-{version}-py3-none-any.whl"),
+                hash.trim().to_string(),
+            ))
         })
         .collect();
     let have = |file: &str, want: &str| {
@@ -306,7 +313,8 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
             .find(|(n, _)| *n == "requirements.txt")
             .map(|(_, t)| *t)
             .unwrap_or_default();
-        std::fs::write(&req, text).map_err(EngineError::io(format!("writing {}", req.display())))?;
+        std::fs::write(&req, text)
+            .map_err(EngineError::io(format!("writing {}", req.display())))?;
         progress.detail("fetching pynetdicom and pydicom wheels with the host's pip (once)");
         let python = which("python3").ok_or_else(|| {
             EngineError::Setup(
@@ -327,8 +335,10 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
     }
     let mut out = Vec::new();
     for (file, hash) in &requirements {
-        let bytes = std::fs::read(dir.join(file))
-            .map_err(EngineError::io(format!("reading {}", dir.join(file).display())))?;
+        let bytes = std::fs::read(dir.join(file)).map_err(EngineError::io(format!(
+            "reading {}",
+            dir.join(file).display()
+        )))?;
         if hex::encode(Sha256::digest(&bytes)) != *hash {
             return Err(EngineError::Setup(format!(
                 "{} does not match its hash in compose/pynetdicom/requirements.txt\n  fix: delete it; the next build fetches it again",
@@ -339,7 +349,8 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
     }
     if out.is_empty() {
         return Err(EngineError::Setup(
-            "compose/pynetdicom/requirements.txt pins no wheel (name==version --hash=sha256:...)".into(),
+            "compose/pynetdicom/requirements.txt pins no wheel (name==version --hash=sha256:...)"
+                .into(),
         ));
     }
     Ok(out)

@@ -773,12 +773,25 @@ impl Run<'_> {
             .docker
             .exec(&self.plan.container(&step.node), &cmd, STEP_LIMIT)
             .await?;
-        let result: Option<serde_json::Value> = out
+        let mut result: Option<serde_json::Value> = out
             .stdout
             .lines()
             .rev()
             .find_map(|l| serde_json::from_str(l).ok());
         let ok = out.exit_code == 0;
+        // An attacker's C-FIND is an enumeration: it succeeded when the PACS listed
+        // anything to it.
+        if verb == "find"
+            && matches!(
+                self.node(&step.node).map(|n| &n.kind),
+                Some(NodeKind::Attacker { .. })
+            )
+        {
+            if let Some(r) = result.as_mut().filter(|r| r.is_object()) {
+                let listed = r["count"].as_u64().unwrap_or(0);
+                r["success"] = serde_json::json!(ok && listed > 0);
+            }
+        }
         Ok(StepRecord {
             index: step.index,
             id: step.id.clone(),
@@ -807,7 +820,11 @@ impl Run<'_> {
         ));
         let out = self
             .docker
-            .exec(&self.plan.container(&step.node), cmd, STEP_LIMIT.saturating_sub(t0.elapsed()))
+            .exec(
+                &self.plan.container(&step.node),
+                cmd,
+                STEP_LIMIT.saturating_sub(t0.elapsed()),
+            )
             .await?;
         let result = out
             .stdout
@@ -847,7 +864,10 @@ impl Run<'_> {
         host: &str,
     ) -> Result<StepRecord, EngineError> {
         let t0 = Instant::now();
-        let calling = self.node(&step.node).and_then(|n| n.aet()).unwrap_or("MODALITY");
+        let calling = self
+            .node(&step.node)
+            .and_then(|n| n.aet())
+            .unwrap_or("MODALITY");
         let target = step.action.target();
         let called = self.node(target).and_then(|n| n.aet()).unwrap_or("ORTHANC");
         let cmd = match &step.action {
@@ -861,7 +881,14 @@ impl Run<'_> {
                         "lab-agent generate failed before pynetdicom could send: {}",
                         agent_error(&out.stdout, &out.stderr)
                     );
-                    return Ok(Self::record(step, false, out.exit_code, t0, Some(why), result));
+                    return Ok(Self::record(
+                        step,
+                        false,
+                        out.exit_code,
+                        t0,
+                        Some(why),
+                        result,
+                    ));
                 }
                 tools::pynetdicom_cmd(
                     "store",
@@ -899,7 +926,10 @@ impl Run<'_> {
         if verb == "harvest" {
             return self.harvest(step, t0).await;
         }
-        let calling = self.node(&step.node).and_then(|n| n.aet()).unwrap_or("ECHOSCU");
+        let calling = self
+            .node(&step.node)
+            .and_then(|n| n.aet())
+            .unwrap_or("ECHOSCU");
         let mut args = vec![format!("dicom.calling_aet={calling}")];
         match verb {
             "dicom-ping" => {
@@ -925,11 +955,21 @@ impl Run<'_> {
         let mut result = tools::nmap_result(verb, &target, &out.stdout);
         result["evidence"] = serde_json::json!(format!("{ATTACKS_DIR}/{file}"));
         let ok = out.exit_code == 0 && result["ok"] == true;
-        let error = result["error"]
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| Some(format!("nmap exited {}: {}", out.exit_code, out.stderr.trim())));
-        Ok(Self::record(step, ok, out.exit_code, t0, error, Some(result)))
+        let error = result["error"].as_str().map(str::to_string).or_else(|| {
+            Some(format!(
+                "nmap exited {}: {}",
+                out.exit_code,
+                out.stderr.trim()
+            ))
+        });
+        Ok(Self::record(
+            step,
+            ok,
+            out.exit_code,
+            t0,
+            error,
+            Some(result),
+        ))
     }
 
     /// `harvest`: the attacker's own capture so far (its `sniff` daemon), saved into
@@ -977,7 +1017,10 @@ impl Run<'_> {
         to: &str,
         with: &BTreeMap<String, serde_json::Value>,
     ) -> Result<Vec<String>, EngineError> {
-        let victim = with.get("victim").and_then(|v| v.as_str()).unwrap_or_default();
+        let victim = with
+            .get("victim")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
         let victim_ip = self.address_of(victim).await?;
         let pacs_ip = self.address_of(to).await?;
         let mut cmd = vec![

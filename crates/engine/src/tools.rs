@@ -93,17 +93,9 @@ pub fn pynetdicom_cmd(
 /// nmap with one DICOM NSE script against `host:port`, XML on stdout. A TCP connect scan
 /// (`-sT`), no host discovery (`-Pn`), no reverse DNS (`-n`), bounded by `--host-timeout`.
 pub fn nmap_cmd(script: &str, host: &str, port: u16, script_args: &[String]) -> Vec<String> {
-    let mut cmd: Vec<String> = [
-        "nmap",
-        "-Pn",
-        "-n",
-        "-sT",
-        "--host-timeout",
-        "120s",
-        "-p",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut cmd: Vec<String> = ["nmap", "-Pn", "-n", "-sT", "--host-timeout", "120s", "-p"]
+        .map(String::from)
+        .to_vec();
     cmd.push(port.to_string());
     cmd.extend(["--script".into(), script.into()]);
     if !script_args.is_empty() {
@@ -139,7 +131,9 @@ fn unescape(s: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -244,7 +238,8 @@ mod tests {
         assert_eq!(v["tool"], "nmap 7.93");
         assert_eq!(v["port"], "open");
         assert_eq!(v["discovered"], true);
-        let checked = PING_OPEN.replace("Any AET is accepted (Insecure)", "Called AET check enabled");
+        let checked =
+            PING_OPEN.replace("Any AET is accepted (Insecure)", "Called AET check enabled");
         let v = nmap_result("dicom-ping", "pacs:4242", &checked);
         assert_eq!(v["success"], false, "{v}");
         assert_eq!(v["ok"], true);
@@ -256,7 +251,10 @@ mod tests {
         let v = nmap_result("dicom-ping", "pacs:4242", xml);
         assert_eq!(v["success"], false);
         assert_eq!(v["ok"], false);
-        assert!(v["error"].as_str().unwrap().contains("could not scan"), "{v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("could not scan"),
+            "{v}"
+        );
     }
 
     #[test]
@@ -282,11 +280,31 @@ mod tests {
             rows: 64,
             cols: 64,
         };
-        let cmd = pynetdicom_cmd("store", "pacs", 4242, "MODALITY", "ORTHANC", Some((&study, "/tmp/s")));
+        let cmd = pynetdicom_cmd(
+            "store",
+            "pacs",
+            4242,
+            "MODALITY",
+            "ORTHANC",
+            Some((&study, "/tmp/s")),
+        );
         assert!(!cmd.contains(&"--extra-context".to_string()), "{cmd:?}");
         study.modality = "CT".into();
         study.syntax = Syntax::ExplicitLe;
-        let cmd = pynetdicom_cmd("store", "pacs", 4242, "MODALITY", "ORTHANC", Some((&study, "/tmp/s")));
-        assert!(cmd.ends_with(&["--extra-context".into(), "1.2.840.10008.5.1.4.1.1.2=1.2.840.10008.1.2.1".into()]), "{cmd:?}");
+        let cmd = pynetdicom_cmd(
+            "store",
+            "pacs",
+            4242,
+            "MODALITY",
+            "ORTHANC",
+            Some((&study, "/tmp/s")),
+        );
+        assert!(
+            cmd.ends_with(&[
+                "--extra-context".into(),
+                "1.2.840.10008.5.1.4.1.1.2=1.2.840.10008.1.2.1".into()
+            ]),
+            "{cmd:?}"
+        );
     }
 }

@@ -226,7 +226,10 @@ pub(crate) fn step(
         Some(to) if unaimed => {
             cx.at(
                 to.referenced,
-                format!("{here}: `{}` is aimed at no node; remove `to`", s.action.value),
+                format!(
+                    "{here}: `{}` is aimed at no node; remove `to`",
+                    s.action.value
+                ),
             );
             String::new()
         }
@@ -299,7 +302,15 @@ pub(crate) fn step(
     };
     let rule = rule?;
     let with = s.with.as_ref().map(|w| w.value.clone()).unwrap_or_default();
-    actor_fits(cx, &here, s, rule.verb, kind_of(&s.node.value), node_names, nodes);
+    actor_fits(
+        cx,
+        &here,
+        s,
+        rule.verb,
+        kind_of(&s.node.value),
+        node_names,
+        nodes,
+    );
     if let Some(w) = &s.with {
         let allowed: Vec<&str> = rule.options.iter().map(|(k, _)| *k).collect();
         for (key, value) in &w.value {
@@ -489,9 +500,14 @@ fn actor_fits(
                 if !fits {
                     cx.at(
                         loc,
-                        format!("{here}: the victim `{v}` is not a modality or PACS node of the lab"),
+                        format!(
+                            "{here}: the victim `{v}` is not a modality or PACS node of the lab"
+                        ),
                     )
-                    .hint = Some(format!("nodes are: {}", crate::validate::or_none(node_names)));
+                    .hint = Some(format!(
+                        "nodes are: {}",
+                        crate::validate::or_none(node_names)
+                    ));
                 }
             }
         }

@@ -768,7 +768,9 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             if let (ModalityImpl::Pynetdicom, Some((_, loc))) = (implementation, tls) {
                 cx.at(
                     loc,
-                    format!("modality `{name}` runs the paper's pynetdicom script, which speaks no TLS"),
+                    format!(
+                        "modality `{name}` runs the paper's pynetdicom script, which speaks no TLS"
+                    ),
                 )
                 .hint = Some("remove `tls`, or use `impl: lab-agent` for DICOM TLS".into());
             }
