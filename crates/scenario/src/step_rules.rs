@@ -470,7 +470,7 @@ fn actor_fits(
                 )
                 .hint = Some(format!("add `image: toolbox` to node `{name}`"));
             }
-            if verb == "harvest" && !daemon.as_ref().is_some_and(|d| d.action == "sniff") {
+            if verb == "harvest" && daemon.as_ref().is_none_or(|d| d.action != "sniff") {
                 cx.at(
                     at,
                     format!("{here}: `harvest` reads the attacker's own capture, but `{name}` captures nothing"),
