@@ -1,11 +1,15 @@
 """The paper's DICOM simulator (Karagiannis et al. 2023, Listings 1-6), kept as written.
 
-Two changes, both needed to run it on any data and both marked below:
-- the file filter also takes lower-case `.dcm` (the listing checks `.DCM` only);
-- `--extra-context SOP_CLASS=TS[,TS]` adds requested contexts besides the paper's
+Changes, each needed to run it on any data or in a lab, each marked below:
+- 1: the file filter also takes lower-case `.dcm` (the listing checks `.DCM` only);
+- 2: `--extra-context SOP_CLASS=TS[,TS]` adds requested contexts besides the paper's
   XA / JPEG Baseline one (the benchmark sends CT in Explicit VR Little Endian, which the
-  paper's single requested context cannot carry).
+  paper's single requested context cannot carry);
+- 3: the calling AE title is a parameter (default the paper's "MODALITY");
+- 4: the function also says why an association failed (rejected, aborted, unreachable),
+  so that the lab engine maps it to lab-agent's exit codes.
 It prints one JSON line at the end (sent, failed, seconds inside send_dicom_to_pacs).
+`modality.py` wraps it for the labs (same JSON and exit codes as lab-agent).
 
 Usage: paper_store.py DICOM_FOLDER PACS_IP PACS_PORT PACS_AE_TITLE [--extra-context ...]
 """
@@ -21,9 +25,10 @@ from pynetdicom import AE, StoragePresentationContexts
 from pynetdicom.sop_class import CTImageStorage  # noqa: F401  (imported in the paper too)
 
 
-def send_dicom_to_pacs(dicom_folder, pacs_ip, pacs_port, pacs_ae_title, extra=()):
+def send_dicom_to_pacs(dicom_folder, pacs_ip, pacs_port, pacs_ae_title, extra=(),
+                       calling="MODALITY", why=None):  # change 3, change 4
     # Create an Application Entity
-    ae = AE(ae_title="MODALITY")
+    ae = AE(ae_title=calling)  # change 3: the paper writes ae_title="MODALITY"
     ae.supported_contexts = StoragePresentationContexts
 
     # Add the requested transfer syntax for the X-ray Angiographic Image Storage context
@@ -53,6 +58,9 @@ def send_dicom_to_pacs(dicom_folder, pacs_ip, pacs_port, pacs_ae_title, extra=()
         print("Disconnected from the PACS server.", file=sys.stderr)
         return True, sent, failed
     print("Failed to connect to the PACS server.", file=sys.stderr)
+    if why is not None:  # change 4
+        why["rejected"] = assoc.is_rejected
+        why["aborted"] = assoc.is_aborted
     return False, sent, failed
 
 

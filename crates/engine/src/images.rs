@@ -1,7 +1,10 @@
 //! The images a lab needs, built here from Debian packages (there is no registry):
 //! `dicom-range/base:<suite>` by debootstrap and import, the others by Dockerfiles in
 //! `compose/<image>/` built `FROM` it. Each image carries the hash of its recipe in a label;
-//! an image whose label matches is not built again.
+//! an image whose label matches is not built again. The images that carry the `lab-agent`
+//! binary (agent, toolbox, pynetdicom) are tagged by their recipe hash, so two checkouts on
+//! one daemon never start each other's binary; toolbox and pynetdicom are built only for
+//! labs that use them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,13 +21,41 @@ use crate::progress::Progress;
 const BASE_RECIPE: &str = include_str!("../../../compose/base/recipe.sh");
 const ORTHANC_DOCKERFILE: &str = include_str!("../../../compose/orthanc/Dockerfile");
 const AGENT_DOCKERFILE: &str = include_str!("../../../compose/agent/Dockerfile");
+const TOOLBOX_DOCKERFILE: &str = include_str!("../../../compose/toolbox/Dockerfile");
+/// The paper's modality: its build context, compiled in like the other recipes.
+const PYNETDICOM_FILES: &[(&str, &str)] = &[
+    (
+        "Dockerfile",
+        include_str!("../../../compose/pynetdicom/Dockerfile"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("../../../compose/pynetdicom/requirements.txt"),
+    ),
+    (
+        "paper_store.py",
+        include_str!("../../../compose/pynetdicom/paper_store.py"),
+    ),
+    (
+        "modality.py",
+        include_str!("../../../compose/pynetdicom/modality.py"),
+    ),
+];
 
 /// An image a lab can ask for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Image {
-    Base { suite: &'static str },
-    Orthanc { version: String },
+    Base {
+        suite: &'static str,
+    },
+    Orthanc {
+        version: String,
+    },
     Agent,
+    /// The attacker's toolbox: nmap, tcpdump, tshark, dcmtk and lab-agent.
+    Toolbox,
+    /// The paper's modality: python3, pynetdicom and pydicom from wheels, and lab-agent.
+    Pynetdicom,
 }
 
 impl Image {
@@ -38,6 +69,11 @@ impl Image {
                 "dicom-range/agent:{}",
                 agent_recipe().map(|(r, _)| r.as_str()).unwrap_or("latest")
             ),
+            Image::Toolbox => format!("dicom-range/toolbox:{}", with_agent(&[TOOLBOX_DOCKERFILE])),
+            Image::Pynetdicom => format!(
+                "dicom-range/pynetdicom:{}",
+                with_agent(&PYNETDICOM_FILES.iter().map(|(_, t)| *t).collect::<Vec<_>>())
+            ),
         }
     }
 
@@ -47,7 +83,9 @@ impl Image {
             Image::Orthanc { version } => Some(Image::Base {
                 suite: suite_of(version),
             }),
-            Image::Agent => Some(Image::Base { suite: "bookworm" }),
+            Image::Agent | Image::Toolbox | Image::Pynetdicom => {
+                Some(Image::Base { suite: "bookworm" })
+            }
         }
     }
 }
@@ -59,17 +97,41 @@ fn suite_of(orthanc_version: &str) -> &'static str {
     }
 }
 
+/// The tag suffix of an image made of `parts` and the agent binary: a hash of both.
+fn with_agent(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+    }
+    h.update(
+        agent_recipe()
+            .map(|(r, _)| r.as_str())
+            .unwrap_or("latest")
+            .as_bytes(),
+    );
+    hex::encode(&h.finalize()[..6])
+}
+
 /// The images a lab runs on.
 pub fn needed_by(scenario: &scenario::Scenario) -> Vec<Image> {
     let mut needed = vec![Image::Agent];
     for node in &scenario.nodes {
-        if let scenario::NodeKind::Orthanc { version, .. } = &node.kind {
-            let img = Image::Orthanc {
+        let img = match &node.kind {
+            scenario::NodeKind::Orthanc { version, .. } => Image::Orthanc {
                 version: version.clone(),
-            };
-            if !needed.contains(&img) {
-                needed.push(img);
-            }
+            },
+            scenario::NodeKind::Modality {
+                implementation: scenario::ModalityImpl::Pynetdicom,
+                ..
+            } => Image::Pynetdicom,
+            scenario::NodeKind::Attacker {
+                image: scenario::AttackerImage::Toolbox,
+                ..
+            } => Image::Toolbox,
+            _ => continue,
+        };
+        if !needed.contains(&img) {
+            needed.push(img);
         }
     }
     needed
@@ -127,6 +189,30 @@ pub async fn ensure(
                 ])?;
                 build(docker, context, &tag, &recipe, &HashMap::new(), progress).await?;
             }
+            Image::Toolbox => {
+                let bin = read_agent_bin()?;
+                let context = context_tar(&[
+                    ("Dockerfile", TOOLBOX_DOCKERFILE.as_bytes()),
+                    ("lab-agent", &bin),
+                ])?;
+                build(docker, context, &tag, &recipe, &HashMap::new(), progress).await?;
+            }
+            Image::Pynetdicom => {
+                let bin = read_agent_bin()?;
+                let wheels = pynetdicom_wheels(progress).await?;
+                let mut files: Vec<(String, Vec<u8>)> = PYNETDICOM_FILES
+                    .iter()
+                    .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+                    .collect();
+                files.push(("lab-agent".into(), bin));
+                files.extend(wheels);
+                let refs: Vec<(&str, &[u8])> = files
+                    .iter()
+                    .map(|(n, b)| (n.as_str(), b.as_slice()))
+                    .collect();
+                let context = context_tar(&refs)?;
+                build(docker, context, &tag, &recipe, &HashMap::new(), progress).await?;
+            }
         }
         progress.phase(&format!(
             "built {tag} in {:.0} s",
@@ -157,6 +243,11 @@ fn recipe_of(img: &Image, base_recipe: &str) -> Result<(String, Option<PathBuf>)
             h.update(recipe.as_bytes());
             agent_bin = Some(path.clone());
         }
+        Image::Toolbox | Image::Pynetdicom => {
+            // The tag already hashes the recipe files and the agent binary.
+            agent_recipe()?;
+            h.update(img.tag().as_bytes());
+        }
     }
     Ok((hex::encode(&h.finalize()[..12]), agent_bin))
 }
@@ -178,6 +269,91 @@ fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
         })
         .as_ref()
         .map_err(|e| EngineError::Setup(e.clone()))
+}
+
+fn read_agent_bin() -> Result<Vec<u8>, EngineError> {
+    let (_, path) = agent_recipe()?;
+    std::fs::read(path).map_err(EngineError::io(format!("reading {}", path.display())))
+}
+
+/// pynetdicom's and pydicom's wheels (pure Python), as `wheels/<file>` entries of the
+/// build context. They are fetched once by the host's own pip into
+/// `~/.cache/dicom-range/wheels`, checked against the hashes in requirements.txt, and
+/// installed in the image with `--no-index`: build containers here cannot verify PyPI's
+/// certificate (a TLS-intercepting proxy only the host trusts; compose/pynetdicom/README.md).
+async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>, EngineError> {
+    let dir = cache_dir().join("wheels");
+    std::fs::create_dir_all(&dir)
+        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+    let requirements: Vec<(String, String)> = PYNETDICOM_FILES
+        .iter()
+        .find(|(n, _)| *n == "requirements.txt")
+        .map(|(_, t)| t)
+        .into_iter()
+        .flat_map(|t| t.lines())
+        .filter_map(|l| {
+            let l = l.trim();
+            let (pin, hash) = l.split_once(" --hash=sha256:")?;
+            let (name, version) = pin.split_once("==")?;
+            Some((
+                format!("{name}-{version}-py3-none-any.whl"),
+                hash.trim().to_string(),
+            ))
+        })
+        .collect();
+    let have = |file: &str, want: &str| {
+        std::fs::read(dir.join(file))
+            .map(|b| hex::encode(Sha256::digest(&b)) == want)
+            .unwrap_or(false)
+    };
+    if !requirements.iter().all(|(f, h)| have(f, h)) {
+        let req = dir.join("requirements.txt");
+        let text = PYNETDICOM_FILES
+            .iter()
+            .find(|(n, _)| *n == "requirements.txt")
+            .map(|(_, t)| *t)
+            .unwrap_or_default();
+        std::fs::write(&req, text)
+            .map_err(EngineError::io(format!("writing {}", req.display())))?;
+        progress.detail("fetching pynetdicom and pydicom wheels with the host's pip (once)");
+        let python = which("python3").ok_or_else(|| {
+            EngineError::Setup(
+                "python3 is not installed on this host; its pip fetches the pynetdicom wheels\n  fix: apt-get install -y python3-pip".into(),
+            )
+        })?;
+        run_streamed(
+            tokio::process::Command::new(python)
+                .args(["-m", "pip", "download", "--only-binary=:all:", "--no-deps"])
+                .args(["--require-hashes", "--disable-pip-version-check", "-d"])
+                .arg(&dir)
+                .arg("-r")
+                .arg(&req),
+            "pip download (pynetdicom wheels)",
+            progress,
+        )
+        .await?;
+    }
+    let mut out = Vec::new();
+    for (file, hash) in &requirements {
+        let bytes = std::fs::read(dir.join(file)).map_err(EngineError::io(format!(
+            "reading {}",
+            dir.join(file).display()
+        )))?;
+        if hex::encode(Sha256::digest(&bytes)) != *hash {
+            return Err(EngineError::Setup(format!(
+                "{} does not match its hash in compose/pynetdicom/requirements.txt\n  fix: delete it; the next build fetches it again",
+                dir.join(file).display()
+            )));
+        }
+        out.push((format!("wheels/{file}"), bytes));
+    }
+    if out.is_empty() {
+        return Err(EngineError::Setup(
+            "compose/pynetdicom/requirements.txt pins no wheel (name==version --hash=sha256:...)"
+                .into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// The `lab-agent` binary copied into the agent image: `$LAB_AGENT_BIN`, or the one built

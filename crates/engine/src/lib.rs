@@ -4,8 +4,11 @@
 //! Owns the order of things and the run directory (`runs/<id>/`): it decides names,
 //! subnets and labels, builds missing images, starts the nodes through `runtime`, drives
 //! the agent inside them with `docker exec`, saves every piece of evidence before teardown,
-//! and asks `checks` and `report` for the verdict. It does not parse scenarios (`scenario`),
-//! decode traffic (`wire`) or talk to Docker directly (`runtime`).
+//! and asks `checks` and `report` for the verdict. Steps that are not one lab-agent command
+//! (the paper's pynetdicom modality, nmap in the toolbox, an attacker's `harvest` of its own
+//! capture) become the same JSON results in `tools`. It does not parse scenarios
+//! (`scenario`), decode traffic (`wire` does, also for `harvest`) or talk to Docker directly
+//! (`runtime`).
 
 pub mod catalog;
 pub mod classroom;
@@ -18,6 +21,7 @@ mod plan;
 pub mod progress;
 mod run;
 pub mod suite;
+mod tools;
 
 pub use error::EngineError;
 pub use plan::RunPlan;

@@ -17,11 +17,18 @@ use crate::orthanc;
 use crate::pki::{Identity, RunCa};
 use crate::plan::{RunPlan, free_subnets};
 use crate::progress::Progress;
+use crate::tools;
 
 /// Where the sniffer writes inside its container; copied out after it stops.
 const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
 /// Where the IDS appends its alerts inside its container.
 const IDS_OUT: &str = "/evidence/alerts.jsonl";
+/// Where an attacker's `sniff` daemon writes its own capture.
+const ATTACKER_CAPTURE: &str = "/evidence/attacker.pcapng";
+/// Where an attacker's own captures are saved in the run directory (`<node>.pcapng`).
+const ATTACKER_CAPTURES_DIR: &str = "captures";
+/// Where the raw output of attack tools (nmap's XML) is saved in the run directory.
+const ATTACKS_DIR: &str = "attacks";
 /// Where a TLS modality finds its CA, certificate and key.
 const AGENT_TLS_DIR: &str = "/etc/lab-agent";
 const READY_LIMIT: Duration = Duration::from_secs(90);
@@ -269,7 +276,11 @@ impl Run<'_> {
                     };
                     self.docker.start_container(&spec).await?;
                 }
-                NodeKind::Modality { networks, .. } => {
+                NodeKind::Modality {
+                    networks,
+                    implementation,
+                    ..
+                } => {
                     let files = match self.identities.get(&node.name) {
                         Some(id) => [
                             ("client.pem", &id.cert_pem),
@@ -287,9 +298,14 @@ impl Run<'_> {
                         .collect(),
                         None => Vec::new(),
                     };
+                    let image = match implementation {
+                        scenario::ModalityImpl::LabAgent => Image::Agent,
+                        // The paper's script; lab-agent there only generates studies and idles.
+                        scenario::ModalityImpl::Pynetdicom => Image::Pynetdicom,
+                    };
                     let spec = ContainerSpec {
                         name: self.plan.container(&node.name),
-                        image: Image::Agent.tag(),
+                        image: image.tag(),
                         cmd: vec!["lab-agent".into(), "idle".into()],
                         labels: self.plan.labels(&node.name),
                         networks: self.attach(&node.name, networks),
@@ -299,20 +315,73 @@ impl Run<'_> {
                     self.docker.start_container(&spec).await?;
                 }
                 NodeKind::Attacker {
-                    networks, daemon, ..
+                    networks,
+                    daemon,
+                    image,
+                    ..
                 } => {
                     let cmd = match daemon {
                         Some(d) => daemon_cmd(self.scenario, d),
                         None => vec!["lab-agent".into(), "idle".into()],
                     };
+                    let image = match image {
+                        scenario::AttackerImage::Agent => Image::Agent,
+                        scenario::AttackerImage::Toolbox => Image::Toolbox,
+                    };
+                    let mine = |verb: &str| {
+                        self.scenario
+                            .steps
+                            .iter()
+                            .filter(|s| s.node == node.name && s.action.verb() == verb)
+                            .collect::<Vec<_>>()
+                    };
+                    // An ARP spoofer forwards what it attracts (on-path, not a black hole), in
+                    // its own network namespace only.
+                    let sysctls = if mine("arp-spoof").is_empty() {
+                        Default::default()
+                    } else {
+                        [
+                            ("net.ipv4.ip_forward", "1"),
+                            ("net.ipv4.conf.all.send_redirects", "0"),
+                        ]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                    };
+                    // nmap's dicom-brute reads its guesses from a file (passdb).
+                    let files = mine("dicom-brute")
+                        .into_iter()
+                        .map(|s| {
+                            let list = match &s.action {
+                                Action::Agent { with, .. } => with
+                                    .get("called")
+                                    .and_then(|v| v.as_array())
+                                    .map(|a| {
+                                        a.iter()
+                                            .filter_map(|v| v.as_str())
+                                            .map(|v| format!("{v}\n"))
+                                            .collect::<String>()
+                                    })
+                                    .unwrap_or_default(),
+                                _ => String::new(),
+                            };
+                            (
+                                AGENT_TLS_DIR.to_string(),
+                                format!("{}.aets", s.id),
+                                list.into_bytes(),
+                            )
+                        })
+                        .collect();
                     let spec = ContainerSpec {
                         name: self.plan.container(&node.name),
-                        image: Image::Agent.tag(),
+                        image: image.tag(),
                         cmd,
                         labels: self.plan.labels(&node.name),
                         networks: self.attach(&node.name, networks),
                         // Raw sockets for ARP and scans on its own network namespace only.
                         cap_add: vec!["NET_RAW".into(), "NET_ADMIN".into()],
+                        sysctls,
+                        files,
                         ..Default::default()
                     };
                     self.docker.start_container(&spec).await?;
@@ -331,12 +400,13 @@ impl Run<'_> {
                 daemon: Some(d), ..
             } = &node.kind
             {
-                self.wait_for_line(
-                    &node.name,
-                    &["\"listening\""],
-                    &format!("running its {}", d.action),
-                )
-                .await?;
+                let marker = if d.action == "sniff" {
+                    "\"capturing\""
+                } else {
+                    "\"listening\""
+                };
+                self.wait_for_line(&node.name, &[marker], &format!("running its {}", d.action))
+                    .await?;
             }
         }
         for node in &self.scenario.nodes {
@@ -643,6 +713,22 @@ impl Run<'_> {
         // Through an on-path attacker, the modality connects to the proxy, still naming
         // (and, under TLS, verifying) the real PACS.
         let host = step.via.as_deref().unwrap_or(step.action.target());
+        let pynetdicom = matches!(
+            self.node(&step.node).map(|n| &n.kind),
+            Some(NodeKind::Modality {
+                implementation: scenario::ModalityImpl::Pynetdicom,
+                ..
+            })
+        );
+        match &step.action {
+            Action::Echo { .. } | Action::Store { .. } if pynetdicom => {
+                return self.run_pynetdicom_step(step, host).await;
+            }
+            Action::Agent { verb, to, with } if tools_verb(verb) => {
+                return self.run_tool_step(step, verb, to, with, host).await;
+            }
+            _ => {}
+        }
         let mut cmd = match &step.action {
             Action::Echo { to } => self.peer_args("echo", &step.node, to, host),
             Action::Store { to, study } => {
@@ -667,6 +753,9 @@ impl Run<'_> {
                 ]);
                 cmd
             }
+            Action::Agent { verb, to, with } if verb == "arp-spoof" => {
+                self.arp_spoof_args(&step.node, to, with).await?
+            }
             Action::Agent { verb, to, with } => {
                 let mut cmd = self.attack_args(verb, &step.node, to, host);
                 cmd.extend(scenario::step_rules::agent_flags(verb, with));
@@ -684,12 +773,25 @@ impl Run<'_> {
             .docker
             .exec(&self.plan.container(&step.node), &cmd, STEP_LIMIT)
             .await?;
-        let result: Option<serde_json::Value> = out
+        let mut result: Option<serde_json::Value> = out
             .stdout
             .lines()
             .rev()
             .find_map(|l| serde_json::from_str(l).ok());
         let ok = out.exit_code == 0;
+        // An attacker's C-FIND is an enumeration: it succeeded when the PACS listed
+        // anything to it.
+        if verb == "find"
+            && matches!(
+                self.node(&step.node).map(|n| &n.kind),
+                Some(NodeKind::Attacker { .. })
+            )
+        {
+            if let Some(r) = result.as_mut().filter(|r| r.is_object()) {
+                let listed = r["count"].as_u64().unwrap_or(0);
+                r["success"] = serde_json::json!(ok && listed > 0);
+            }
+        }
         Ok(StepRecord {
             index: step.index,
             id: step.id.clone(),
@@ -701,6 +803,266 @@ impl Run<'_> {
             error: (!ok).then(|| agent_error(&out.stdout, &out.stderr)),
             result,
         })
+    }
+
+    /// Runs a command in a node for a step and records it like a lab-agent step: its last
+    /// JSON line is the result (or `result`, when the engine made it), exit 0 is ok.
+    async fn exec_step(
+        &self,
+        step: &scenario::Step,
+        cmd: &[String],
+        t0: Instant,
+    ) -> Result<(runtime::ExecOutput, Option<serde_json::Value>), EngineError> {
+        let verb = step.action.verb();
+        self.progress.phase(&format!(
+            "step {} ({}): {} {verb}",
+            step.index, step.id, step.node
+        ));
+        let out = self
+            .docker
+            .exec(
+                &self.plan.container(&step.node),
+                cmd,
+                STEP_LIMIT.saturating_sub(t0.elapsed()),
+            )
+            .await?;
+        let result = out
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        Ok((out, result))
+    }
+
+    fn record(
+        step: &scenario::Step,
+        ok: bool,
+        exit_code: i64,
+        t0: Instant,
+        error: Option<String>,
+        result: Option<serde_json::Value>,
+    ) -> StepRecord {
+        StepRecord {
+            index: step.index,
+            id: step.id.clone(),
+            node: step.node.clone(),
+            action: step.action.verb().into(),
+            ok,
+            exit_code,
+            elapsed_ms: t0.elapsed().as_millis() as u64,
+            error: if ok { None } else { error },
+            result,
+        }
+    }
+
+    /// echo and store through the paper's pynetdicom script (`impl: pynetdicom`): the same
+    /// study as lab-agent's (`lab-agent generate` in the node), then `modality.py`, whose
+    /// JSON line and exit codes are lab-agent's.
+    async fn run_pynetdicom_step(
+        &self,
+        step: &scenario::Step,
+        host: &str,
+    ) -> Result<StepRecord, EngineError> {
+        let t0 = Instant::now();
+        let calling = self
+            .node(&step.node)
+            .and_then(|n| n.aet())
+            .unwrap_or("MODALITY");
+        let target = step.action.target();
+        let called = self.node(target).and_then(|n| n.aet()).unwrap_or("ORTHANC");
+        let cmd = match &step.action {
+            Action::Store { study, .. } => {
+                let dir = format!("/tmp/study-{}", step.id);
+                let (out, result) = self
+                    .exec_step(step, &tools::generate_cmd(study, &dir), t0)
+                    .await?;
+                if out.exit_code != 0 {
+                    let why = format!(
+                        "lab-agent generate failed before pynetdicom could send: {}",
+                        agent_error(&out.stdout, &out.stderr)
+                    );
+                    return Ok(Self::record(
+                        step,
+                        false,
+                        out.exit_code,
+                        t0,
+                        Some(why),
+                        result,
+                    ));
+                }
+                tools::pynetdicom_cmd(
+                    "store",
+                    host,
+                    orthanc::DICOM_PORT,
+                    calling,
+                    called,
+                    Some((study, &dir)),
+                )
+            }
+            _ => tools::pynetdicom_cmd("echo", host, orthanc::DICOM_PORT, calling, called, None),
+        };
+        let (out, result) = self.exec_step(step, &cmd, t0).await?;
+        let ok = out.exit_code == 0;
+        Ok(Self::record(
+            step,
+            ok,
+            out.exit_code,
+            t0,
+            Some(agent_error(&out.stdout, &out.stderr)),
+            result,
+        ))
+    }
+
+    /// The steps `tools` turns into results: nmap's DICOM scripts and `harvest`.
+    async fn run_tool_step(
+        &self,
+        step: &scenario::Step,
+        verb: &str,
+        to: &str,
+        with: &BTreeMap<String, serde_json::Value>,
+        host: &str,
+    ) -> Result<StepRecord, EngineError> {
+        let t0 = Instant::now();
+        if verb == "harvest" {
+            return self.harvest(step, t0).await;
+        }
+        let calling = self
+            .node(&step.node)
+            .and_then(|n| n.aet())
+            .unwrap_or("ECHOSCU");
+        let mut args = vec![format!("dicom.calling_aet={calling}")];
+        match verb {
+            "dicom-ping" => {
+                if let Some(called) = with.get("called").and_then(|v| v.as_str()) {
+                    args.push(format!("dicom.called_aet={called}"));
+                }
+            }
+            _ => {
+                args.push(format!("passdb={AGENT_TLS_DIR}/{}.aets", step.id));
+                args.push("unpwdb.timelimit=60s".into());
+                args.push("brute.firstonly=false".into());
+            }
+        }
+        let cmd = tools::nmap_cmd(verb, host, orthanc::DICOM_PORT, &args);
+        let (out, _) = self.exec_step(step, &cmd, t0).await?;
+        let dir = self.run_dir.join(ATTACKS_DIR);
+        std::fs::create_dir_all(&dir)
+            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        let file = format!("{}.nmap.xml", step.id);
+        std::fs::write(dir.join(&file), &out.stdout)
+            .map_err(EngineError::io(format!("writing {ATTACKS_DIR}/{file}")))?;
+        let target = format!("{to}:{}", orthanc::DICOM_PORT);
+        let mut result = tools::nmap_result(verb, &target, &out.stdout);
+        result["evidence"] = serde_json::json!(format!("{ATTACKS_DIR}/{file}"));
+        let ok = out.exit_code == 0 && result["ok"] == true;
+        let error = result["error"].as_str().map(str::to_string).or_else(|| {
+            Some(format!(
+                "nmap exited {}: {}",
+                out.exit_code,
+                out.stderr.trim()
+            ))
+        });
+        Ok(Self::record(
+            step,
+            ok,
+            out.exit_code,
+            t0,
+            error,
+            Some(result),
+        ))
+    }
+
+    /// `harvest`: the attacker's own capture so far (its `sniff` daemon), saved into
+    /// `captures/<node>.<step>.pcapng` and read with `wire`: did patient data reach it?
+    async fn harvest(&self, step: &scenario::Step, t0: Instant) -> Result<StepRecord, EngineError> {
+        self.progress.phase(&format!(
+            "step {} ({}): {} harvest",
+            step.index, step.id, step.node
+        ));
+        // The sniffer flushes its file every 200 ms.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let bytes = self
+            .docker
+            .read_file(&self.plan.container(&step.node), ATTACKER_CAPTURE)
+            .await?;
+        let dir = self.run_dir.join(ATTACKER_CAPTURES_DIR);
+        std::fs::create_dir_all(&dir)
+            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        let rel = format!("{ATTACKER_CAPTURES_DIR}/{}.{}.pcapng", step.node, step.id);
+        let path = self.run_dir.join(&rel);
+        std::fs::write(&path, bytes).map_err(EngineError::io(format!("writing {rel}")))?;
+        match wire::analyze_file(&path) {
+            Ok(analysis) => Ok(Self::record(
+                step,
+                true,
+                0,
+                t0,
+                None,
+                Some(tools::harvest_result(&analysis, &rel)),
+            )),
+            Err(e) => {
+                let why = format!("the attacker's capture {rel} cannot be read: {e}");
+                let result = serde_json::json!({"action": "harvest", "ok": false, "error": why});
+                Ok(Self::record(step, false, 1, t0, Some(why), Some(result)))
+            }
+        }
+    }
+
+    /// `lab-agent arp-spoof` telling `victim` that the PACS `to` is at the attacker's MAC.
+    /// The addresses are asked of each node's own resolver (its name on its network), so
+    /// an attacker on another segment sends to addresses it cannot reach.
+    async fn arp_spoof_args(
+        &self,
+        attacker: &str,
+        to: &str,
+        with: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<Vec<String>, EngineError> {
+        let victim = with
+            .get("victim")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let victim_ip = self.address_of(victim).await?;
+        let pacs_ip = self.address_of(to).await?;
+        let mut cmd = vec![
+            "arp-spoof".to_string(),
+            "--iface".into(),
+            "eth0".into(),
+            "--target".into(),
+            victim_ip,
+            "--impersonate".into(),
+            pacs_ip,
+        ];
+        for (key, flag) in [("count", "--count"), ("interval_ms", "--interval-ms")] {
+            if let Some(n) = with.get(key).and_then(|v| v.as_u64()) {
+                cmd.extend([flag.to_string(), n.to_string()]);
+            }
+        }
+        let _ = attacker;
+        Ok(cmd)
+    }
+
+    /// A node's IPv4 address on its (first) network, from its own resolver.
+    async fn address_of(&self, node: &str) -> Result<String, EngineError> {
+        let out = self
+            .docker
+            .exec(
+                &self.plan.container(node),
+                &["getent".into(), "ahostsv4".into(), node.into()],
+                Duration::from_secs(10),
+            )
+            .await?;
+        out.stdout
+            .split_whitespace()
+            .next()
+            .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                EngineError::Setup(format!(
+                    "cannot find the address of node `{node}` (getent exit {}): {}",
+                    out.exit_code,
+                    out.stderr.trim()
+                ))
+            })
     }
 
     /// Arguments of an attacker's (or modality's) agent action other than echo/store:
@@ -771,6 +1133,27 @@ impl Run<'_> {
                         .docker
                         .wait_stopped(&container, Duration::from_secs(10))
                         .await;
+                }
+            }
+            // An attacker's own capture is evidence too: what reached it, whole.
+            if let NodeKind::Attacker {
+                daemon: Some(d), ..
+            } = &node.kind
+            {
+                if d.action == "sniff" {
+                    let container = self.plan.container(&node.name);
+                    let dir = self.run_dir.join(ATTACKER_CAPTURES_DIR);
+                    let saved = match self.docker.read_file(&container, ATTACKER_CAPTURE).await {
+                        Ok(bytes) => std::fs::create_dir_all(&dir)
+                            .and_then(|()| {
+                                std::fs::write(dir.join(format!("{}.pcapng", node.name)), bytes)
+                            })
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Err(e) = saved {
+                        problems.push(format!("capture of attacker `{}`: {e}", node.name));
+                    }
                 }
             }
         }
@@ -945,6 +1328,19 @@ impl Run<'_> {
 
 /// The command line of an attacker's daemon (its main process).
 pub(crate) fn daemon_cmd(scenario: &Scenario, d: &scenario::Daemon) -> Vec<String> {
+    if d.action == "sniff" {
+        // The attacker's own interface: what reaches it, and nothing more.
+        return [
+            "lab-agent",
+            "sniff",
+            "--iface",
+            "eth0",
+            "--out",
+            ATTACKER_CAPTURE,
+        ]
+        .map(String::from)
+        .to_vec();
+    }
     let text = |k: &str| d.with.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let upstream = text("upstream").or_else(|| {
         scenario
@@ -971,6 +1367,11 @@ pub(crate) fn daemon_cmd(scenario: &Scenario, d: &scenario::Daemon) -> Vec<Strin
         cmd.extend(["--rewrite-patient".into(), name]);
     }
     cmd
+}
+
+/// Actions the engine runs through `tools` rather than as one lab-agent command line.
+fn tools_verb(verb: &str) -> bool {
+    scenario::step_rules::NMAP_ACTIONS.contains(&verb) || verb == "harvest"
 }
 
 /// The agent's own words for a failure: the `error` of its JSON line, else its stderr.

@@ -49,6 +49,9 @@ pub struct ContainerSpec {
     /// Run in the host's network namespace (the sniffer, to see a lab bridge).
     pub host_network: bool,
     pub cap_add: Vec<String>,
+    /// Namespaced kernel settings of the container (HostConfig `Sysctls`), e.g.
+    /// `net.ipv4.ip_forward=1` for an on-path attacker.
+    pub sysctls: HashMap<String, String>,
     /// Files put into the container before it starts: (directory, file name, contents).
     pub files: Vec<(String, String, Vec<u8>)>,
 }
@@ -245,6 +248,7 @@ impl Docker {
                         .unwrap_or_else(|| "none".into())
                 }),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone()),
                 init: Some(false),
                 ..Default::default()
             }),

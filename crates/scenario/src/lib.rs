@@ -23,8 +23,9 @@ mod validate;
 
 pub use error::{Problem, ScenarioError};
 pub use validate::{
-    Action, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata, Network, Node, NodeKind,
-    PacsTls, Scenario, Step, StepExpect, Study, Syntax, Variant,
+    Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
+    ModalityImpl, Network, Node, NodeKind, PacsTls, Scenario, Step, StepExpect, Study, Syntax,
+    Variant,
 };
 
 use std::collections::BTreeMap;

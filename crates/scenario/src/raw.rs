@@ -89,6 +89,11 @@ pub(crate) struct RawNode {
     pub daemon: Option<RawDaemon>,
     pub lua: Option<String>,
     pub verbose: Option<bool>,
+    /// modality: which implementation speaks DICOM (lab-agent or pynetdicom).
+    #[serde(rename = "impl")]
+    pub implementation: Option<Spanned<String>>,
+    /// attacker: which image it runs (agent or toolbox).
+    pub image: Option<Spanned<String>>,
 }
 
 /// What an attacker runs as its main process for the whole lab (the on-path proxy).

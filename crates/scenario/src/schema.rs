@@ -305,6 +305,22 @@ fn node() -> Shape {
             s(),
             "A Lua script Orthanc runs, e.g. an OnStoredInstance audit hook (orthanc nodes).",
         ),
+        dflt(
+            p(
+                "impl",
+                Shape::Enum(crate::ModalityImpl::NAMES.to_vec()),
+                "modality: what speaks DICOM: lab-agent, or the paper's pynetdicom script (echo and store, no TLS).",
+            ),
+            json!("lab-agent"),
+        ),
+        dflt(
+            p(
+                "image",
+                Shape::Enum(crate::AttackerImage::NAMES.to_vec()),
+                "attacker: agent (lab-agent), or toolbox (lab-agent plus nmap, tcpdump, tshark, dcmtk; needed by dicom-ping and dicom-brute).",
+            ),
+            json!("agent"),
+        ),
     ])
 }
 
@@ -313,12 +329,12 @@ fn daemon() -> Shape {
         req(
             "action",
             Shape::Enum(crate::step_rules::DAEMONS.to_vec()),
-            "proxy: an on-path DICOM proxy that rewrites PatientName.",
+            "proxy: an on-path DICOM proxy that rewrites PatientName; sniff: captures the attacker's own interface (read by a `harvest` step).",
         ),
         p(
             "with",
             Shape::Any,
-            "Options of the daemon (proxy: rewrite_patient).",
+            "Options of the daemon (proxy: rewrite_patient; sniff: none).",
         ),
     ])
 }

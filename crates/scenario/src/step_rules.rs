@@ -11,7 +11,13 @@ use crate::raw::RawStep;
 use crate::validate::{Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Syntax, reference};
 
 /// Long-running attacker processes (`daemon:` of an attacker node).
-pub const DAEMONS: &[&str] = &["proxy"];
+pub const DAEMONS: &[&str] = &["proxy", "sniff"];
+
+/// Actions run by nmap's NSE scripts, in the toolbox image.
+pub const NMAP_ACTIONS: &[&str] = &["dicom-ping", "dicom-brute"];
+
+/// Actions that are aimed at no PACS (no `to:`).
+const UNAIMED: &[&str] = &["harvest"];
 
 /// The kind of option value an action takes.
 #[derive(Clone, Copy)]
@@ -93,6 +99,30 @@ const ACTIONS: &[ActionRule] = &[
             ("user", Arg::Text),
             ("password", Arg::Text),
         ],
+    },
+    ActionRule {
+        verb: "arp-spoof",
+        by: &["attacker"],
+        options: &[
+            ("victim", Arg::Text),
+            ("count", Arg::Number),
+            ("interval_ms", Arg::Number),
+        ],
+    },
+    ActionRule {
+        verb: "dicom-ping",
+        by: &["attacker"],
+        options: &[("called", Arg::Text)],
+    },
+    ActionRule {
+        verb: "dicom-brute",
+        by: &["attacker"],
+        options: &[("called", Arg::List)],
+    },
+    ActionRule {
+        verb: "harvest",
+        by: &["attacker"],
+        options: &[],
     },
     ActionRule {
         verb: "flood",
@@ -191,7 +221,19 @@ pub(crate) fn step(
             ));
         }
     }
+    let unaimed = UNAIMED.contains(&s.action.value.as_str());
     let to = match &s.to {
+        Some(to) if unaimed => {
+            cx.at(
+                to.referenced,
+                format!(
+                    "{here}: `{}` is aimed at no node; remove `to`",
+                    s.action.value
+                ),
+            );
+            String::new()
+        }
+        None if unaimed => String::new(),
         Some(to) => {
             if reference(cx, to, node_names, &here)
                 && !matches!(kind_of(&to.value), Some(NodeKind::Orthanc { .. }))
@@ -217,9 +259,9 @@ pub(crate) fn step(
             && !matches!(
                 kind_of(&via.value),
                 Some(NodeKind::Attacker {
-                    daemon: Some(_),
+                    daemon: Some(d),
                     ..
-                })
+                }) if d.action == "proxy"
             )
         {
             cx.at(
@@ -260,6 +302,15 @@ pub(crate) fn step(
     };
     let rule = rule?;
     let with = s.with.as_ref().map(|w| w.value.clone()).unwrap_or_default();
+    actor_fits(
+        cx,
+        &here,
+        s,
+        rule.verb,
+        kind_of(&s.node.value),
+        node_names,
+        nodes,
+    );
     if let Some(w) = &s.with {
         let allowed: Vec<&str> = rule.options.iter().map(|(k, _)| *k).collect();
         for (key, value) in &w.value {
@@ -384,6 +435,83 @@ pub(crate) fn step(
         via: s.via.as_ref().map(|v| v.value.clone()),
         expect,
     })
+}
+
+/// What the acting node must be for some actions: the pynetdicom modality runs echo and
+/// store only; nmap actions need the toolbox image; `harvest` reads a `sniff` daemon's
+/// capture; `arp-spoof` names its victim among the lab's modality and PACS nodes.
+fn actor_fits(
+    cx: &mut Ctx,
+    here: &str,
+    s: &RawStep,
+    verb: &str,
+    actor: Option<&NodeKind>,
+    node_names: &[&str],
+    nodes: &[Node],
+) {
+    let at = s.action.referenced;
+    let name = &s.node.value;
+    match actor {
+        Some(NodeKind::Modality {
+            implementation: crate::ModalityImpl::Pynetdicom,
+            ..
+        }) if !matches!(verb, "echo" | "store") => {
+            cx.at(
+                at,
+                format!("{here}: modality `{name}` runs the paper's pynetdicom script, which does echo and store only, not `{verb}`"),
+            )
+            .hint = Some("use `impl: lab-agent` for this node".into());
+        }
+        Some(NodeKind::Attacker { image, daemon, .. }) => {
+            if NMAP_ACTIONS.contains(&verb) && *image != crate::AttackerImage::Toolbox {
+                cx.at(
+                    at,
+                    format!("{here}: `{verb}` runs nmap, which is in the toolbox image, not in attacker `{name}`'s"),
+                )
+                .hint = Some(format!("add `image: toolbox` to node `{name}`"));
+            }
+            if verb == "harvest" && daemon.as_ref().is_none_or(|d| d.action != "sniff") {
+                cx.at(
+                    at,
+                    format!("{here}: `harvest` reads the attacker's own capture, but `{name}` captures nothing"),
+                )
+                .hint = Some(format!("add `daemon: {{ action: sniff }}` to node `{name}`"));
+            }
+        }
+        _ => {}
+    }
+    if verb == "arp-spoof" {
+        let victim = s
+            .with
+            .as_ref()
+            .and_then(|w| w.value.get("victim"))
+            .and_then(|v| v.as_str());
+        let loc = s.with.as_ref().map(|w| w.referenced).unwrap_or(at);
+        match victim {
+            None => {
+                cx.at(loc, format!("{here}: `arp-spoof` needs `with: {{ victim: <node> }}`, the node whose ARP cache is poisoned"))
+                    .hint = Some("for example: with: { victim: modality }".into());
+            }
+            Some(v) => {
+                let fits = nodes.iter().any(|n| {
+                    n.name == v
+                        && matches!(n.kind, NodeKind::Modality { .. } | NodeKind::Orthanc { .. })
+                });
+                if !fits {
+                    cx.at(
+                        loc,
+                        format!(
+                            "{here}: the victim `{v}` is not a modality or PACS node of the lab"
+                        ),
+                    )
+                    .hint = Some(format!(
+                        "nodes are: {}",
+                        crate::validate::or_none(node_names)
+                    ));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -116,12 +116,17 @@ pub enum NodeKind {
         networks: Vec<String>,
         /// The modality speaks DICOM TLS, when set.
         tls: Option<ClientTls>,
+        /// What speaks DICOM: lab-agent, or the paper's pynetdicom script.
+        #[serde(rename = "impl")]
+        implementation: ModalityImpl,
     },
     /// lab-agent with the attacker's tools; `daemon` is its main process when set.
     Attacker {
         aet: String,
         networks: Vec<String>,
         daemon: Option<Daemon>,
+        /// The agent image, or the toolbox (nmap, tcpdump, tshark, dcmtk and lab-agent).
+        image: AttackerImage,
     },
     Sniffer {
         tap: String,
@@ -130,6 +135,37 @@ pub enum NodeKind {
     Ids {
         tap: String,
     },
+}
+
+/// What speaks DICOM in a modality node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModalityImpl {
+    /// lab-agent (Rust, dicom-ul): every action, TLS.
+    #[default]
+    LabAgent,
+    /// The paper's script (Python, pynetdicom 2.0.2): echo and store, no TLS.
+    Pynetdicom,
+}
+
+impl ModalityImpl {
+    pub const NAMES: &'static [&'static str] = &["lab-agent", "pynetdicom"];
+}
+
+/// The image an attacker node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackerImage {
+    /// dicom-range/agent: lab-agent only.
+    #[default]
+    Agent,
+    /// dicom-range/toolbox: lab-agent plus nmap, tcpdump, tshark and dcmtk (the paper's
+    /// "Kali" box); needed by the nmap actions.
+    Toolbox,
+}
+
+impl AttackerImage {
+    pub const NAMES: &'static [&'static str] = &["agent", "toolbox"];
 }
 
 /// A long-running attacker process (the on-path proxy), started with the lab.
@@ -642,6 +678,16 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
     if !is(&["orthanc", "modality"]) {
         unwanted(cx, "tls", tls.map(|(_, loc)| loc));
     }
+    if !is(&["modality"]) {
+        unwanted(
+            cx,
+            "impl",
+            node.implementation.as_ref().map(|t| t.referenced),
+        );
+    }
+    if !is(&["attacker"]) {
+        unwanted(cx, "image", node.image.as_ref().map(|t| t.referenced));
+    }
     if !is(&["attacker"]) && node.daemon.is_some() {
         cx.at(
             node.kind.referenced,
@@ -734,12 +780,31 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                     cx.at(loc, format!("`tls.require_client_certificate` is for PACS nodes; on modality `{name}` write `client_certificate`"));
                 }
             }
+            let implementation = match node.implementation.as_ref() {
+                None => ModalityImpl::LabAgent,
+                Some(i) if i.value == "pynetdicom" => ModalityImpl::Pynetdicom,
+                Some(i) if i.value == "lab-agent" => ModalityImpl::LabAgent,
+                Some(i) => {
+                    cx.one_of("modality impl", i, ModalityImpl::NAMES.iter().copied());
+                    ModalityImpl::LabAgent
+                }
+            };
+            if let (ModalityImpl::Pynetdicom, Some((_, loc))) = (implementation, tls) {
+                cx.at(
+                    loc,
+                    format!(
+                        "modality `{name}` runs the paper's pynetdicom script, which speaks no TLS"
+                    ),
+                )
+                .hint = Some("remove `tls`, or use `impl: lab-agent` for DICOM TLS".into());
+            }
             Some(NodeKind::Modality {
                 aet: aet(cx, "MODALITY"),
                 networks: attached,
                 tls: tls.map(|(t, _)| ClientTls {
                     client_certificate: t.client_certificate.unwrap_or(true),
                 }),
+                implementation,
             })
         }
         _ => {
@@ -754,10 +819,20 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                     with: d.with.clone(),
                 })
             });
+            let image = match node.image.as_ref() {
+                None => AttackerImage::Agent,
+                Some(i) if i.value == "toolbox" => AttackerImage::Toolbox,
+                Some(i) if i.value == "agent" => AttackerImage::Agent,
+                Some(i) => {
+                    cx.one_of("attacker image", i, AttackerImage::NAMES.iter().copied());
+                    AttackerImage::Agent
+                }
+            };
             Some(NodeKind::Attacker {
                 aet: aet(cx, "ECHOSCU"),
                 networks: attached,
                 daemon,
+                image,
             })
         }
     }

@@ -1,0 +1,310 @@
+//! Steps that are not one `lab-agent` command line: the paper's pynetdicom modality, nmap's
+//! DICOM scripts in the toolbox, and an attacker reading its own capture. Each becomes the
+//! same kind of JSON result as lab-agent's (`action`, `ok`/`success`, `error`), so checks
+//! grade them alike. These are the pure parts (command lines, parsing); `run.rs` executes.
+
+use serde_json::{Value, json};
+
+use scenario::{Study, Syntax};
+
+/// Where the pynetdicom modality's wrapper of the paper's script lives in its image.
+pub const PYNETDICOM_MODALITY: &str = "/opt/modality.py";
+
+/// SOP class UIDs of the synthetic studies.
+fn sop_class(modality: &str) -> &'static str {
+    match modality {
+        "CT" => "1.2.840.10008.5.1.4.1.1.2",
+        _ => "1.2.840.10008.5.1.4.1.1.12.1",
+    }
+}
+
+fn syntax_uid(s: Syntax) -> &'static str {
+    match s {
+        Syntax::JpegBaseline => "1.2.840.10008.1.2.4.50",
+        Syntax::ExplicitLe => "1.2.840.10008.1.2.1",
+    }
+}
+
+/// `lab-agent generate` of a store step's study into `out` (the files lab-agent would send).
+pub fn generate_cmd(study: &Study, out: &str) -> Vec<String> {
+    vec![
+        "lab-agent".into(),
+        "generate".into(),
+        "--modality".into(),
+        study.modality.clone(),
+        "--instances".into(),
+        study.instances.to_string(),
+        "--syntax".into(),
+        study.syntax.as_str().into(),
+        "--patient".into(),
+        study.patient.clone(),
+        "--patient-id".into(),
+        study.patient_id.clone(),
+        "--seed".into(),
+        study.seed.to_string(),
+        "--rows".into(),
+        study.rows.to_string(),
+        "--cols".into(),
+        study.cols.to_string(),
+        "--out".into(),
+        out.into(),
+    ]
+}
+
+/// The pynetdicom modality's command for `echo`, or `store` of the files in `dir`. The
+/// paper requests XA in JPEG Baseline only; any other study adds its own context.
+pub fn pynetdicom_cmd(
+    action: &str,
+    host: &str,
+    port: u16,
+    calling: &str,
+    called: &str,
+    store: Option<(&Study, &str)>,
+) -> Vec<String> {
+    let mut cmd: Vec<String> = vec![
+        "python3".into(),
+        PYNETDICOM_MODALITY.into(),
+        action.into(),
+        "--host".into(),
+        host.into(),
+        "--port".into(),
+        port.to_string(),
+        "--calling".into(),
+        calling.into(),
+        "--called".into(),
+        called.into(),
+    ];
+    if let Some((study, dir)) = store {
+        cmd.extend(["--dir".into(), dir.into()]);
+        if !(study.modality == "XA" && study.syntax == Syntax::JpegBaseline) {
+            cmd.extend([
+                "--extra-context".into(),
+                format!(
+                    "{}={}",
+                    sop_class(&study.modality),
+                    syntax_uid(study.syntax)
+                ),
+            ]);
+        }
+    }
+    cmd
+}
+
+/// nmap with one DICOM NSE script against `host:port`, XML on stdout. A TCP connect scan
+/// (`-sT`), no host discovery (`-Pn`), no reverse DNS (`-n`), bounded by `--host-timeout`.
+pub fn nmap_cmd(script: &str, host: &str, port: u16, script_args: &[String]) -> Vec<String> {
+    let mut cmd: Vec<String> = ["nmap", "-Pn", "-n", "-sT", "--host-timeout", "120s", "-p"]
+        .map(String::from)
+        .to_vec();
+    cmd.push(port.to_string());
+    cmd.extend(["--script".into(), script.into()]);
+    if !script_args.is_empty() {
+        cmd.extend(["--script-args".into(), script_args.join(",")]);
+    }
+    cmd.extend(["-oX".into(), "-".into(), host.into()]);
+    cmd
+}
+
+/// The value of attribute `name` in the first tag of `xml` that starts with `tag_start`.
+fn attr(xml: &str, tag_start: &str, name: &str) -> Option<String> {
+    let at = xml.find(tag_start)?;
+    let tag = &xml[at..at + xml[at..].find('>')?];
+    let key = format!(" {name}=\"");
+    let v = &tag[tag.find(&key)? + key.len()..];
+    Some(unescape(&v[..v.find('"')?]))
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let ent = &tail[1..end];
+        let ch = match ent {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => out.push(c),
+            None => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What nmap's XML says about one DICOM script run: the step's JSON result. `success` is
+/// the weakness nmap reports: dicom-ping "Any AET is accepted (Insecure)"; dicom-brute a
+/// valid called AE title found, or "DICOM SCU allows any AET".
+pub fn nmap_result(script: &str, target: &str, xml: &str) -> Value {
+    let version = attr(xml, "<nmaprun ", "version").unwrap_or_default();
+    let port_state = attr(xml, "<state ", "state");
+    let script_tag = format!("<script id=\"{script}\"");
+    let output = attr(xml, &script_tag, "output");
+    let mut v = json!({
+        "action": script,
+        "tool": format!("nmap {version}").trim().to_string(),
+        "target": target,
+        "port": port_state.clone().unwrap_or_else(|| "unknown (host not resolved or not scanned)".into()),
+    });
+    let Some(output) = output else {
+        v["success"] = json!(false);
+        v["ok"] = json!(false);
+        v["error"] = json!(match port_state.as_deref() {
+            Some("open") => format!("nmap's {script} printed nothing about {target}"),
+            Some(state) => format!("nmap found {target} {state}: no DICOM service to probe"),
+            None => format!("nmap could not scan {target} (no such host on this network?)"),
+        });
+        return v;
+    };
+    let lines: Vec<String> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let success = match script {
+        "dicom-ping" => output.contains("Any AET is accepted"),
+        _ => output.contains("Valid credentials") || output.contains("allows any AET"),
+    };
+    if script == "dicom-brute" {
+        let valid: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains("Valid credentials"))
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|l| l.trim_end_matches("- Valid credentials").trim().to_string())
+            .collect();
+        v["valid_aets"] = json!(valid);
+    }
+    v["discovered"] = json!(output.contains("DICOM Service Provider discovered"));
+    v["output"] = json!(lines);
+    v["success"] = json!(success);
+    v["ok"] = json!(true);
+    v
+}
+
+/// What an attacker's own capture holds: the step's JSON result of `harvest`.
+pub fn harvest_result(analysis: &wire::Analysis, capture: &str) -> Value {
+    let mut seen: Vec<String> = analysis
+        .phi
+        .iter()
+        .map(|p| format!("{} = {}", p.keyword, p.value))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen.truncate(20);
+    json!({
+        "action": "harvest",
+        "ok": true,
+        "success": !analysis.phi.is_empty(),
+        "capture": capture,
+        "packets": analysis.packets,
+        "dicom_events": analysis.events.len(),
+        "phi": seen,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PING_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<nmaprun scanner="nmap" args="nmap -Pn -n -sT -p 4242 --script dicom-ping -oX - pacs" start="1" version="7.93" xmloutputversion="1.05">
+<host><status state="up" reason="user-set" reason_ttl="0"/>
+<address addr="10.213.0.2" addrtype="ipv4"/>
+<ports><port protocol="tcp" portid="4242"><state state="open" reason="syn-ack" reason_ttl="0"/><service name="dicom" method="probed" conf="10"/><script id="dicom-ping" output="&#xa;  dicom: DICOM Service Provider discovered!&#xa;  config: Any AET is accepted (Insecure)"><elem key="dicom">DICOM Service Provider discovered!</elem>
+<elem key="config">Any AET is accepted (Insecure)</elem>
+</script></port>
+</ports></host></nmaprun>"#;
+
+    #[test]
+    fn dicom_ping_any_aet_is_a_finding_and_a_check_is_not() {
+        let v = nmap_result("dicom-ping", "pacs:4242", PING_OPEN);
+        assert_eq!(v["success"], true, "{v}");
+        assert_eq!(v["tool"], "nmap 7.93");
+        assert_eq!(v["port"], "open");
+        assert_eq!(v["discovered"], true);
+        let checked =
+            PING_OPEN.replace("Any AET is accepted (Insecure)", "Called AET check enabled");
+        let v = nmap_result("dicom-ping", "pacs:4242", &checked);
+        assert_eq!(v["success"], false, "{v}");
+        assert_eq!(v["ok"], true);
+    }
+
+    #[test]
+    fn nmap_without_a_host_is_an_error_not_a_finding() {
+        let xml = r#"<nmaprun scanner="nmap" version="7.93"><runstats><hosts up="0" down="0" total="0"/></runstats></nmaprun>"#;
+        let v = nmap_result("dicom-ping", "pacs:4242", xml);
+        assert_eq!(v["success"], false);
+        assert_eq!(v["ok"], false);
+        assert!(
+            v["error"].as_str().unwrap().contains("could not scan"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn dicom_brute_lists_valid_aets() {
+        let xml = PING_OPEN.replace(
+            r#"<script id="dicom-ping" output="&#xa;  dicom: DICOM Service Provider discovered!&#xa;  config: Any AET is accepted (Insecure)">"#,
+            r#"<script id="dicom-brute" output="&#xa;  Accounts: &#xa;    Called Application Entity Title:ORTHANC - Valid credentials&#xa;  Statistics: Performed 5 guesses in 1 seconds, average tps: 5.0">"#,
+        );
+        let v = nmap_result("dicom-brute", "pacs:4242", &xml);
+        assert_eq!(v["success"], true, "{v}");
+        assert_eq!(v["valid_aets"], json!(["ORTHANC"]));
+    }
+
+    #[test]
+    fn the_paper_context_needs_no_extra_but_ct_does() {
+        let mut study = Study {
+            modality: "XA".into(),
+            instances: 1,
+            syntax: Syntax::JpegBaseline,
+            patient: "DOE^JANE".into(),
+            patient_id: "DR-0001".into(),
+            seed: 1,
+            rows: 64,
+            cols: 64,
+        };
+        let cmd = pynetdicom_cmd(
+            "store",
+            "pacs",
+            4242,
+            "MODALITY",
+            "ORTHANC",
+            Some((&study, "/tmp/s")),
+        );
+        assert!(!cmd.contains(&"--extra-context".to_string()), "{cmd:?}");
+        study.modality = "CT".into();
+        study.syntax = Syntax::ExplicitLe;
+        let cmd = pynetdicom_cmd(
+            "store",
+            "pacs",
+            4242,
+            "MODALITY",
+            "ORTHANC",
+            Some((&study, "/tmp/s")),
+        );
+        assert!(
+            cmd.ends_with(&[
+                "--extra-context".into(),
+                "1.2.840.10008.5.1.4.1.1.2=1.2.840.10008.1.2.1".into()
+            ]),
+            "{cmd:?}"
+        );
+    }
+}
