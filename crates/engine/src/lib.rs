@@ -11,6 +11,7 @@ pub mod catalog;
 mod error;
 pub mod export;
 pub mod images;
+pub mod lifecycle;
 mod orthanc;
 mod pki;
 mod plan;
