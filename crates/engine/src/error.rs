@@ -12,8 +12,9 @@ pub enum EngineError {
         what: String,
         source: std::io::Error,
     },
-    #[error("interrupted ({0}); the evidence gathered so far was saved and the lab torn down")]
-    Interrupted(&'static str),
+    /// A signal (SIGINT, SIGTERM) stopped the run; the text says which and in what phase.
+    #[error("interrupted by {0}; the evidence gathered so far was saved and the lab torn down")]
+    Interrupted(String),
 }
 
 impl EngineError {

@@ -15,6 +15,7 @@ pub mod classroom;
 mod error;
 pub mod export;
 pub mod images;
+pub mod lifecycle;
 mod orthanc;
 mod pki;
 mod plan;

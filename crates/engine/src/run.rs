@@ -13,16 +13,17 @@ use scenario::{Action, NodeKind, Scenario};
 
 use crate::EngineError;
 use crate::images::{self, Image};
+use crate::lifecycle;
 use crate::orthanc;
 use crate::pki::{Identity, RunCa};
-use crate::plan::{RunPlan, free_subnets};
+use crate::plan::{RunPlan, free_subnets, suffix_of};
 use crate::progress::Progress;
 use crate::tools;
 
 /// Where the sniffer writes inside its container; copied out after it stops.
-const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
+pub(crate) const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
 /// Where the IDS appends its alerts inside its container.
-const IDS_OUT: &str = "/evidence/alerts.jsonl";
+pub(crate) const IDS_OUT: &str = "/evidence/alerts.jsonl";
 /// Where an attacker's `sniff` daemon writes its own capture.
 const ATTACKER_CAPTURE: &str = "/evidence/attacker.pcapng";
 /// Where an attacker's own captures are saved in the run directory (`<node>.pcapng`).
@@ -67,12 +68,28 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let progress = opts.progress;
+    // From here on SIGINT and SIGTERM are ours: every phase turns them into exit 2 with
+    // the evidence saved, instead of the default (die, leaving the lab up).
+    let mut signals = Signals::install();
     let docker = Docker::connect().await?;
 
     let needed = images::needed_by(scenario);
-    images::ensure(&docker, &needed, progress, false).await?;
+    tokio::select! {
+        r = images::ensure(&docker, &needed, progress, false) => { r?; }
+        s = signals.wait(1) => {
+            return Err(EngineError::Setup(format!("interrupted by {s} while building images; nothing was started")));
+        }
+    }
 
-    let plan = RunPlan::new(scenario);
+    // Names and subnets are chosen under a host-wide lock, held until the run's
+    // networks exist: many `lab` processes starting at once never pick the same.
+    let lock = tokio::select! {
+        l = PlanLock::acquire(&opts.runs_dir) => l?,
+        s = signals.wait(1) => {
+            return Err(EngineError::Setup(format!("interrupted by {s} while planning; nothing was started")));
+        }
+    };
+    let plan = plan_unique(&docker, scenario, &opts.runs_dir).await?;
     let run_dir = opts.runs_dir.join(&plan.id);
     std::fs::create_dir_all(run_dir.join("logs"))
         .map_err(EngineError::io(format!("creating {}", run_dir.display())))?;
@@ -90,22 +107,32 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         taps_started: Vec::new(),
         identities: BTreeMap::new(),
         grader_password: format!("{:032x}", rand::random::<u128>()),
+        plan_lock: Some(lock),
+        phase: "planning".into(),
     };
     let outcome = tokio::select! {
         r = run.up_and_exercise() => r,
-        _ = interrupted() => Err(EngineError::Interrupted("Ctrl-C or SIGTERM")),
+        s = signals.wait(1) => Err(EngineError::Interrupted(format!("{s} while {}", run.phase))),
     };
+    run.plan_lock = None;
     let mut error = outcome.err().map(|e| e.to_string());
 
-    // Evidence first, whatever happened; a second Ctrl-C during collection still tears down.
+    // Evidence first, whatever happened. A signal now lets the collection finish (it is
+    // bounded); a second one stops it, and the lab is still torn down.
     progress.phase("saving evidence");
     let collected = tokio::select! {
         r = run.collect() => r,
-        _ = interrupted() => Err(EngineError::Interrupted("second Ctrl-C while saving evidence")),
+        s = signals.wait(2) => Err(EngineError::Interrupted(format!("a second signal, {s}, while saving evidence"))),
     };
     if let Err(e) = collected {
         let msg = format!("saving evidence: {e}");
         error = Some(error.map(|x| format!("{x}; {msg}")).unwrap_or(msg));
+    }
+    if error.is_none() {
+        if let Some(s) = signals.last() {
+            error =
+                Some(EngineError::Interrupted(format!("{s} while saving evidence")).to_string());
+        }
     }
 
     let mut report = grade_run(
@@ -122,23 +149,161 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     }
     write_report(&run.run_dir, &report)?;
 
+    let interrupted = signals.last().is_some();
     let keep = match opts.keep {
         KeepPolicy::Always => true,
         KeepPolicy::OnFailure => report.verdict != Verdict::Pass,
         KeepPolicy::Never => false,
-    } && report
-        .error
-        .as_deref()
-        .is_none_or(|e| !e.starts_with("interrupted"));
-    if !keep {
+    } && !interrupted;
+    if keep {
+        lifecycle::mark_kept(&run.docker, &run.plan).await?;
+        // The taps were stopped to save their evidence; `lab capture` taps a kept lab.
+        for tap in &run.taps_started {
+            run.docker
+                .remove_container(&run.plan.container(tap))
+                .await?;
+        }
+    } else {
+        // Teardown runs to its end whatever signal comes: stopping half-way would leave
+        // the lab up, which is the one thing an interruption must not do.
         progress.phase("tearing down");
         teardown(&run.docker, Some(&run.plan.id)).await?;
+        if report.error.is_none() {
+            if let Some(s) = signals.last() {
+                report.error =
+                    Some(EngineError::Interrupted(format!("{s} while tearing down")).to_string());
+                report.verdict = Verdict::Error;
+                write_report(&run.run_dir, &report)?;
+            }
+        }
     }
     Ok(RunResult {
         report,
         run_dir,
         kept: keep,
     })
+}
+
+/// SIGINT and SIGTERM as they arrive, counted, for the whole of a run.
+struct Signals {
+    rx: tokio::sync::watch::Receiver<(u32, &'static str)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (tx, rx) = tokio::sync::watch::channel((0u32, ""));
+        let mut int = signal(SignalKind::interrupt()).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        let task = tokio::spawn(async move {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            loop {
+                let name = tokio::select! {
+                    _ = next(&mut int) => "SIGINT (Ctrl-C)",
+                    _ = next(&mut term) => "SIGTERM",
+                };
+                tx.send_modify(|(n, s)| {
+                    *n += 1;
+                    *s = name;
+                });
+            }
+        });
+        Signals { rx, task }
+    }
+
+    /// Waits until at least `count` signals have come in all; returns the last one's name.
+    async fn wait(&mut self, count: u32) -> &'static str {
+        loop {
+            let (n, name) = *self.rx.borrow_and_update();
+            if n >= count {
+                return name;
+            }
+            if self.rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// The last signal received, if any.
+    fn last(&self) -> Option<&'static str> {
+        let (n, name) = *self.rx.borrow();
+        (n > 0).then_some(name)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A host-wide lock (a file in the temp folder) held while a run picks its names and
+/// subnets and creates its networks.
+struct PlanLock(#[allow(dead_code)] std::fs::File);
+
+impl PlanLock {
+    async fn acquire(_runs_dir: &Path) -> Result<PlanLock, EngineError> {
+        let path = std::env::temp_dir().join("dicom-range-plan.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(EngineError::io(format!("opening {}", path.display())))?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(PlanLock(file)),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(EngineError::Setup(format!(
+                        "{} stayed locked for 120 s by another `lab`\n  fix: check for a hung `lab` process (`lab status`)",
+                        path.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(EngineError::io(format!("locking {}", path.display()))(e));
+                }
+            }
+        }
+    }
+}
+
+/// A plan whose id and bridges are not used on the daemon nor by a run directory.
+async fn plan_unique(
+    docker: &Docker,
+    scenario: &Scenario,
+    runs_dir: &Path,
+) -> Result<RunPlan, EngineError> {
+    let mut taken: Vec<String> = docker
+        .used_bridges()
+        .await?
+        .iter()
+        .filter_map(|b| suffix_of(b))
+        .collect();
+    for (_, labels) in docker.labelled_networks(runtime::LABEL_RUN, None).await? {
+        taken.extend(labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));
+    }
+    for c in docker.containers(runtime::LABEL_RUN, None).await? {
+        taken.extend(c.labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));
+    }
+    loop {
+        let plan = RunPlan::avoiding(scenario, &taken, runs_dir);
+        if !runs_dir.join(&plan.id).exists() {
+            return Ok(plan);
+        }
+        taken.push(plan.suffix);
+    }
 }
 
 /// Grades a run directory again from its saved evidence (`lab report`).
@@ -177,14 +342,6 @@ pub async fn teardown(docker: &Docker, id: Option<&str>) -> Result<Removed, Engi
     Ok(docker.remove_runs(id).await?)
 }
 
-async fn interrupted() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
-}
-
 struct Run<'a> {
     docker: Docker,
     plan: RunPlan,
@@ -198,6 +355,10 @@ struct Run<'a> {
     identities: BTreeMap<String, Identity>,
     /// The engine's own REST account on every PACS of the run (for state snapshots).
     grader_password: String,
+    /// Held from planning until the run's networks exist.
+    plan_lock: Option<PlanLock>,
+    /// What the run is doing, in words ("waiting for the PACS"), for interruptions.
+    phase: String,
 }
 
 impl Run<'_> {
@@ -208,7 +369,11 @@ impl Run<'_> {
             self.scenario.nodes.len()
         ));
         self.make_identities()?;
+        self.phase = "creating the networks".into();
         let bridges = self.create_networks().await?;
+        // Other runs may plan now: our names and subnets exist.
+        self.plan_lock = None;
+        self.phase = "starting the nodes".into();
         for node in &self.scenario.nodes {
             match &node.kind {
                 NodeKind::Orthanc {
@@ -391,9 +556,14 @@ impl Run<'_> {
             }
         }
 
+        self.phase = "isolating the nodes".into();
+        self.isolate_nodes().await?;
+
+        self.phase = "waiting for the PACS".into();
         self.progress
             .phase("waiting for the PACS to answer REST and C-ECHO");
         self.wait_ready().await?;
+        self.phase = "starting the taps".into();
 
         for node in &self.scenario.nodes {
             if let NodeKind::Attacker {
@@ -420,6 +590,7 @@ impl Run<'_> {
         }
 
         for step in &self.scenario.steps {
+            self.phase = format!("running step {} ({})", step.index, step.id);
             let record = self.run_step(step).await?;
             let unexpected = match step.expect {
                 scenario::StepExpect::Success => !record.ok,
@@ -440,7 +611,70 @@ impl Run<'_> {
                 break;
             }
         }
-        Ok(())
+        self.phase = "checking the nodes".into();
+        self.nodes_still_up().await
+    }
+
+    /// Every node is still up once the steps are over: a PACS that died mid-transfer, a
+    /// sniffer that stopped (the capture then misses part of the exchange) make the run
+    /// an error, named in words, rather than a verdict drawn from partial evidence.
+    async fn nodes_still_up(&self) -> Result<(), EngineError> {
+        let mut dead = Vec::new();
+        for node in &self.scenario.nodes {
+            let tap = matches!(node.kind, NodeKind::Sniffer { .. } | NodeKind::Ids { .. });
+            if tap && !self.taps_started.contains(&node.name) {
+                continue;
+            }
+            let container = self.plan.container(&node.name);
+            let state = self.docker.describe_state(&container).await?;
+            if state != "running" {
+                let what = match node.kind {
+                    NodeKind::Orthanc { .. } => "the PACS",
+                    NodeKind::Sniffer { .. } => "the sniffer; the capture stops where it died",
+                    NodeKind::Ids { .. } => "the IDS; alerts stop where it died",
+                    _ => "a lab node",
+                };
+                dead.push(format!(
+                    "node `{}` ({what}) {state} during the run",
+                    node.name
+                ));
+            }
+        }
+        if dead.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Setup(dead.join("; ")))
+        }
+    }
+
+    /// Every node on internal networks only loses its gateway routes: no way out, seen
+    /// in its own routing table. Run for all nodes at once.
+    async fn isolate_nodes(&self) -> Result<(), EngineError> {
+        let internal: Vec<&str> = self
+            .scenario
+            .networks
+            .iter()
+            .filter(|n| n.internal)
+            .map(|n| n.name.as_str())
+            .collect();
+        let nodes: Vec<&str> = self
+            .scenario
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n.kind, NodeKind::Sniffer { .. } | NodeKind::Ids { .. }))
+            .filter(|n| {
+                let nets = n.networks();
+                !nets.is_empty() && nets.iter().all(|x| internal.contains(&x.as_str()))
+            })
+            .map(|n| n.name.as_str())
+            .collect();
+        let results = futures_util::future::join_all(
+            nodes
+                .iter()
+                .map(|n| lifecycle::isolate(&self.docker, &self.plan, n)),
+        )
+        .await;
+        results.into_iter().collect()
     }
 
     /// A CA for the run and a certificate for every node that speaks TLS, saved as
@@ -1391,7 +1625,7 @@ fn agent_error(stdout: &str, stderr: &str) -> String {
         })
 }
 
-fn grade_run(
+pub(crate) fn grade_run(
     scenario: &Scenario,
     run_dir: &Path,
     run_id: String,
@@ -1446,7 +1680,7 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-fn write_report(run_dir: &Path, report: &RunReport) -> Result<(), EngineError> {
+pub(crate) fn write_report(run_dir: &Path, report: &RunReport) -> Result<(), EngineError> {
     // report.json, junit.xml, report.sarif and report.html (from the report and the run
     // directory alone), then SHA256SUMS over every file of the run directory, the reports
     // included, in `sha256sum -c` format (`lab verify` checks it).

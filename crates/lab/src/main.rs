@@ -125,14 +125,36 @@ enum Command {
         command: ExportCommand,
     },
     /// Tear down a run (or all runs) from Docker labels alone.
-    #[command(after_help = "Examples:\n  lab down plaintext-store-1a2b\n  lab down --all")]
+    #[command(
+        after_help = "Examples:\n  lab down plaintext-store-1a2b\n  lab down --all\n  lab down --all --runs-dir /tmp/class-runs"
+    )]
     Down {
         /// Run id, as printed by `lab run`.
         id: Option<String>,
-        /// Every dicom-range run on this Docker daemon.
+        /// Every dicom-range run on this Docker daemon (or, with --runs-dir, every run
+        /// whose evidence goes to that folder).
         #[arg(long, conflicts_with = "id")]
         all: bool,
+        /// With --all: only the runs whose run directories are in this folder.
+        #[arg(long, requires = "all")]
+        runs_dir: Option<PathBuf>,
     },
+    /// Run a lab like `lab run`, then leave it running to explore: prints how the host
+    /// reaches Orthanc (web UI and DICOM port), how to watch traffic and how to tear down.
+    #[command(
+        after_help = "Examples:\n  lab up plaintext-store\n  lab up tls-store -p patient=ROE^RICHARD"
+    )]
+    Up {
+        /// Lab name (see `lab list`) or path to a lab file.
+        lab: String,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Where run directories go.
+        #[arg(long, default_value = "runs", env = "LAB_RUNS_DIR")]
+        runs_dir: PathBuf,
+    },
+    #[command(flatten)]
+    Lifecycle(LifecycleCommand),
     /// Build the images labs need (base, Orthanc, agent).
     Images {
         #[command(subcommand)]
@@ -207,6 +229,60 @@ impl ParamArgs {
     }
 }
 
+/// Looking inside running labs and cleaning up after them.
+#[derive(Subcommand)]
+enum LifecycleCommand {
+    /// The runs on this Docker daemon: nodes, health, age, owner.
+    #[command(after_help = "Examples:\n  lab status\n  lab status --json")]
+    Status {
+        /// One JSON object per run.
+        #[arg(long)]
+        json: bool,
+        /// Only the runs whose run directories are in this folder.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+    /// A run's logs: every node's (prefixed with its name) or one node's.
+    #[command(
+        after_help = "Examples:\n  lab logs plaintext-store-1a2b\n  lab logs plaintext-store-1a2b pacs -f"
+    )]
+    Logs {
+        id: String,
+        node: Option<String>,
+        /// Keep following new output.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Run a command inside a node of a running lab; exits with the command's code.
+    #[command(
+        after_help = "Examples:\n  lab exec plaintext-store-1a2b modality -- lab-agent echo --host pacs\n  lab exec plaintext-store-1a2b pacs -- cat /etc/orthanc-lab/orthanc.json"
+    )]
+    Exec {
+        id: String,
+        node: String,
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Live capture of a run's lab network as pcapng on stdout (for Wireshark).
+    #[command(
+        after_help = "Examples:\n  lab capture plaintext-store-1a2b | wireshark -k -i -\n  lab capture plaintext-store-1a2b --network clinical > live.pcapng"
+    )]
+    Capture {
+        id: String,
+        /// The lab network to tap (default: the run's first).
+        #[arg(long)]
+        network: Option<String>,
+    },
+    /// Remove runs whose `lab` process is gone (killed) and that were not kept on purpose,
+    /// after saving what they left into their run directories. Live runs are untouched.
+    #[command(after_help = "Examples:\n  lab gc\n  lab gc --runs-dir /tmp/class-runs")]
+    Gc {
+        /// Only the runs whose run directories are in this folder.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+}
+
 #[derive(Subcommand)]
 enum ExportCommand {
     /// A docker compose file of the lab's nodes and networks (compose/<lab>/ by default).
@@ -258,7 +334,13 @@ async fn dispatch(cli: Cli) -> u8 {
             runs_dir,
             keep,
         } => run(labs, &lab, params, runs_dir, keep, progress).await,
-        Command::Down { id, all } => down(id, all).await,
+        Command::Down { id, all, runs_dir } => down(id, all, runs_dir).await,
+        Command::Up {
+            lab,
+            params,
+            runs_dir,
+        } => up(labs, &lab, params, runs_dir, progress).await,
+        Command::Lifecycle(cmd) => lifecycle(cmd).await,
         Command::Check { lab, runs_dir } => check(labs, &lab, runs_dir, progress).await,
         Command::Pack { lab, students, out } => pack(labs, &lab, &students, &out),
         Command::Grade {
@@ -627,14 +709,21 @@ async fn test(
     Ok(worst)
 }
 
-async fn down(id: Option<String>, all: bool) -> Result<u8, engine::EngineError> {
+async fn down(
+    id: Option<String>,
+    all: bool,
+    runs_dir: Option<PathBuf>,
+) -> Result<u8, engine::EngineError> {
     if id.is_none() && !all {
         return Err(engine::EngineError::Setup(
             "say which run: `lab down <id>` or `lab down --all`".into(),
         ));
     }
     let docker = runtime::Docker::connect().await?;
-    let removed = engine::teardown(&docker, id.as_deref()).await?;
+    let removed = match (&id, &runs_dir) {
+        (None, Some(dir)) => engine::lifecycle::down_all(&docker, Some(dir)).await?,
+        _ => engine::teardown(&docker, id.as_deref()).await?,
+    };
     if removed.containers.is_empty() && removed.networks.is_empty() {
         match id {
             Some(id) => println!("nothing labelled with run {id} is left"),
@@ -881,4 +970,313 @@ fn report(run_dir: &std::path::Path) -> Result<u8, engine::EngineError> {
         report::terminal_summary(&r, &run_dir.display().to_string(), color)
     );
     Ok(r.verdict.exit_code() as u8)
+}
+
+/// `lab up`: `lab run` that keeps the lab, then says how to reach it.
+async fn up(
+    labs: Option<&std::path::Path>,
+    lab: &str,
+    params: ParamArgs,
+    runs_dir: PathBuf,
+    progress: Progress,
+) -> Result<u8, engine::EngineError> {
+    let path = catalog::find(lab, labs)?;
+    let scenario = scenario::load(&path, &params.resolve()?)?;
+    let opts = engine::RunOptions {
+        runs_dir,
+        keep: engine::KeepPolicy::Always,
+        progress,
+    };
+    let result = engine::run_lab(&scenario, &opts).await?;
+    let color = std::io::stdout().is_terminal() && progress.interactive;
+    print!(
+        "{}",
+        report::terminal_summary(&result.report, &result.run_dir.display().to_string(), color)
+    );
+    let id = &result.report.run_id;
+    if !result.kept {
+        println!("the lab was torn down (interrupted); nothing of {id} is left");
+        return Ok(result.report.verdict.exit_code() as u8);
+    }
+    let docker = runtime::Docker::connect().await?;
+    let endpoints = engine::lifecycle::expose(&docker, id, &scenario).await?;
+    println!("\nthe lab is up: run {id}");
+    for e in &endpoints {
+        println!(
+            "  {} (Orthanc, AET {}){}",
+            e.node,
+            e.aet,
+            if e.tls { ", DICOM TLS" } else { "" }
+        );
+        println!("    web UI:  {}   (from this host only)", e.web);
+        println!(
+            "    DICOM:   {}:{}   e.g. echoscu -aec {} {} {}",
+            e.address, e.dicom_port, e.aet, e.address, e.dicom_port
+        );
+    }
+    println!("  status:  lab status");
+    println!("  logs:    lab logs {id} [node] -f");
+    println!("  shell:   lab exec {id} <node> -- <command>");
+    println!("  traffic: lab capture {id} | wireshark -k -i -");
+    println!("  down:    lab down {id}");
+    Ok(result.report.verdict.exit_code() as u8)
+}
+
+async fn lifecycle(cmd: LifecycleCommand) -> Result<u8, engine::EngineError> {
+    let docker = runtime::Docker::connect().await?;
+    match cmd {
+        LifecycleCommand::Status { json, runs_dir } => status(&docker, json, runs_dir).await,
+        LifecycleCommand::Logs { id, node, follow } => logs(&docker, &id, node, follow).await,
+        LifecycleCommand::Exec { id, node, cmd } => exec(&docker, &id, &node, &cmd).await,
+        LifecycleCommand::Capture { id, network } => capture(&docker, &id, network).await,
+        LifecycleCommand::Gc { runs_dir } => gc(&docker, runs_dir).await,
+    }
+}
+
+fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+async fn status(
+    docker: &runtime::Docker,
+    json: bool,
+    runs_dir: Option<PathBuf>,
+) -> Result<u8, engine::EngineError> {
+    let runs = engine::lifecycle::list_runs(docker, runs_dir.as_deref()).await?;
+    if json {
+        for r in &runs {
+            println!("{}", serde_json::to_string(r).expect("json"));
+        }
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no dicom-range run is up");
+        return Ok(0);
+    }
+    println!(
+        "{:<30} {:<24} {:>5} {:>6}  {:<22} HEALTH",
+        "RUN", "LAB", "NODES", "AGE", "OWNER"
+    );
+    for r in &runs {
+        let running = r.nodes.iter().filter(|n| n.state == "running").count();
+        let owner = match (r.owner_pid, r.owner_alive, r.kept) {
+            (_, _, true) => "kept (lab up/--keep)".to_string(),
+            (Some(pid), true, _) => format!("pid {pid}"),
+            (Some(pid), false, _) => format!("pid {pid} gone: lab gc"),
+            (None, _, _) => "unknown (not lab)".into(),
+        };
+        println!(
+            "{:<30} {:<24} {:>5} {:>6}  {:<22} {}",
+            r.run,
+            r.lab,
+            format!("{running}/{}", r.nodes.len()),
+            age(r.age_s),
+            owner,
+            r.health
+        );
+    }
+    Ok(0)
+}
+
+/// The containers of run `id` (node name, container), or an error naming the runs up.
+async fn run_nodes(
+    docker: &runtime::Docker,
+    id: &str,
+) -> Result<Vec<(String, String)>, engine::EngineError> {
+    let mut nodes: Vec<(String, String)> = docker
+        .containers(runtime::LABEL_RUN, Some(id))
+        .await?
+        .into_iter()
+        .filter(|c| !c.labels.contains_key(runtime::LABEL_HELPER))
+        .map(|c| {
+            (
+                c.labels
+                    .get(runtime::LABEL_NODE)
+                    .cloned()
+                    .unwrap_or_default(),
+                c.name,
+            )
+        })
+        .collect();
+    nodes.sort();
+    if nodes.is_empty() {
+        let up: Vec<String> = engine::lifecycle::list_runs(docker, None)
+            .await?
+            .into_iter()
+            .map(|r| r.run)
+            .collect();
+        return Err(engine::EngineError::Setup(format!(
+            "no container is labelled with run `{id}`; runs up: {}",
+            if up.is_empty() {
+                "none".into()
+            } else {
+                up.join(", ")
+            }
+        )));
+    }
+    Ok(nodes)
+}
+
+fn pick_node<'a>(
+    nodes: &'a [(String, String)],
+    id: &str,
+    node: &str,
+) -> Result<&'a str, engine::EngineError> {
+    nodes
+        .iter()
+        .find(|(n, _)| n == node)
+        .map(|(_, c)| c.as_str())
+        .ok_or_else(|| {
+            let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+            engine::EngineError::Setup(format!(
+                "run {id} has no node `{node}`; its nodes: {}",
+                names.join(", ")
+            ))
+        })
+}
+
+async fn logs(
+    docker: &runtime::Docker,
+    id: &str,
+    node: Option<String>,
+    follow: bool,
+) -> Result<u8, engine::EngineError> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let nodes = run_nodes(docker, id).await?;
+    let chosen: Vec<(String, String)> = match &node {
+        Some(n) => vec![(n.clone(), pick_node(&nodes, id, n)?.to_string())],
+        None => nodes,
+    };
+    let prefix = chosen.len() > 1;
+    let streams = chosen.into_iter().map(|(node, container)| {
+        docker
+            .log_stream(&container, follow)
+            .map(move |r| (node.clone(), r))
+    });
+    let mut all = futures_util::stream::select_all(streams.map(Box::pin));
+    // Lines of several nodes are kept whole: each chunk is cut at its last newline.
+    let mut pending: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    while let Some((node, item)) = all.next().await {
+        let (is_err, bytes) = item?;
+        let mut out: Box<dyn Write> = if is_err && !prefix {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        };
+        let written = if prefix {
+            let buf = pending.entry(node.clone()).or_default();
+            buf.extend_from_slice(&bytes);
+            let mut res = Ok(());
+            while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                res = res.and(write!(out, "{node:<10} | ").and(out.write_all(&line)));
+            }
+            res
+        } else {
+            out.write_all(&bytes)
+        };
+        if written.and(out.flush()).is_err() {
+            return Ok(0);
+        }
+    }
+    for (node, rest) in pending {
+        if !rest.is_empty() {
+            println!("{node:<10} | {}", String::from_utf8_lossy(&rest));
+        }
+    }
+    Ok(0)
+}
+
+async fn exec(
+    docker: &runtime::Docker,
+    id: &str,
+    node: &str,
+    cmd: &[String],
+) -> Result<u8, engine::EngineError> {
+    use std::io::Write;
+    let nodes = run_nodes(docker, id).await?;
+    let container = pick_node(&nodes, id, node)?;
+    let code = docker
+        .exec_streaming(container, cmd, |is_err, bytes| {
+            let _ = if is_err {
+                std::io::stderr().lock().write_all(bytes)
+            } else {
+                let mut o = std::io::stdout().lock();
+                o.write_all(bytes).and_then(|_| o.flush())
+            };
+        })
+        .await?;
+    // The command's own code; one that does not fit (or a lost exec) is reported as 2.
+    Ok(u8::try_from(code).unwrap_or(2))
+}
+
+async fn capture(
+    docker: &runtime::Docker,
+    id: &str,
+    network: Option<String>,
+) -> Result<u8, engine::EngineError> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let (helper, mut stream) = engine::lifecycle::capture(docker, id, network.as_deref()).await?;
+    let mut stdout = std::io::stdout().lock();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut outcome = Ok(0);
+    loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = tokio::signal::ctrl_c() => None,
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => None,
+        };
+        match next {
+            // The pcapng is the helper's stderr; its stdout says when it is capturing.
+            Some(Ok((true, bytes))) => {
+                if stdout
+                    .write_all(&bytes)
+                    .and_then(|_| stdout.flush())
+                    .is_err()
+                {
+                    break; // the reader (Wireshark) went away
+                }
+            }
+            Some(Ok((false, line))) => {
+                eprint!("{}", String::from_utf8_lossy(&line));
+            }
+            Some(Err(e)) => {
+                outcome = Err(e.into());
+                break;
+            }
+            None => break,
+        }
+    }
+    docker.remove_container(&helper).await?;
+    outcome
+}
+
+async fn gc(
+    docker: &runtime::Docker,
+    runs_dir: Option<PathBuf>,
+) -> Result<u8, engine::EngineError> {
+    let collected = engine::lifecycle::gc(docker, runs_dir.as_deref()).await?;
+    if collected.is_empty() {
+        println!("nothing to collect: every run has a live owner or was kept on purpose");
+    }
+    for c in &collected {
+        println!(
+            "removed {}: {} container(s), {} network(s); {}",
+            c.run,
+            c.removed.containers.len(),
+            c.removed.networks.len(),
+            c.reason
+        );
+        if let Some(dir) = &c.saved {
+            println!("  what it left is saved in {}", dir.display());
+        }
+    }
+    Ok(0)
 }

@@ -7,9 +7,10 @@ use bollard::models::{
     NetworkConnectRequest, NetworkCreateRequest,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder,
+    CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
     UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
@@ -54,6 +55,37 @@ pub struct ContainerSpec {
     pub sysctls: HashMap<String, String>,
     /// Files put into the container before it starts: (directory, file name, contents).
     pub files: Vec<(String, String, Vec<u8>)>,
+    /// Join another container's network namespace (`--network container:<name>`): a
+    /// helper that acts on a node's own interfaces and routes.
+    pub network_container: Option<String>,
+    /// Its output is read through an attach (`start_attached`), not from the logs.
+    pub attached: bool,
+}
+
+/// A container as listed by label.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    /// `running`, `exited`, `created`, ...
+    pub state: String,
+    /// Docker's words, e.g. `Up 3 minutes` or `Exited (137) 5 seconds ago`.
+    pub status: String,
+    /// Unix time of creation.
+    pub created: i64,
+}
+
+/// What a network of a run looks like from the host.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkInfo {
+    pub name: String,
+    /// The host bridge interface (`com.docker.network.bridge.name`).
+    pub bridge: Option<String>,
+    pub subnets: Vec<String>,
+    /// The bridge's own address (Docker calls it the gateway).
+    pub gateways: Vec<String>,
+    pub internal: bool,
+    pub labels: HashMap<String, String>,
 }
 
 /// What an exec printed and how it ended.
@@ -69,6 +101,8 @@ pub struct ExecOutput {
 pub struct Removed {
     pub containers: Vec<String>,
     pub networks: Vec<String>,
+    /// Marker volumes (e.g. a run kept on purpose by `lab up`).
+    pub volumes: Vec<String>,
 }
 
 impl Docker {
@@ -223,6 +257,21 @@ impl Docker {
 
     /// Creates the container, joins its networks, copies its files in, and starts it.
     pub async fn start_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        self.create_container(spec).await?;
+        self.start(&spec.name).await
+    }
+
+    /// Starts a created container.
+    pub async fn start(&self, name: &str) -> Result<(), RuntimeError> {
+        self.api
+            .start_container(name, None)
+            .await
+            .context(|| format!("starting container {name}"))
+    }
+
+    /// Creates the container, joins its networks and copies its files in, without
+    /// starting it.
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
         let mut first = spec.networks.iter();
         let endpoints = first.next().map(|(net, aliases)| {
             HashMap::from([(
@@ -238,9 +287,13 @@ impl Docker {
             cmd: Some(spec.cmd.clone()),
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
+            attach_stdout: spec.attached.then_some(true),
+            attach_stderr: spec.attached.then_some(true),
             host_config: Some(HostConfig {
                 network_mode: Some(if spec.host_network {
                     "host".into()
+                } else if let Some(other) = &spec.network_container {
+                    format!("container:{other}")
                 } else {
                     spec.networks
                         .first()
@@ -296,10 +349,6 @@ impl Docker {
                 .await
                 .context(|| format!("copying files into {}:{dir}", spec.name))?;
         }
-        self.api
-            .start_container(&spec.name, None)
-            .await
-            .context(|| format!("starting container {}", spec.name))?;
         Ok(())
     }
 
@@ -503,6 +552,279 @@ impl Docker {
             .collect())
     }
 
+    /// Every container carrying `label=value` (or just the label), running or not.
+    pub async fn containers(
+        &self,
+        label: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let filter = match value {
+            Some(v) => format!("{label}={v}"),
+            None => label.to_string(),
+        };
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&HashMap::from([("label", vec![filter])]))
+            .build();
+        let list = self
+            .api
+            .list_containers(Some(options))
+            .await
+            .context(|| "listing containers".into())?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerInfo {
+                name: c
+                    .names
+                    .and_then(|n| n.first().cloned())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                labels: c.labels.unwrap_or_default(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                status: c.status.unwrap_or_default(),
+                created: c.created.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// A network's bridge, subnets, gateway and flags.
+    pub async fn network(&self, name: &str) -> Result<NetworkInfo, RuntimeError> {
+        let n = self
+            .api
+            .inspect_network(name, None)
+            .await
+            .context(|| format!("inspecting network {name}"))?;
+        let configs = n.ipam.and_then(|i| i.config).unwrap_or_default();
+        Ok(NetworkInfo {
+            name: n.name.unwrap_or_default(),
+            bridge: n
+                .options
+                .and_then(|o| o.get("com.docker.network.bridge.name").cloned()),
+            subnets: configs.iter().filter_map(|c| c.subnet.clone()).collect(),
+            gateways: configs.iter().filter_map(|c| c.gateway.clone()).collect(),
+            internal: n.internal.unwrap_or(false),
+            labels: n.labels.unwrap_or_default(),
+        })
+    }
+
+    /// Bridge interface names of every network on the daemon (so a new one can avoid them).
+    pub async fn used_bridges(&self) -> Result<Vec<String>, RuntimeError> {
+        let nets = self
+            .api
+            .list_networks(None)
+            .await
+            .context(|| "listing networks".into())?;
+        Ok(nets
+            .into_iter()
+            .filter_map(|n| {
+                n.options
+                    .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
+            })
+            .collect())
+    }
+
+    /// The container's IPv4 address on each network it joined: (network, address,
+    /// the network's gateway as Docker names it: the bridge's own address).
+    pub async fn addresses(
+        &self,
+        container: &str,
+    ) -> Result<Vec<(String, String, String)>, RuntimeError> {
+        let info = self
+            .api
+            .inspect_container(container, None)
+            .await
+            .context(|| format!("inspecting {container}"))?;
+        Ok(info
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(net, ep)| {
+                let gw = ep.gateway.unwrap_or_default();
+                ep.ip_address
+                    .filter(|ip| !ip.is_empty())
+                    .map(|ip| (net, ip, gw))
+            })
+            .collect())
+    }
+
+    /// Docker's words for how a container ended (or that it runs): exit code, OOM kill.
+    pub async fn describe_state(&self, container: &str) -> Result<String, RuntimeError> {
+        let info = self
+            .api
+            .inspect_container(container, None)
+            .await
+            .context(|| format!("inspecting {container}"))?;
+        let st = info.state.unwrap_or_default();
+        if st.running == Some(true) {
+            return Ok("running".into());
+        }
+        let code = st.exit_code.unwrap_or(-1);
+        let mut text = format!("exited with code {code}");
+        if st.oom_killed == Some(true) {
+            text.push_str(" (killed: out of memory)");
+        } else if code == 137 {
+            text.push_str(" (killed by SIGKILL, e.g. `docker kill`)");
+        } else if code == 143 {
+            text.push_str(" (stopped by SIGTERM)");
+        }
+        if let Some(err) = st.error.filter(|e| !e.is_empty()) {
+            text.push_str(&format!(": {err}"));
+        }
+        Ok(text)
+    }
+
+    /// Follows (or dumps) a container's output: (true for stderr, bytes) as it comes.
+    pub fn log_stream(
+        &self,
+        container: &str,
+        follow: bool,
+    ) -> impl futures_util::Stream<Item = Result<(bool, Bytes), RuntimeError>> + use<> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow)
+            .build();
+        let name = container.to_string();
+        self.api.logs(container, Some(options)).map(move |c| {
+            c.context(|| format!("reading the logs of {name}"))
+                .map(|c| match c {
+                    bollard::container::LogOutput::StdErr { message } => (true, message),
+                    other => (false, other.into_bytes()),
+                })
+        })
+    }
+
+    /// Attaches to a created container's output, then starts it; the stream carries
+    /// (true for stderr, bytes), binary-safe (no log driver in between).
+    pub async fn start_attached(
+        &self,
+        container: &str,
+    ) -> Result<
+        impl futures_util::Stream<Item = Result<(bool, Bytes), RuntimeError>> + use<>,
+        RuntimeError,
+    > {
+        let options = AttachContainerOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .build();
+        let attached = self
+            .api
+            .attach_container(container, Some(options))
+            .await
+            .context(|| format!("attaching to {container}"))?;
+        self.start(container).await?;
+        let name = container.to_string();
+        // Dropping the input half would close the connection's write side, which Docker
+        // takes as a detach: the stream keeps it for as long as it lives.
+        let input = attached.input;
+        Ok(attached.output.map(move |c| {
+            let _input = &input;
+            c.context(|| format!("reading the output of {name}"))
+                .map(|c| match c {
+                    bollard::container::LogOutput::StdErr { message } => (true, message),
+                    other => (false, other.into_bytes()),
+                })
+        }))
+    }
+
+    /// Runs a command in a running container, handing its output over as it comes
+    /// ((true for stderr, bytes)); returns its exit code.
+    pub async fn exec_streaming(
+        &self,
+        container: &str,
+        cmd: &[String],
+        mut on_output: impl FnMut(bool, &[u8]),
+    ) -> Result<i64, RuntimeError> {
+        let config = ExecConfig {
+            cmd: Some(cmd.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let what = || format!("running `{}` in {container}", cmd.join(" "));
+        let exec = self
+            .api
+            .create_exec(container, config)
+            .await
+            .context(what)?;
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+            self.api.start_exec(&exec.id, None).await.context(what)?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk.context(what)? {
+                    bollard::container::LogOutput::StdErr { message } => on_output(true, &message),
+                    other => on_output(false, &other.into_bytes()),
+                }
+            }
+        }
+        let info = self.api.inspect_exec(&exec.id).await.context(what)?;
+        Ok(info.exit_code.unwrap_or(-1))
+    }
+
+    /// Creates a labelled marker volume (no data): a durable fact about a run that
+    /// survives the process that made it, e.g. "kept on purpose".
+    pub async fn create_marker(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        let request = bollard::models::VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        self.api
+            .create_volume(request)
+            .await
+            .context(|| format!("creating volume {name}"))?;
+        Ok(())
+    }
+
+    /// Volumes carrying `label=value` (or just the label): (name, labels).
+    pub async fn labelled_volumes(
+        &self,
+        label: &str,
+        value: Option<&str>,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, RuntimeError> {
+        let filter = match value {
+            Some(v) => format!("{label}={v}"),
+            None => label.to_string(),
+        };
+        let options = ListVolumesOptionsBuilder::new()
+            .filters(&HashMap::from([("label", vec![filter])]))
+            .build();
+        let list = self
+            .api
+            .list_volumes(Some(options))
+            .await
+            .context(|| "listing volumes".into())?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.name, v.labels))
+            .collect())
+    }
+
+    /// Removes one container (forced), if it exists.
+    pub async fn remove_container(&self, name: &str) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.api.remove_container(name, Some(options)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(e).context(|| format!("removing container {name}")),
+        }
+    }
+
     /// Removes every container, then every network, labelled with run id `run` (or every
     /// run when None). Needs nothing but the labels.
     pub async fn remove_runs(&self, run: Option<&str>) -> Result<Removed, RuntimeError> {
@@ -534,6 +856,20 @@ impl Docker {
                 Err(e) => return Err(e).context(|| format!("removing network {name}")),
             }
             removed.networks.push(name);
+        }
+        for (name, _) in self.labelled_volumes(LABEL_RUN, run).await? {
+            match self
+                .api
+                .remove_volume(&name, None::<RemoveVolumeOptions>)
+                .await
+            {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(e).context(|| format!("removing volume {name}")),
+            }
+            removed.volumes.push(name);
         }
         Ok(removed)
     }

@@ -12,7 +12,10 @@
 mod docker;
 mod error;
 
-pub use docker::{ContainerSpec, Docker, ExecOutput, NetworkSpec, Removed};
+pub use bytes::Bytes;
+pub use docker::{
+    ContainerInfo, ContainerSpec, Docker, ExecOutput, NetworkInfo, NetworkSpec, Removed,
+};
 pub use error::RuntimeError;
 
 /// Label every object of a run carries: the run id.
@@ -23,5 +26,15 @@ pub const LABEL_LAB: &str = "dicom-range.lab";
 pub const LABEL_NODE: &str = "dicom-range.node";
 /// Label with the process id of the `lab` that created the object (for `lab gc`).
 pub const LABEL_OWNER_PID: &str = "dicom-range.owner-pid";
+/// Label with the start time of the owning process (clock ticks since boot, from
+/// `/proc/<pid>/stat`), so a recycled pid is not mistaken for the owner.
+pub const LABEL_OWNER_START: &str = "dicom-range.owner-start";
+/// Label with the absolute path of the folder the run's evidence goes to (`runs/`).
+pub const LABEL_RUNS_DIR: &str = "dicom-range.runs-dir";
+/// Label on a run's marker volume when the run is kept running on purpose (`lab up`,
+/// `--keep`): `lab gc` leaves it alone although its owner has exited.
+pub const LABEL_KEPT: &str = "dicom-range.kept";
+/// Label on short-lived helper containers of a run (`capture`, `isolate`, `ui`).
+pub const LABEL_HELPER: &str = "dicom-range.helper";
 /// Label on images: the hash of the recipe they were built from.
 pub const LABEL_RECIPE: &str = "dicom-range.recipe";

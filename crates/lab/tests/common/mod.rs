@@ -1,0 +1,185 @@
+//! Helpers shared by the lifecycle, fault and isolation tests: the real `lab` binary on
+//! the real daemon, each test with its own runs folder (so `--runs-dir` scopes what a
+//! test may tear down or collect: other people's runs on the daemon are never touched).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn lab() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CI", "true")
+        .env(
+            "LAB_LABS_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"),
+        );
+    c
+}
+
+pub fn runs_dir(test: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("lifecycle-runs")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Asserts how a command exited, showing everything it printed if not; returns stdout.
+pub fn expect_exit(out: &std::process::Output, code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The run directories a test's runs created.
+pub fn runs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    runs.sort();
+    runs
+}
+
+pub fn only_run(dir: &Path) -> PathBuf {
+    let runs = runs_in(dir);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs.into_iter().next().unwrap()
+}
+
+pub fn report(run: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("report.json")).unwrap()
+}
+
+/// `docker` CLI output (the tests look at Docker with other eyes than the code's).
+pub fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        o.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Docker objects (containers, networks, volumes) still labelled with this run id.
+pub fn leftovers(run_id: &str) -> String {
+    let filter = format!("label=dicom-range.run={run_id}");
+    let mut out = String::new();
+    for what in [
+        &["ps", "-a"][..],
+        &["network", "ls"][..],
+        &["volume", "ls"][..],
+    ] {
+        let mut args = what.to_vec();
+        args.extend(["-q", "--filter", &filter]);
+        out.push_str(&docker(&args));
+    }
+    out
+}
+
+/// A `lab` process whose stderr is read line by line as it comes.
+pub struct Running {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: String,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Running {
+    pub fn spawn(cmd: &mut Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        });
+        Running {
+            child,
+            lines,
+            seen: String::new(),
+            stdout: Some(stdout),
+        }
+    }
+
+    /// Waits for a stderr line containing `needle` (panics after `secs`).
+    pub fn wait_for(&mut self, needle: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if line.contains(needle) {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no `{needle}` within {secs} s; stderr so far:\n{}",
+                        self.seen
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Waits for the exit; returns (code, stdout, all of stderr).
+    pub fn finish(mut self) -> (Option<i32>, Vec<u8>, String) {
+        let status = self.child.wait().unwrap();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        let out = self.stdout.take().unwrap().join().unwrap();
+        (status.code(), out, self.seen)
+    }
+}
+
+/// The run id in a line such as `==> run plaintext-store-1a2b -> ...`.
+pub fn run_id_in(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("==> run "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no run id in:\n{text}"))
+        .to_string()
+}

@@ -1,0 +1,285 @@
+//! `lab up`, `status`, `logs`, `exec`, `capture`, `gc` and `down --all` (scoped to this
+//! test's runs folder) on the real daemon, against a real Orthanc.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// `lab up` leaves the lab running and says how to reach it; the host reaches the web UI
+/// and the DICOM port; status, logs, exec and a live capture work on it; gc leaves a kept
+/// run alone; `down --all --runs-dir` removes it and nothing of it remains.
+#[test]
+fn up_then_look_inside_then_down() {
+    let dir = runs_dir("up");
+    let out = lab()
+        .args([
+            "up",
+            "plaintext-store",
+            "-p",
+            "patient=UP^STUDENT",
+            "--runs-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = expect_exit(&out, 0);
+    let id = only_run(&dir)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let result = std::panic::catch_unwind(|| look_inside(&dir, &id, &stdout));
+    // Scoped to this test's folder: other runs on the daemon are not touched.
+    let down = lab()
+        .args(["down", "--all", "--runs-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let said = expect_exit(&down, 0);
+    result.unwrap();
+    assert!(
+        said.contains("removed 3 container(s) and 1 network(s)"),
+        "{said}"
+    );
+    assert_eq!(leftovers(&id), "");
+}
+
+fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
+    assert!(
+        up_stdout.contains(&format!("the lab is up: run {id}")),
+        "{up_stdout}"
+    );
+    // The endpoints printed, e.g. `web UI:  http://10.213.3.2:8043/app/explorer.html`.
+    let web = up_stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("web UI:"))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{up_stdout}"));
+    let ip = web
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(ip.starts_with("10.213."), "{web}");
+    assert!(
+        up_stdout.contains(&format!("DICOM:   {ip}:4242")),
+        "{up_stdout}"
+    );
+
+    // The web UI answers the host, through the forwarder, with Orthanc's own REST.
+    let system = Command::new("curl")
+        .args(["-sf", "--max-time", "10"])
+        .arg(web.replace("/app/explorer.html", "/system"))
+        .output()
+        .unwrap();
+    let body = expect_exit(&system, 0);
+    assert!(body.contains("\"Version\" : \"1.10.1"), "{body}");
+    let page = Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg(&web)
+        .output()
+        .unwrap();
+    assert_eq!(expect_exit(&page, 0), "200");
+    // ...and it holds the image the lab stored.
+    let patients = Command::new("curl")
+        .args(["-sf", "--max-time", "10"])
+        .arg(web.replace("/app/explorer.html", "/patients?expand"))
+        .output()
+        .unwrap();
+    assert!(expect_exit(&patients, 0).contains("UP^STUDENT"));
+    // Another node of the lab does not get in through the forwarder (host only).
+    let from_lab = lab()
+        .args([
+            "exec",
+            id,
+            "modality",
+            "--",
+            "lab-agent",
+            "rest-probe",
+            "--url",
+        ])
+        .arg(format!("http://pacs:{}", 8043))
+        .output()
+        .unwrap();
+    assert_ne!(from_lab.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&from_lab.stdout).contains("1.10.1"),
+        "a lab node read the REST API through the forwarder"
+    );
+
+    // The DICOM port answers the host directly (dcmtk's echoscu, as a user would).
+    if Command::new("echoscu").arg("--version").output().is_ok() {
+        let echo = Command::new("echoscu")
+            .args(["-to", "10", "-aec", "ORTHANC", &ip, "4242"])
+            .output()
+            .unwrap();
+        expect_exit(&echo, 0);
+    } else {
+        eprintln!(
+            "echoscu missing (scripts/install-prereqs.sh installs dcmtk): DICOM from the host not checked"
+        );
+    }
+
+    // status: the run, its nodes, healthy, kept on purpose.
+    let status = expect_exit(
+        &lab()
+            .args(["status", "--json", "--runs-dir"])
+            .arg(dir)
+            .output()
+            .unwrap(),
+        0,
+    );
+    let runs: Vec<serde_json::Value> = status
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{status}");
+    let r = &runs[0];
+    assert_eq!(
+        (r["run"].as_str(), r["lab"].as_str()),
+        (Some(id), Some("plaintext-store"))
+    );
+    assert_eq!(r["health"], "healthy", "{r}");
+    assert_eq!(r["kept"], true);
+    let nodes: Vec<&str> = r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["modality", "pacs", "pacs-ui"], "{r}");
+    let table = expect_exit(&lab().args(["status"]).output().unwrap(), 0);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(id) && l.contains("3/3") && l.contains("healthy")),
+        "{table}"
+    );
+
+    // gc leaves a kept run alone although `lab up` has exited.
+    let gc = expect_exit(
+        &lab().args(["gc", "--runs-dir"]).arg(dir).output().unwrap(),
+        0,
+    );
+    assert!(gc.contains("nothing to collect"), "{gc}");
+    assert_ne!(leftovers(id), "");
+
+    // logs: Orthanc's start-up, prefixed by node when several.
+    let logs = expect_exit(&lab().args(["logs", id]).output().unwrap(), 0);
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with("pacs") && l.contains("Orthanc has started")),
+        "{logs}"
+    );
+    // One node: its stdout to stdout, its stderr (where Orthanc logs) to stderr.
+    let one = lab().args(["logs", id, "pacs"]).output().unwrap();
+    expect_exit(&one, 0);
+    let err = String::from_utf8_lossy(&one.stderr);
+    assert!(
+        err.contains("Orthanc has started") && !err.contains("pacs       |"),
+        "{err}"
+    );
+    let bad = lab().args(["logs", id, "nosuch"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("its nodes: modality, pacs"));
+
+    // exec: output through, the command's exit code out.
+    let echo = lab()
+        .args([
+            "exec",
+            id,
+            "modality",
+            "--",
+            "lab-agent",
+            "echo",
+            "--host",
+            "pacs",
+        ])
+        .output()
+        .unwrap();
+    assert!(expect_exit(&echo, 0).contains("\"status_name\":\"Success\""));
+    let seven = lab()
+        .args([
+            "exec",
+            id,
+            "modality",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 7",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(expect_exit(&seven, 7), "out\n");
+    assert_eq!(String::from_utf8_lossy(&seven.stderr), "err\n");
+
+    // capture: live pcapng on stdout while the modality stores again.
+    let mut cap = Running::spawn(lab().args(["capture", id]));
+    cap.wait_for("\"capturing\"", 60);
+    let store = lab()
+        .args([
+            "exec",
+            id,
+            "modality",
+            "--",
+            "lab-agent",
+            "store",
+            "--host",
+            "pacs",
+            "--patient",
+            "LIVE^CAPTURE",
+        ])
+        .output()
+        .unwrap();
+    assert!(expect_exit(&store, 0).contains("\"ok\":true"));
+    // Let the sniffer's 200 ms flush pass, then stop as a user's Ctrl-C would.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    cap.signal("INT");
+    let (code, pcap, err) = cap.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let file = dir.join("live.pcapng");
+    std::fs::write(&file, &pcap).unwrap();
+    let analysis = wire::analyze_file(&file).expect("lab capture wrote a readable pcapng");
+    assert!(
+        analysis.phi.iter().any(|p| p.value == "LIVE^CAPTURE"),
+        "{} bytes, {:?}",
+        pcap.len(),
+        analysis.phi
+    );
+    // The capture helper is gone with the capture.
+    let helpers = docker(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=dicom-range.run={id}"),
+        "--filter",
+        "label=dicom-range.helper=capture",
+    ]);
+    assert_eq!(helpers, "");
+}
+
+/// Commands on a run that does not exist say so, with the runs that do.
+#[test]
+fn unknown_runs_are_named() {
+    for args in [
+        &["logs", "nosuch-0000"][..],
+        &["exec", "nosuch-0000", "pacs", "--", "true"][..],
+        &["capture", "nosuch-0000"][..],
+    ] {
+        let out = lab().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("nosuch-0000"), "{args:?}: {err}");
+    }
+}
