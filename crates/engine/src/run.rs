@@ -1046,12 +1046,16 @@ impl Run<'_> {
         step: &scenario::Step,
         cmd: &[String],
         t0: Instant,
+        announce: bool,
     ) -> Result<(runtime::ExecOutput, Option<serde_json::Value>), EngineError> {
         let verb = step.action.verb();
-        self.progress.phase(&format!(
-            "step {} ({}): {} {verb}",
-            step.index, step.id, step.node
-        ));
+        // Announced once per step (a pynetdicom store runs two commands).
+        if announce {
+            self.progress.phase(&format!(
+                "step {} ({}): {} {verb}",
+                step.index, step.id, step.node
+            ));
+        }
         let out = self
             .docker
             .exec(
@@ -1108,7 +1112,7 @@ impl Run<'_> {
             Action::Store { study, .. } => {
                 let dir = format!("/tmp/study-{}", step.id);
                 let (out, result) = self
-                    .exec_step(step, &tools::generate_cmd(study, &dir), t0)
+                    .exec_step(step, &tools::generate_cmd(study, &dir), t0, true)
                     .await?;
                 if out.exit_code != 0 {
                     let why = format!(
@@ -1135,7 +1139,8 @@ impl Run<'_> {
             }
             _ => tools::pynetdicom_cmd("echo", host, orthanc::DICOM_PORT, calling, called, None),
         };
-        let (out, result) = self.exec_step(step, &cmd, t0).await?;
+        let announce = !matches!(step.action, Action::Store { .. });
+        let (out, result) = self.exec_step(step, &cmd, t0, announce).await?;
         let ok = out.exit_code == 0;
         Ok(Self::record(
             step,
@@ -1178,7 +1183,7 @@ impl Run<'_> {
             }
         }
         let cmd = tools::nmap_cmd(verb, host, orthanc::DICOM_PORT, &args);
-        let (out, _) = self.exec_step(step, &cmd, t0).await?;
+        let (out, _) = self.exec_step(step, &cmd, t0, true).await?;
         let dir = self.run_dir.join(ATTACKS_DIR);
         std::fs::create_dir_all(&dir)
             .map_err(EngineError::io(format!("creating {}", dir.display())))?;

@@ -10,6 +10,7 @@
 //!   version name (pynetdicom 2.0.2: 1.2.826.0.1.3680043.9.3811.2.0.2 / PYNETDICOM_202;
 //!   lab-agent: dicom-ul's, version name "DICOM-rs ..."), while the PACS's accept names
 //!   DCMTK in both (OFFIS_DCMTK_367, Orthanc 1.10.1 on bookworm).
+//!
 //! Ports, addresses, times, UIDs of instances and lengths are not compared.
 
 use std::path::{Path, PathBuf};
