@@ -117,7 +117,7 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
             }
             NodeKind::Modality { networks, tls, .. } => {
                 let mut s = json!({
-                    "image": Image::Agent.tag(),
+                    "image": crate::images::of_node(&node.kind).tag(),
                     "command": ["lab-agent", "idle"],
                     "networks": attach(name, networks),
                     "labels": labels(name),
@@ -140,7 +140,7 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
                     None => vec!["lab-agent".into(), "idle".into()],
                 };
                 json!({
-                    "image": Image::Agent.tag(),
+                    "image": crate::images::of_node(&node.kind).tag(),
                     "command": command,
                     "networks": attach(name, networks),
                     "cap_add": ["NET_RAW", "NET_ADMIN"],

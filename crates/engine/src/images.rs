@@ -112,24 +112,31 @@ fn with_agent(parts: &[&str]) -> String {
     hex::encode(&h.finalize()[..6])
 }
 
+/// The image a node runs on. Sniffers and IDSes run lab-agent.
+pub fn of_node(kind: &scenario::NodeKind) -> Image {
+    use scenario::{AttackerImage, ModalityImpl, NodeKind};
+    match kind {
+        NodeKind::Orthanc { version, .. } => Image::Orthanc {
+            version: version.clone(),
+        },
+        // The paper's script; lab-agent there only generates studies and idles.
+        NodeKind::Modality {
+            implementation: ModalityImpl::Pynetdicom,
+            ..
+        } => Image::Pynetdicom,
+        NodeKind::Attacker {
+            image: AttackerImage::Toolbox,
+            ..
+        } => Image::Toolbox,
+        _ => Image::Agent,
+    }
+}
+
 /// The images a lab runs on.
 pub fn needed_by(scenario: &scenario::Scenario) -> Vec<Image> {
     let mut needed = vec![Image::Agent];
     for node in &scenario.nodes {
-        let img = match &node.kind {
-            scenario::NodeKind::Orthanc { version, .. } => Image::Orthanc {
-                version: version.clone(),
-            },
-            scenario::NodeKind::Modality {
-                implementation: scenario::ModalityImpl::Pynetdicom,
-                ..
-            } => Image::Pynetdicom,
-            scenario::NodeKind::Attacker {
-                image: scenario::AttackerImage::Toolbox,
-                ..
-            } => Image::Toolbox,
-            _ => continue,
-        };
+        let img = of_node(&node.kind);
         if !needed.contains(&img) {
             needed.push(img);
         }

@@ -441,11 +441,7 @@ impl Run<'_> {
                     };
                     self.docker.start_container(&spec).await?;
                 }
-                NodeKind::Modality {
-                    networks,
-                    implementation,
-                    ..
-                } => {
+                NodeKind::Modality { networks, .. } => {
                     let files = match self.identities.get(&node.name) {
                         Some(id) => [
                             ("client.pem", &id.cert_pem),
@@ -463,11 +459,7 @@ impl Run<'_> {
                         .collect(),
                         None => Vec::new(),
                     };
-                    let image = match implementation {
-                        scenario::ModalityImpl::LabAgent => Image::Agent,
-                        // The paper's script; lab-agent there only generates studies and idles.
-                        scenario::ModalityImpl::Pynetdicom => Image::Pynetdicom,
-                    };
+                    let image = images::of_node(&node.kind);
                     let spec = ContainerSpec {
                         name: self.plan.container(&node.name),
                         image: image.tag(),
@@ -480,19 +472,13 @@ impl Run<'_> {
                     self.docker.start_container(&spec).await?;
                 }
                 NodeKind::Attacker {
-                    networks,
-                    daemon,
-                    image,
-                    ..
+                    networks, daemon, ..
                 } => {
                     let cmd = match daemon {
                         Some(d) => daemon_cmd(self.scenario, d),
                         None => vec!["lab-agent".into(), "idle".into()],
                     };
-                    let image = match image {
-                        scenario::AttackerImage::Agent => Image::Agent,
-                        scenario::AttackerImage::Toolbox => Image::Toolbox,
-                    };
+                    let image = images::of_node(&node.kind);
                     let mine = |verb: &str| {
                         self.scenario
                             .steps
