@@ -4,8 +4,10 @@
 //! Owns the order of things and the run directory (`runs/<id>/`): it decides names,
 //! subnets and labels, builds missing images, starts the nodes through `runtime`, drives
 //! the agent inside them with `docker exec`, saves every piece of evidence before teardown,
-//! and asks `checks` and `report` for the verdict. It does not parse scenarios (`scenario`),
-//! decode traffic (`wire`) or talk to Docker directly (`runtime`).
+//! and asks `checks` and `report` for the verdict. `lifecycle` covers what surrounds a
+//! run: labs left up (`lab up`), status, garbage collection, live capture, node isolation.
+//! It does not parse scenarios (`scenario`), decode traffic (`wire`) or talk to Docker
+//! directly (`runtime`).
 
 pub mod catalog;
 mod error;

@@ -487,13 +487,14 @@ impl Run<'_> {
             }
         }
 
-        self.phase = "isolating the nodes".into();
-        self.isolate_nodes().await?;
-
+        // Isolation (gateway routes removed) goes on while the PACS starts: the probes
+        // stay on-link and do not need a gateway.
         self.phase = "waiting for the PACS".into();
         self.progress
             .phase("waiting for the PACS to answer REST and C-ECHO");
-        self.wait_ready().await?;
+        let (isolated, ready) = tokio::join!(self.isolate_nodes(), self.wait_ready());
+        isolated?;
+        ready?;
         self.phase = "starting the taps".into();
 
         for node in &self.scenario.nodes {

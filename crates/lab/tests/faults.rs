@@ -144,10 +144,9 @@ macro_rules! interrupt_tests {
     )*};
 }
 
-const UP: [&str; 4] = [
+const UP: [&str; 3] = [
     "creating the networks",
     "starting the nodes",
-    "isolating the nodes",
     "waiting for the PACS",
 ];
 const READY: [&str; 2] = ["waiting for the PACS", "starting the taps"];
