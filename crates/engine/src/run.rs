@@ -150,8 +150,13 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     } && !interrupted;
     if keep {
         lifecycle::mark_kept(&run.docker, &run.plan).await?;
-        // The taps were stopped to save their evidence; `lab capture` taps a kept lab.
-        for tap in &run.taps_started {
+        // `lab up`: the taps were stopped to save their evidence; `lab capture` taps the
+        // lab from now on. (`--keep` on failure leaves them, stopped, for debugging.)
+        let taps = match opts.keep {
+            KeepPolicy::Always => run.taps_started.as_slice(),
+            _ => &[],
+        };
+        for tap in taps {
             run.docker
                 .remove_container(&run.plan.container(tap))
                 .await?;
