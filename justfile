@@ -24,6 +24,16 @@ lint:
 bench-store:
     cargo build --release -p agent && bash crates/agent/benches/bench-store.sh
 
+# Twenty plaintext-store runs at once (opt-in test: minutes on 2 cores).
+concurrency:
+    cargo build --workspace && cargo nextest run -p lab --test concurrency --run-ignored only --no-capture
+
+# Lifecycle benchmark: warm `lab run plaintext-store` against docker-compose up + wait
+# healthy + the same echo and store + down, side by side; then twenty runs at once with
+# wall time and peak memory (lab processes + containers). JSON in target/.
+bench-lifecycle:
+    cargo build --release -p lab && bash scripts/bench-lifecycle.sh
+
 # Benchmarks by crate: `just bench wire`.
 bench target="wire":
     just bench-{{target}}

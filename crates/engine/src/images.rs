@@ -164,6 +164,24 @@ pub async fn ensure(
             order.push(img.clone());
         }
     }
+    // The common case, every image up to date, needs no lock: twenty labs starting at
+    // once (or a lab while another checkout builds its own agent image) do not queue.
+    if !force {
+        let mut recipes: HashMap<Image, String> = HashMap::new();
+        let mut all_current = true;
+        for img in &order {
+            let base_recipe = img.base().map(|b| recipes[&b].clone()).unwrap_or_default();
+            let (recipe, _) = recipe_of(img, &base_recipe)?;
+            recipes.insert(img.clone(), recipe.clone());
+            if docker.image_recipe(&img.tag()).await?.as_deref() != Some(recipe.as_str()) {
+                all_current = false;
+                break;
+            }
+        }
+        if all_current {
+            return Ok(Vec::new());
+        }
+    }
     // Two labs starting at once must not build the same image twice: one builds, the
     // other waits here and then finds the image up to date.
     let _lock = build_lock(progress).await?;
@@ -267,12 +285,32 @@ fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
     RECIPE
         .get_or_init(|| {
             let path = agent_binary().map_err(|e| e.to_string())?;
+            // Hashing a debug lab-agent (~100 MB) takes seconds; twenty runs starting
+            // together did it one after the other under the build lock. The hash is
+            // kept on disk per (path, size, mtime, inode) and reused while those match.
+            let key = binary_key(&path);
+            let memo = cache_dir().join("agent-recipe");
+            if let (Some(key), Ok(text)) = (&key, std::fs::read_to_string(&memo)) {
+                if let Some((k, hash)) = text.trim().rsplit_once(' ') {
+                    if k == key {
+                        return Ok((hash.to_string(), path));
+                    }
+                }
+            }
             let bin =
                 std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
             let mut h = Sha256::new();
             h.update(AGENT_DOCKERFILE.as_bytes());
             h.update(&bin);
-            Ok((hex::encode(&h.finalize()[..6]), path))
+            let hash = hex::encode(&h.finalize()[..6]);
+            if let Some(key) = key {
+                let tmp = memo.with_extension(format!("{}", std::process::id()));
+                let _ = std::fs::create_dir_all(cache_dir());
+                if std::fs::write(&tmp, format!("{key} {hash}\n")).is_ok() {
+                    let _ = std::fs::rename(&tmp, &memo);
+                }
+            }
+            Ok((hash, path))
         })
         .as_ref()
         .map_err(|e| EngineError::Setup(e.clone()))
@@ -561,6 +599,27 @@ fn which(cmd: &str) -> Option<PathBuf> {
         .chain(["/usr/sbin".into(), "/sbin".into()])
         .map(|d| d.join(cmd))
         .find(|p| p.is_file())
+}
+
+/// What identifies one build of a file without reading it: path, size, mtime, inode, and
+/// the Dockerfile it goes with (a new recipe makes a new key).
+fn binary_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let mut h = Sha256::new();
+    h.update(AGENT_DOCKERFILE.as_bytes());
+    Some(
+        format!(
+            "{}|{}|{}.{}|{}|{}",
+            path.display(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ino(),
+            hex::encode(&h.finalize()[..6])
+        )
+        .replace(' ', "%20"),
+    )
 }
 
 fn cache_dir() -> PathBuf {

@@ -6,7 +6,9 @@
 //! the agent inside them with `docker exec`, saves every piece of evidence before teardown,
 //! and asks `checks` and `report` for the verdict. Steps that are not one lab-agent command
 //! (the paper's pynetdicom modality, nmap in the toolbox, an attacker's `harvest` of its own
-//! capture) become the same JSON results in `tools`. It does not parse scenarios
+//! capture) become the same JSON results in `tools`. `lifecycle` covers what surrounds a
+//! run: labs left up (`lab up`), status, garbage collection, live capture, node isolation;
+//! `classroom` the instructor's workflow (pack, grade). It does not parse scenarios
 //! (`scenario`), decode traffic (`wire` does, also for `harvest`) or talk to Docker directly
 //! (`runtime`).
 

@@ -157,8 +157,13 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     } && !interrupted;
     if keep {
         lifecycle::mark_kept(&run.docker, &run.plan).await?;
-        // The taps were stopped to save their evidence; `lab capture` taps a kept lab.
-        for tap in &run.taps_started {
+        // `lab up`: the taps were stopped to save their evidence; `lab capture` taps the
+        // lab from now on. (`--keep` on failure leaves them, stopped, for debugging.)
+        let taps = match opts.keep {
+            KeepPolicy::Always => run.taps_started.as_slice(),
+            _ => &[],
+        };
+        for tap in taps {
             run.docker
                 .remove_container(&run.plan.container(tap))
                 .await?;
@@ -542,13 +547,14 @@ impl Run<'_> {
             }
         }
 
-        self.phase = "isolating the nodes".into();
-        self.isolate_nodes().await?;
-
+        // Isolation (gateway routes removed) goes on while the PACS starts: the probes
+        // stay on-link and do not need a gateway.
         self.phase = "waiting for the PACS".into();
         self.progress
             .phase("waiting for the PACS to answer REST and C-ECHO");
-        self.wait_ready().await?;
+        let (isolated, ready) = tokio::join!(self.isolate_nodes(), self.wait_ready());
+        isolated?;
+        ready?;
         self.phase = "starting the taps".into();
 
         for node in &self.scenario.nodes {

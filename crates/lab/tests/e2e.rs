@@ -379,10 +379,22 @@ fn the_whole_catalog_meets_its_expectations() {
         .output()
         .unwrap();
     let stdout = expect_exit(&out, 0);
-    let labs = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"))
-        .unwrap()
-        .count();
-    assert!(labs >= 14, "{labs} labs");
+    // Every lab file and every exercise (run with its reference solution).
+    let yaml_in = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "yaml")
+            })
+            .count()
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs");
+    let labs = yaml_in(&root) + yaml_in(&root.join("exercises"));
+    assert!(labs >= 21, "{labs} labs");
     assert!(
         stdout.contains(&format!("{labs} of {labs} lab(s) met every expectation")),
         "{stdout}"

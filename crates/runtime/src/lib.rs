@@ -2,8 +2,9 @@
 //! through bollard.
 //!
 //! Owns every call to the Docker API and the labels that make teardown possible without a
-//! scenario file (`dicom-range.run`, `.lab`, `.node`). It knows nothing of DICOM, labs or
-//! checks: the engine says what to create, this crate creates it and removes it.
+//! scenario file (`dicom-range.run`, `.lab`, `.node`, and the owner and kept labels that
+//! `lab gc` reads). It knows nothing of DICOM, labs or checks: the engine says what to
+//! create, this crate creates it and removes it.
 //!
 //! Docker is the one runtime today; the engine speaks to it through [`Docker`]'s small
 //! surface (create, exec, signal, copy out, remove by label) so that another runtime

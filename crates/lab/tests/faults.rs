@@ -1,0 +1,226 @@
+//! Faults, on the real daemon: the PACS killed mid-transfer, the sniffer dying, SIGINT
+//! and SIGTERM in each phase of a run, and `lab` killed with SIGKILL then `lab gc`. In
+//! every case the evidence gathered so far is saved, the result is exit 2 with the cause
+//! in words, and nothing labelled with the run remains.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// A long store (3000 CT images) that is still going when a test strikes.
+const LONG: &str = "tests/fixtures/long-store.yaml";
+
+fn error_of(run: &Path) -> String {
+    let r = report(run);
+    assert_eq!(r["verdict"], "error", "{r}");
+    r["error"].as_str().unwrap_or_default().to_string()
+}
+
+/// The events of the run's capture (it must exist and be readable).
+fn capture_events(run: &Path) -> Vec<String> {
+    let a = wire::analyze_file(&run.join("capture.pcapng")).expect("capture.pcapng saved");
+    a.events.iter().map(|e| e.label.clone()).collect()
+}
+
+#[test]
+fn orthanc_killed_mid_transfer() {
+    let dir = runs_dir("kill-pacs");
+    let mut lab_run = Running::spawn(lab().args(["run", LONG, "--runs-dir"]).arg(&dir));
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    lab_run.wait_for("==> step 2 (", 120);
+    // Mid-transfer: C-STOREs have reached the PACS.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    docker(&["kill", &format!("lab-{id}-pacs")]);
+    let (code, out, err) = lab_run.finish();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    let run = only_run(&dir);
+    let error = error_of(&run);
+    assert!(
+        error.contains("node `pacs` (the PACS) exited with code 137 (killed by SIGKILL"),
+        "{error}"
+    );
+    assert!(stdout.contains("node `pacs` (the PACS) exited"), "{stdout}");
+    // What was gathered: the capture up to the kill, the PACS's own log, step results.
+    let events = capture_events(&run);
+    assert!(
+        events.iter().any(|e| e == "C-STORE-RQ"),
+        "no C-STORE in the capture: {events:?}"
+    );
+    assert!(run.join("logs/pacs.log").is_file());
+    let steps = report(&run)["steps"].as_array().unwrap().clone();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[1]["ok"], false);
+    assert_eq!(leftovers(&id), "");
+}
+
+#[test]
+fn the_sniffer_dies() {
+    let dir = runs_dir("kill-sniffer");
+    let mut lab_run = Running::spawn(
+        lab()
+            .args(["run", "plaintext-store", "--runs-dir"])
+            .arg(&dir),
+    );
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    // The sniffer is up once the steps begin.
+    lab_run.wait_for("==> step 1 (", 120);
+    docker(&["kill", &format!("lab-{id}-sniffer")]);
+    let (code, out, err) = lab_run.finish();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    let run = only_run(&dir);
+    let error = error_of(&run);
+    assert!(
+        error.contains(
+            "node `sniffer` (the sniffer; the capture stops where it died) exited with code 137"
+        ),
+        "{error}"
+    );
+    assert!(stdout.contains("node `sniffer` (the sniffer"), "{stdout}");
+    // The capture up to its death is kept, and readable.
+    capture_events(&run);
+    assert!(run.join("logs/sniffer.log").is_file());
+    assert!(run.join("logs/pacs.log").is_file());
+    assert_eq!(leftovers(&id), "");
+}
+
+/// Sends `signal` once the run prints `line`, then checks exit 2, the cause (the signal
+/// and one of `phases`), the evidence expected by then, and that nothing is left.
+fn interrupt(test: &str, line: &str, signal: &str, phases: &[&str], evidence: &[&str]) {
+    let dir = runs_dir(test);
+    let mut lab_run = Running::spawn(
+        lab()
+            .args(["run", "plaintext-store", "--runs-dir"])
+            .arg(&dir),
+    );
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    lab_run.wait_for(line, 120);
+    lab_run.signal(signal);
+    let (code, out, err) = lab_run.finish();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    let run = only_run(&dir);
+    let error = error_of(&run);
+    let name = if signal == "INT" {
+        "SIGINT (Ctrl-C)"
+    } else {
+        "SIGTERM"
+    };
+    assert!(
+        error.starts_with(&format!("interrupted by {name} while ")),
+        "{error}"
+    );
+    assert!(
+        phases.iter().any(|p| error.contains(&format!("while {p}"))),
+        "{error} (expected one of {phases:?})"
+    );
+    assert!(
+        stdout.contains(&format!("interrupted by {name}")),
+        "{stdout}"
+    );
+    for f in ["scenario.yaml", "report.json", "SHA256SUMS"]
+        .iter()
+        .chain(evidence)
+    {
+        assert!(
+            run.join(f).is_file(),
+            "{f} missing after {name} at `{line}`"
+        );
+    }
+    assert_eq!(leftovers(&id), "");
+}
+
+macro_rules! interrupt_tests {
+    ($($name:ident: $line:expr, $sig:expr, $phases:expr, $evidence:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            interrupt(stringify!($name), $line, $sig, &$phases, &$evidence);
+        }
+    )*};
+}
+
+const UP: [&str; 3] = [
+    "creating the networks",
+    "starting the nodes",
+    "waiting for the PACS",
+];
+const READY: [&str; 2] = ["waiting for the PACS", "starting the taps"];
+const STEPS: [&str; 3] = ["running step 1 (", "running step 2 (", "checking the nodes"];
+const END: [&str; 2] = ["saving evidence", "tearing down"];
+
+interrupt_tests! {
+    sigint_while_starting: "==> starting plaintext-store", "INT", UP, [];
+    sigterm_while_starting: "==> starting plaintext-store", "TERM", UP, [];
+    sigint_while_waiting_for_the_pacs: "==> waiting for the PACS", "INT", READY, ["logs/pacs.log"];
+    sigterm_while_waiting_for_the_pacs: "==> waiting for the PACS", "TERM", READY, ["logs/pacs.log"];
+    sigint_during_a_step: "==> step 1 (", "INT", STEPS, ["logs/pacs.log", "capture.pcapng"];
+    sigterm_during_a_step: "==> step 1 (", "TERM", STEPS, ["logs/pacs.log", "capture.pcapng"];
+    sigint_while_saving_evidence: "==> saving evidence", "INT", END, ["logs/pacs.log", "capture.pcapng"];
+    sigterm_while_saving_evidence: "==> saving evidence", "TERM", END, ["logs/pacs.log", "capture.pcapng"];
+    sigint_while_tearing_down: "==> tearing down", "INT", ["tearing down"], ["logs/pacs.log", "capture.pcapng"];
+    sigterm_while_tearing_down: "==> tearing down", "TERM", ["tearing down"], ["logs/pacs.log", "capture.pcapng"];
+}
+
+/// `lab` killed with SIGKILL cannot clean up: its run stays, owned by a dead process.
+/// `lab gc` saves what it left (capture, logs, a report whose verdict is error, with the
+/// cause) and removes it; `lab report` then exits 2 with that cause.
+#[test]
+fn sigkill_then_gc() {
+    let dir = runs_dir("sigkill");
+    let mut lab_run = Running::spawn(lab().args(["run", LONG, "--runs-dir"]).arg(&dir));
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    lab_run.wait_for("==> step 2 (", 120);
+    let pid = lab_run.child.id();
+    lab_run.signal("KILL");
+    let (code, _, _) = lab_run.finish();
+    assert_eq!(code, None, "killed by a signal");
+    assert_ne!(leftovers(&id), "", "nothing to collect?");
+
+    let status = expect_exit(
+        &lab()
+            .args(["status", "--json", "--runs-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap(),
+        0,
+    );
+    let r: serde_json::Value = serde_json::from_str(status.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (r["run"].as_str(), r["owner_alive"].as_bool()),
+        (Some(id.as_str()), Some(false))
+    );
+    assert_eq!(r["owner_pid"], pid);
+
+    let gc = lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap();
+    let said = expect_exit(&gc, 0);
+    assert!(said.contains(&format!("removed {id}")), "{said}");
+    assert!(said.contains(&format!("(pid {pid}) is gone")), "{said}");
+    assert_eq!(leftovers(&id), "");
+
+    let run = only_run(&dir);
+    let error = error_of(&run);
+    assert!(
+        error.contains(&format!("(pid {pid}) is gone")) && error.contains("lab gc"),
+        "{error}"
+    );
+    let events = capture_events(&run);
+    assert!(events.iter().any(|e| e == "C-STORE-RQ"), "{events:?}");
+    for f in ["logs/pacs.log", "logs/modality.log", "SHA256SUMS"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let regraded = lab().arg("report").arg(&run).output().unwrap();
+    assert_eq!(regraded.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&regraded.stdout).contains("is gone"));
+    // A second gc finds nothing of it.
+    let again = expect_exit(
+        &lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap(),
+        0,
+    );
+    assert!(!again.contains(&id), "{again}");
+}
