@@ -637,3 +637,54 @@ fn tempdir(prefix: &str) -> Result<PathBuf, EngineError> {
         .map_err(EngineError::io(format!("creating {}", dir.display())))?;
     Ok(dir)
 }
+
+/// What `lab images prune` did.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub removed: Vec<String>,
+    /// Old images a container still uses (left alone).
+    pub in_use: Vec<String>,
+}
+
+/// Removes the images dicom-range built that this build of `lab` would not run: agent,
+/// toolbox and pynetdicom images of older recipes (each rebuild of lab-agent makes new
+/// ones), and dangling leftovers of rebuilt images. Images a container uses stay.
+pub async fn prune(docker: &Docker) -> Result<Pruned, EngineError> {
+    let mut current: Vec<String> = ["bookworm", "trixie"]
+        .map(|suite| Image::Base { suite }.tag())
+        .to_vec();
+    current.extend(scenario::ORTHANC_VERSIONS.iter().map(|v| {
+        Image::Orthanc {
+            version: v.to_string(),
+        }
+        .tag()
+    }));
+    // The agent's recipe names the current agent, toolbox and pynetdicom tags; without the
+    // binary nothing can be told stale, so nothing is removed.
+    agent_recipe()?;
+    current.extend([Image::Agent, Image::Toolbox, Image::Pynetdicom].map(|i| i.tag()));
+    let mut out = Pruned::default();
+    for (id, tags, _size) in docker.recipe_images().await? {
+        let stale: Vec<&String> = tags.iter().filter(|t| !current.contains(t)).collect();
+        let targets: Vec<String> = if tags.is_empty() {
+            vec![id.clone()]
+        } else {
+            stale.iter().map(|t| t.to_string()).collect()
+        };
+        for t in targets {
+            if docker.remove_image(&t).await? {
+                out.removed.push(if tags.is_empty() {
+                    format!(
+                        "<dangling {}>",
+                        id.trim_start_matches("sha256:").get(..12).unwrap_or(&id)
+                    )
+                } else {
+                    t
+                });
+            } else {
+                out.in_use.push(t);
+            }
+        }
+    }
+    Ok(out)
+}

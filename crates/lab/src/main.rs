@@ -306,6 +306,9 @@ enum ImagesCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Remove images of older recipes (each rebuild of lab-agent leaves agent, toolbox and
+    /// pynetdicom images behind) and dangling leftovers; images in use stay.
+    Prune,
 }
 
 fn main() -> ExitCode {
@@ -388,6 +391,9 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Images {
             command: ImagesCommand::Build { force },
         } => images(labs, force, progress).await,
+        Command::Images {
+            command: ImagesCommand::Prune,
+        } => prune_images().await,
         Command::List { json } => list(labs, json),
         Command::Show { lab, params, json } => show(labs, &lab, &params, json),
         Command::Schema => {
@@ -445,6 +451,19 @@ async fn run(
         );
     }
     Ok(result.report.verdict.exit_code() as u8)
+}
+
+async fn prune_images() -> Result<u8, engine::EngineError> {
+    let docker = runtime::Docker::connect().await?;
+    let pruned = engine::images::prune(&docker).await?;
+    for r in &pruned.removed {
+        println!("removed {r}");
+    }
+    for r in &pruned.in_use {
+        println!("kept {r} (a container uses it)");
+    }
+    println!("removed {} image(s)", pruned.removed.len());
+    Ok(0)
 }
 
 async fn check(

@@ -529,6 +529,54 @@ impl Docker {
             .collect())
     }
 
+    /// Every image built by dicom-range (labelled with a recipe): its id, tags (empty when
+    /// dangling) and size in bytes.
+    pub async fn recipe_images(&self) -> Result<Vec<(String, Vec<String>, i64)>, RuntimeError> {
+        let filters = HashMap::from([("label", vec![LABEL_RECIPE])]);
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let images = self
+            .api
+            .list_images(Some(opts))
+            .await
+            .context(|| "listing dicom-range images".to_string())?;
+        Ok(images
+            .into_iter()
+            .map(|i| {
+                let tags = i
+                    .repo_tags
+                    .into_iter()
+                    .filter(|t| t != "<none>:<none>")
+                    .collect();
+                (i.id, tags, i.size)
+            })
+            .collect())
+    }
+
+    /// Removes an image (a tag, or an id when dangling). `Ok(false)` when a container still
+    /// uses it: it is left alone.
+    pub async fn remove_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        match self
+            .api
+            .remove_image(
+                image,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(false),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(true),
+            Err(e) => Err(e).context(|| format!("removing image {image}")),
+        }
+    }
+
     pub async fn labelled_networks(
         &self,
         label: &str,

@@ -22,7 +22,7 @@ mod tree;
 mod validate;
 
 pub use error::{Problem, ScenarioError};
-pub use validate::{
+pub use validate::{ORTHANC_VERSIONS, 
     Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
     ModalityImpl, Network, Node, NodeKind, PacsTls, Scenario, Step, StepExpect, Study, Syntax,
     Variant,
