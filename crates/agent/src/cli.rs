@@ -162,6 +162,12 @@ pub enum Command {
         /// Read/write timeout per network operation, in seconds.
         #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
+        /// Accept only associations carrying this user identity (with --require-password).
+        #[arg(long, value_name = "NAME", requires = "require_password")]
+        require_user: Option<String>,
+        /// The password --require-user must come with.
+        #[arg(long, value_name = "PASSWORD", requires = "require_user")]
+        require_password: Option<String>,
     },
     /// Capture packets on an interface into a pcapng file until SIGTERM or SIGINT.
     #[command(
@@ -293,13 +299,14 @@ impl PeerArgs {
 
 #[derive(Debug, Args)]
 pub struct StudyArgs {
-    /// XA (X-ray angiography, the paper's case) or CT.
+    /// XA (X-ray angiography, the paper's case), CT, MR, CR (computed radiography,
+    /// MONOCHROME1) or US (ultrasound, colour).
     #[arg(long, default_value = "XA")]
     pub modality: Modality,
     /// Number of instances in the series.
     #[arg(long, default_value_t = 1)]
     pub instances: u32,
-    /// jpeg-baseline (encapsulated 8-bit JPEG) or explicit-le (native pixels).
+    /// jpeg-baseline (encapsulated 8-bit JPEG: XA, US) or explicit-le (native pixels).
     #[arg(long, default_value = "jpeg-baseline")]
     pub syntax: Syntax,
     /// Patient's Name, DICOM form FAMILY^GIVEN (synthetic, never a real person).
@@ -442,6 +449,8 @@ pub fn run(cmd: Command) -> ExitCode {
             out,
             max_associations,
             timeout_secs,
+            require_user,
+            require_password,
         } => cmd_serve(ServeOptions {
             bind,
             port,
@@ -450,6 +459,7 @@ pub fn run(cmd: Command) -> ExitCode {
             out,
             max_associations,
             timeout: Duration::from_secs(timeout_secs.max(1)),
+            require_user: require_user.zip(require_password),
         }),
         Command::Sniff {
             iface,

@@ -1469,11 +1469,12 @@ pub async fn retrieve(peer: &Peer, q: &RetrieveQuery) -> RetrieveReport {
                 report.subops.completed,
                 report.subops.failed,
                 report.subops.warning,
-                if s == 0xA801 {
-                    "; the destination AE title is not in the PACS's list of modalities \
-                     (Orthanc: DicomModalities)"
-                } else {
-                    ""
+                match (&q.mode, s) {
+                    (RetrieveMode::Move { .. }, 0xA801 | 0xC000) => {
+                        "; is the destination AE title in the PACS's list of modalities \
+                         (Orthanc: DicomModalities, with the host and port it listens on)?"
+                    }
+                    _ => "",
                 }
             ))),
             None => None,
