@@ -283,9 +283,7 @@ impl PeerArgs {
             transport: self.tls.transport()?,
             user: match &self.username {
                 Some(u) if u.is_empty() || u.len() > 65535 => {
-                    return Err(AgentError::other(
-                        "--username must be 1 to 65535 bytes",
-                    ));
+                    return Err(AgentError::other("--username must be 1 to 65535 bytes"));
                 }
                 Some(u) => Some(client::UserId {
                     username: u.clone(),

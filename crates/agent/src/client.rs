@@ -487,10 +487,7 @@ where
                 .into());
             }
             Ok(Err(e)) => {
-                return Err(AgentError::other(format!(
-                    "reading from the peer failed: {e}"
-                ))
-                .into());
+                return Err(AgentError::other(format!("reading from the peer failed: {e}")).into());
             }
             Ok(Ok(n)) => n,
         };
@@ -1308,7 +1305,9 @@ where
         (
             0xC000,
             None,
-            Some(format!("'{instance}' is not a valid SOP Instance UID: not written")),
+            Some(format!(
+                "'{instance}' is not a valid SOP Instance UID: not written"
+            )),
         )
     } else if let Some(data) = &m.data {
         match crate::serve::write_part10(out, &class, &instance, &ts, data) {
@@ -1438,10 +1437,7 @@ pub async fn retrieve(peer: &Peer, q: &RetrieveQuery) -> RetrieveReport {
             ));
             // JPEG Baseline in its own context, so an instance stored that way can come back
             // unchanged when the peer prefers not to transcode.
-            contexts.push((
-                c.to_string(),
-                vec![uids::JPEG_BASELINE8_BIT.to_string()],
-            ));
+            contexts.push((c.to_string(), vec![uids::JPEG_BASELINE8_BIT.to_string()]));
             roles.push(c.to_string());
         }
     }

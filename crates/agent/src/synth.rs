@@ -873,7 +873,8 @@ fn pixels_us(spec: &StudySpec, index: u32) -> Vec<u8> {
                 };
                 let g = g.clamp(0.0, 255.0) as u8;
                 [g, g, g]
-            } else if (x as f64 - w as f64 * 0.92).abs() < 3.0 && (y as f64 - h as f64 * 0.5).abs() < 3.0
+            } else if (x as f64 - w as f64 * 0.92).abs() < 3.0
+                && (y as f64 - h as f64 * 0.5).abs() < 3.0
             {
                 [40, 220, 230] // focus marker
             } else {
@@ -1048,7 +1049,14 @@ mod tests {
     fn mr_cr_us_have_their_sop_class_photometric_and_pixel_length() {
         // (modality, syntax, SOP class, photometric, samples, bits allocated)
         let cases = [
-            (Modality::Mr, Syntax::ExplicitLe, uids::MR_IMAGE_STORAGE, "MONOCHROME2", 1, 16),
+            (
+                Modality::Mr,
+                Syntax::ExplicitLe,
+                uids::MR_IMAGE_STORAGE,
+                "MONOCHROME2",
+                1,
+                16,
+            ),
             (
                 Modality::Cr,
                 Syntax::ExplicitLe,
@@ -1057,7 +1065,14 @@ mod tests {
                 1,
                 16,
             ),
-            (Modality::Us, Syntax::ExplicitLe, uids::ULTRASOUND_IMAGE_STORAGE, "RGB", 3, 8),
+            (
+                Modality::Us,
+                Syntax::ExplicitLe,
+                uids::ULTRASOUND_IMAGE_STORAGE,
+                "RGB",
+                3,
+                8,
+            ),
             (
                 Modality::Us,
                 Syntax::JpegBaseline,
@@ -1119,7 +1134,10 @@ mod tests {
         // MONOCHROME1: more X-rays through (lungs) = higher value = darker.
         let lung = px[48 * 100 + 32];
         let mediastinum = px[48 * 100 + 50];
-        assert!(lung > mediastinum, "lung {lung} vs mediastinum {mediastinum}");
+        assert!(
+            lung > mediastinum,
+            "lung {lung} vs mediastinum {mediastinum}"
+        );
     }
 
     #[test]

@@ -163,10 +163,7 @@ fn get_and_move_against_dcmqrscp() {
     let (out, v) = with("echo", &["--wait-secs", "10"]);
     assert_eq!(out.status.code(), Some(0), "{v}");
     // A US study (RGB) and a CR study (16-bit MONOCHROME1): 2 + 2 instances.
-    for (m, sx, pid) in [
-        ("US", "explicit-le", "Q-US"),
-        ("CR", "explicit-le", "Q-CR"),
-    ] {
+    for (m, sx, pid) in [("US", "explicit-le", "Q-US"), ("CR", "explicit-le", "Q-CR")] {
         let (out, v) = with(
             "store",
             &[

@@ -20,7 +20,16 @@ const CASES: &[(&str, &str)] = &[
 fn generate(dir: &std::path::Path, modality: &str, syntax: &str) -> Vec<std::path::PathBuf> {
     let out = Command::new(env!("CARGO_BIN_EXE_lab-agent"))
         .args(["generate", "--modality", modality, "--syntax", syntax])
-        .args(["--instances", "2", "--rows", "96", "--cols", "80", "--seed", "7"])
+        .args([
+            "--instances",
+            "2",
+            "--rows",
+            "96",
+            "--cols",
+            "80",
+            "--seed",
+            "7",
+        ])
         .arg("--out")
         .arg(dir)
         .output()
@@ -38,16 +47,15 @@ fn generate(dir: &std::path::Path, modality: &str, syntax: &str) -> Vec<std::pat
 #[test]
 fn every_modality_parses_and_validates_with_dcmtk_and_dicom3tools() {
     let root = temp_dir("synth-validate");
-    let (dcmdump, dcmdjpeg, dciodvfy) = (
-        on_path("dcmdump"),
-        on_path("dcmdjpeg"),
-        on_path("dciodvfy"),
-    );
+    let (dcmdump, dcmdjpeg, dciodvfy) =
+        (on_path("dcmdump"), on_path("dcmdjpeg"), on_path("dciodvfy"));
     if !dciodvfy {
         eprintln!("SKIPPED part: dciodvfy is not installed (apt-get install dicom3tools)");
     }
     if !dcmdump || !dcmdjpeg {
-        eprintln!("SKIPPED part: dcmtk's dcmdump/dcmdjpeg are not installed (apt-get install dcmtk)");
+        eprintln!(
+            "SKIPPED part: dcmtk's dcmdump/dcmdjpeg are not installed (apt-get install dcmtk)"
+        );
     }
     for (modality, syntax) in CASES {
         let dir = root.join(format!("{modality}-{syntax}"));
@@ -85,7 +93,11 @@ fn every_modality_parses_and_validates_with_dcmtk_and_dicom3tools() {
                     String::from_utf8_lossy(&out.stderr)
                 );
                 let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
-                assert!(errors.is_empty(), "{what}: dciodvfy:\n{}", errors.join("\n"));
+                assert!(
+                    errors.is_empty(),
+                    "{what}: dciodvfy:\n{}",
+                    errors.join("\n")
+                );
             }
         }
     }
