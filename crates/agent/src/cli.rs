@@ -320,6 +320,9 @@ pub struct StudyArgs {
     pub rows: u16,
     #[arg(long, default_value_t = 512)]
     pub cols: u16,
+    /// Bits Stored of CT, MR and CR images (16 allocated): 8 to 16 (default 12).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(8..=16))]
+    pub bits: Option<u16>,
 }
 
 impl StudyArgs {
@@ -333,6 +336,7 @@ impl StudyArgs {
             seed: self.seed,
             rows: self.rows,
             cols: self.cols,
+            bits_stored: self.bits,
         }
     }
 }

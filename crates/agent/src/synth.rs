@@ -149,6 +149,9 @@ pub struct StudySpec {
     pub seed: u64,
     pub rows: u16,
     pub cols: u16,
+    /// Bits Stored of the 16-bit modalities (CT, MR, CR): 8 to 16; `None` is 12. The 8-bit
+    /// ones (XA, US) only take 8.
+    pub bits_stored: Option<u16>,
 }
 
 impl Default for StudySpec {
@@ -162,8 +165,34 @@ impl Default for StudySpec {
             seed: 42,
             rows: 512,
             cols: 512,
+            bits_stored: None,
         }
     }
+}
+
+impl StudySpec {
+    /// The Bits Stored the instances get.
+    pub fn bits(&self) -> u16 {
+        match self.bits_stored {
+            Some(b) => b,
+            None if self.modality.is_16_bit() => 12,
+            None => 8,
+        }
+    }
+}
+
+/// Put a 12-bit phantom value on the scale of `bits` stored bits.
+fn scale12(v: u16, bits: u16) -> u16 {
+    if bits >= 12 {
+        v << (bits - 12)
+    } else {
+        v >> (12 - bits)
+    }
+}
+
+/// A value of the 12-bit scale (window centre, width), as a DS string on `bits` bits.
+fn ds12(v: f64, bits: u16) -> String {
+    format!("{}", v * 2f64.powi(bits as i32 - 12))
 }
 
 /// One generated instance, ready to be sent or saved.
@@ -312,6 +341,16 @@ impl Study {
                 spec.modality
             );
         }
+        let bits = spec.bits();
+        if spec.modality.is_16_bit() && !(8..=16).contains(&bits) {
+            bail!("--bits {bits}: {} images store 8 to 16 bits", spec.modality);
+        }
+        if !spec.modality.is_16_bit() && bits != 8 {
+            bail!(
+                "--bits {bits}: {} images are 8-bit here; --bits applies to CT, MR and CR",
+                spec.modality
+            );
+        }
         if spec.patient_name.trim().is_empty() {
             bail!("--patient must not be empty (DICOM form, e.g. DOE^JANE)");
         }
@@ -338,10 +377,14 @@ impl Study {
             (r2 >> 32) % 60
         );
         let accession = format!("ACC{:08}", (r2 >> 40) % 100_000_000);
-        let key = format!(
+        let mut key = format!(
             "{}|{}|{}x{}|{}|{}",
             spec.modality, spec.syntax, spec.rows, spec.cols, spec.patient_name, patient_id
         );
+        if spec.bits_stored.is_some_and(|b| b != 12) {
+            // Keeps the UIDs of the default (12 bits) as they always were.
+            key.push_str(&format!("|bits{}", spec.bits()));
+        }
         let study_uid = derive_uid(spec.seed, &key, "study", 0);
         let series_uid = derive_uid(spec.seed, &key, "series", 0);
         let frame_uid = derive_uid(spec.seed, &key, "frame-of-reference", 0);
@@ -522,11 +565,13 @@ impl Study {
                 put(tags::EXPOSURE, VR::IS, "2".into());
             }
             Modality::Ct => {
+                let bits = spec.bits();
                 put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
-                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16));
-                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16));
+                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits));
+                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1));
                 put(tags::RESCALE_INTERCEPT, VR::DS, "-1024".into());
-                put(tags::RESCALE_SLOPE, VR::DS, "1".into());
+                // Stored values are HU+1024 on 12 bits, scaled to `bits`.
+                put(tags::RESCALE_SLOPE, VR::DS, ds12(1.0, 24 - bits).into());
                 put(tags::RESCALE_TYPE, VR::LO, "HU".into());
                 put(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into());
                 put(tags::PATIENT_POSITION, VR::CS, "HFS".into());
@@ -564,9 +609,10 @@ impl Study {
                 put(tags::WINDOW_WIDTH, VR::DS, "400".into());
             }
             Modality::Mr => {
+                let bits = spec.bits();
                 put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
-                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16));
-                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16));
+                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits));
+                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1));
                 put(tags::BODY_PART_EXAMINED, VR::CS, "HEAD".into());
                 put(tags::PATIENT_POSITION, VR::CS, "HFS".into());
                 put(tags::SCANNING_SEQUENCE, VR::CS, "SE".into());
@@ -608,13 +654,14 @@ impl Study {
                     dicom_value!(Strs, ["-115.2", "-115.2", z.as_str()]),
                 );
                 put(tags::SLICE_LOCATION, VR::DS, z.as_str().into());
-                put(tags::WINDOW_CENTER, VR::DS, "600".into());
-                put(tags::WINDOW_WIDTH, VR::DS, "1200".into());
+                put(tags::WINDOW_CENTER, VR::DS, ds12(600.0, bits).into());
+                put(tags::WINDOW_WIDTH, VR::DS, ds12(1200.0, bits).into());
             }
             Modality::Cr => {
+                let bits = spec.bits();
                 put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
-                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16));
-                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16));
+                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits));
+                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1));
                 put(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into());
                 put(tags::VIEW_POSITION, VR::CS, "PA".into());
                 put(tags::KVP, VR::DS, "120".into());
@@ -623,8 +670,8 @@ impl Study {
                     VR::DS,
                     dicom_value!(Strs, ["0.2", "0.2"]),
                 );
-                put(tags::WINDOW_CENTER, VR::DS, "2048".into());
-                put(tags::WINDOW_WIDTH, VR::DS, "4096".into());
+                put(tags::WINDOW_CENTER, VR::DS, ds12(2048.0, bits).into());
+                put(tags::WINDOW_WIDTH, VR::DS, ds12(4096.0, bits).into());
             }
             Modality::Us => {
                 put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16));
@@ -673,17 +720,25 @@ impl Study {
             (Modality::Ct, Syntax::ExplicitLe) => {
                 // Kept as little-endian bytes: encoding is then a copy, not 262144 calls.
                 // Only little-endian transfer syntaxes are ever proposed for these.
+                let bits = spec.bits();
                 let pixels = pixels_ct(spec, i);
-                let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let bytes: Vec<u8> = pixels
+                    .iter()
+                    .flat_map(|v| scale12(*v, bits).to_le_bytes())
+                    .collect();
                 put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U8(bytes.into()));
             }
             (Modality::Mr | Modality::Cr, Syntax::ExplicitLe) => {
+                let bits = spec.bits();
                 let pixels = if spec.modality == Modality::Mr {
                     pixels_mr(spec, i)
                 } else {
                     pixels_cr(spec, i)
                 };
-                let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let bytes: Vec<u8> = pixels
+                    .iter()
+                    .flat_map(|v| scale12(*v, bits).to_le_bytes())
+                    .collect();
                 put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U8(bytes.into()));
             }
             (Modality::Us, Syntax::ExplicitLe) => {
@@ -1123,6 +1178,50 @@ mod tests {
             let err = generate(&spec(m, Syntax::JpegBaseline)).unwrap_err();
             assert!(err.to_string().contains("--syntax explicit-le"), "{err}");
         }
+    }
+
+    #[test]
+    fn bits_stored_is_configurable_for_16_bit_modalities() {
+        for bits in [8u16, 12, 16] {
+            let mut sp = spec(Modality::Ct, Syntax::ExplicitLe);
+            sp.bits_stored = Some(bits);
+            let obj = roundtrip(&generate(&sp).unwrap()[0]);
+            assert_eq!(u16_of(&obj, tags::BITS_STORED), bits);
+            assert_eq!(u16_of(&obj, tags::HIGH_BIT), bits - 1);
+            let px = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
+            let max = px
+                .chunks(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .max()
+                .unwrap();
+            assert!(max < (1u32 << bits) as u16 || bits == 16, "{bits}: {max}");
+            // Air (-1000 HU) still reads -1000 HU through the rescale.
+            let slope: f64 = obj
+                .element(tags::RESCALE_SLOPE)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let air = u16::from_le_bytes([px[0], px[1]]) as f64;
+            // (within one quantisation step: 16 HU at 8 bits)
+            assert!(
+                (air * slope - 1024.0 + 1000.0).abs() <= slope.max(1.0),
+                "{bits}: {air} x {slope}"
+            );
+        }
+        let mut sp = spec(Modality::Mr, Syntax::ExplicitLe);
+        sp.bits_stored = Some(17);
+        assert!(generate(&sp).unwrap_err().to_string().contains("8 to 16"));
+        let mut sp = spec(Modality::Xa, Syntax::JpegBaseline);
+        sp.bits_stored = Some(12);
+        assert!(
+            generate(&sp)
+                .unwrap_err()
+                .to_string()
+                .contains("CT, MR and CR")
+        );
     }
 
     #[test]
