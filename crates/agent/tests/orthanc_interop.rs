@@ -485,17 +485,37 @@ fn tls_against_orthanc_1_10_1_mutual_and_refused_client_certificates() {
     assert_eq!(out.status.code(), Some(0), "{v}\n{}", pacs.logs());
     assert_eq!(v["stored"], 2, "{v}");
 
+    // TLS 1.2: Orthanc 1.10.1 (DCMTK's BCP 195 profile) offers it with RSA suites only, and
+    // these certificates are ECDSA: refused, and the reason is given.
+    let (out, v) = run(
+        "echo",
+        tls(&[
+            "--cert",
+            &client_pem,
+            "--key",
+            &client_key,
+            "--tls-version",
+            "1.2",
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(3), "{v}");
+    assert!(
+        stderr(&out).contains("RSA certificates only"),
+        "{}",
+        stderr(&out)
+    );
+
     // No client certificate: Orthanc refuses, we say so (exit 3, refused).
     let (out, v) = run("echo", tls(&[]));
     assert_eq!(out.status.code(), Some(3), "{v}");
     let msg = stderr(&out);
-    assert!(msg.contains("certificate"), "{msg}");
+    assert!(msg.contains("requires a client certificate"), "{msg}");
 
     // A client certificate from a CA Orthanc does not trust: refused as well.
     let (out, v) = run("echo", tls(&["--cert", &rogue_pem, "--key", &rogue_key]));
     assert_eq!(out.status.code(), Some(3), "{v}");
     let msg = stderr(&out);
-    assert!(msg.contains("certificate"), "{msg}");
+    assert!(msg.contains("refused our client certificate"), "{msg}");
 
     // Plain DICOM to the TLS port: explained, and not taken for success.
     let (out, v) = agent(&["echo", "--host", ip]);
