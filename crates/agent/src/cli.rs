@@ -133,7 +133,7 @@ pub enum Command {
         #[arg(short = 'k', long = "match", value_name = "KEYWORD=VALUE")]
         keys: Vec<String>,
         /// Directory where the received instances are written (created if missing).
-        #[arg(long)]
+        #[arg(long, default_value = "retrieved")]
         out: PathBuf,
     },
     /// A storage SCP: accept associations (Verification and the storage SOP classes it
