@@ -19,8 +19,10 @@ down:
 lint:
     cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
 
-# Store benchmark: 200 CT instances into Orthanc 1.10.1 containers (needs Docker and the
-# dicom-range/orthanc:1.10.1 image): lab-agent, storescu, the paper's pynetdicom script, REST.
+# Store benchmark (`just bench store`): 200 CT instances into Orthanc 1.10.1 containers (needs
+# Docker, dcmtk and the dicom-range/orthanc:1.10.1 image from `lab images build`): lab-agent,
+# storescu, the paper's pynetdicom script, REST; stock and TCP_NODELAY=1 Orthanc. Results and
+# how to read them: docs/agent.md.
 bench-store:
     cargo build --release -p agent && bash crates/agent/benches/bench-store.sh
 
@@ -34,7 +36,7 @@ concurrency:
 bench-lifecycle:
     cargo build --release -p lab && bash scripts/bench-lifecycle.sh
 
-# Benchmarks by crate: `just bench wire`.
+# Benchmarks by name: `just bench wire`, `just bench store`.
 bench target="wire":
     just bench-{{target}}
 

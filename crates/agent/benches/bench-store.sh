@@ -108,6 +108,7 @@ count_instances() {
 }
 
 RESULTS=()
+declare -A SECS=()
 PACS_N=0
 row() { # row <label> <pacs> <seconds> [note]
   local label=$1 pacs=$2 secs=$3 note=${4:-}
@@ -117,6 +118,7 @@ row() { # row <label> <pacs> <seconds> [note]
   ips=$(awk -v n="$INSTANCES" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
   mbs=$(awk -v b="$BYTES" -v s="$secs" 'BEGIN { printf "%.1f", b / 1e6 / s }')
   [ "$stored" = "$INSTANCES" ] || note="$note; ORTHANC HOLDS $stored INSTANCES"
+  SECS["$CUR_ROW/$pacs"]=$secs
   RESULTS+=("$(printf '| %-34s | %-7s | %7.2f | %8s | %6s | %s |' "$label" "$pacs" "$secs" "$ips" "$mbs" "$note")")
   say "  $label ($pacs): ${secs} s, $ips inst/s, $mbs MB/s $note"
 }
@@ -133,6 +135,7 @@ for pacs in stock nodelay; do
   say "Orthanc 1.10.1, $pacs"
   for r in $ROWS; do
     start_orthanc "$pacs"
+    CUR_ROW=$r
     case $r in
       agent1)
         t0=$(now); run_agent 1; t1=$(now)
@@ -168,8 +171,26 @@ for pacs in stock nodelay; do
   done
 done
 
-echo "Store $INSTANCES CT instances 512x512 16-bit ($MB MB) into Orthanc 1.10.1 ($(nproc) cores, $(date -u +%Y-%m-%d))"
+echo "Store $INSTANCES CT instances 512x512 16-bit ($MB MB) into Orthanc 1.10.1 ($(nproc) cores, $(date -u +%Y-%m-%d), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 echo "| client | Orthanc | seconds | inst/s | MB/s | note |"
 echo "|---|---|---|---|---|---|"
 printf '%s\n' "${RESULTS[@]}"
+echo
+# How many times faster the faster lab-agent row is than each anchor (same PACS mode).
+for pacs in stock nodelay; do
+  best=""
+  for a in agent1 agentN; do
+    t=${SECS["$a/$pacs"]:-}
+    [ -n "$t" ] || continue
+    if [ -z "$best" ] || awk -v t="$t" -v b="$best" 'BEGIN { exit !(t < b) }'; then best=$t; fi
+  done
+  [ -n "$best" ] || continue
+  line="$pacs Orthanc, lab-agent best ${best} s:"
+  for a in storescu pynetdicom rest; do
+    t=${SECS["$a/$pacs"]:-}
+    [ -n "$t" ] || continue
+    line="$line $a/lab-agent = $(awk -v t="$t" -v b="$best" 'BEGIN { printf "%.1f", t / b }')x;"
+  done
+  echo "$line"
+done

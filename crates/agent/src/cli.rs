@@ -99,6 +99,43 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// C-MOVE: ask the peer to send the matches to another AE (e.g. a `serve` elsewhere),
+    /// which it must know (Orthanc: DicomModalities). Prints the sub-operation counts.
+    #[command(
+        name = "move",
+        after_help = "Example:\n  lab-agent move --host pacs --calling MODALITY --level study \\\n    -k StudyInstanceUID=1.2.826.0.1.3680043.10.1 --dest STORESCP"
+    )]
+    Move {
+        #[command(flatten)]
+        peer: PeerArgs,
+        /// patient (Patient Root model), study or series (Study Root model).
+        #[arg(long, default_value = "study")]
+        level: FindLevel,
+        /// Unique key, KEYWORD=VALUE (e.g. StudyInstanceUID=..., PatientID=...). Repeat.
+        #[arg(short = 'k', long = "match", value_name = "KEYWORD=VALUE")]
+        keys: Vec<String>,
+        /// The AE title the peer sends the instances to (its Move Destination).
+        #[arg(long)]
+        dest: String,
+    },
+    /// C-GET: the peer sends the matches back on this association (SCP/SCU role selection);
+    /// they are written into a folder as <SOPInstanceUID>.dcm.
+    #[command(
+        after_help = "Example:\n  lab-agent get --host pacs --calling MODALITY --level study \\\n    -k StudyInstanceUID=1.2.826.0.1.3680043.10.1 --out /data/retrieved"
+    )]
+    Get {
+        #[command(flatten)]
+        peer: PeerArgs,
+        /// patient (Patient Root model), study or series (Study Root model).
+        #[arg(long, default_value = "study")]
+        level: FindLevel,
+        /// Unique key, KEYWORD=VALUE (e.g. StudyInstanceUID=..., PatientID=...). Repeat.
+        #[arg(short = 'k', long = "match", value_name = "KEYWORD=VALUE")]
+        keys: Vec<String>,
+        /// Directory where the received instances are written (created if missing).
+        #[arg(long, default_value = "retrieved")]
+        out: PathBuf,
+    },
     /// A storage SCP: accept associations (Verification and the storage SOP classes it
     /// knows), write received instances into a folder, print one JSON line per association.
     #[command(
@@ -125,6 +162,12 @@ pub enum Command {
         /// Read/write timeout per network operation, in seconds.
         #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
+        /// Accept only associations carrying this user identity (with --require-password).
+        #[arg(long, value_name = "NAME", requires = "require_password")]
+        require_user: Option<String>,
+        /// The password --require-user must come with.
+        #[arg(long, value_name = "PASSWORD", requires = "require_user")]
+        require_password: Option<String>,
     },
     /// Capture packets on an interface into a pcapng file until SIGTERM or SIGINT.
     #[command(
@@ -163,6 +206,13 @@ pub struct PeerArgs {
     /// Timeout for the connection and for each read or write, in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout_secs: u64,
+    /// User identity negotiation: the username sent in the A-ASSOCIATE-RQ.
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// User identity negotiation: the password sent with --username (in clear inside the
+    /// A-ASSOCIATE-RQ unless --tls).
+    #[arg(long, value_name = "PASSWORD", requires = "username")]
+    pub password: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -231,19 +281,30 @@ impl PeerArgs {
             called: self.called.clone(),
             timeout: Duration::from_secs(self.timeout_secs.max(1)),
             transport: self.tls.transport()?,
+            user: match &self.username {
+                Some(u) if u.is_empty() || u.len() > 65535 => {
+                    return Err(AgentError::other("--username must be 1 to 65535 bytes"));
+                }
+                Some(u) => Some(client::UserId {
+                    username: u.clone(),
+                    password: self.password.clone(),
+                }),
+                None => None,
+            },
         })
     }
 }
 
 #[derive(Debug, Args)]
 pub struct StudyArgs {
-    /// XA (X-ray angiography, the paper's case) or CT.
+    /// XA (X-ray angiography, the paper's case), CT, MR, CR (computed radiography,
+    /// MONOCHROME1) or US (ultrasound, colour).
     #[arg(long, default_value = "XA")]
     pub modality: Modality,
     /// Number of instances in the series.
     #[arg(long, default_value_t = 1)]
     pub instances: u32,
-    /// jpeg-baseline (encapsulated 8-bit JPEG) or explicit-le (native pixels).
+    /// jpeg-baseline (encapsulated 8-bit JPEG: XA, US) or explicit-le (native pixels).
     #[arg(long, default_value = "jpeg-baseline")]
     pub syntax: Syntax,
     /// Patient's Name, DICOM form FAMILY^GIVEN (synthetic, never a real person).
@@ -259,6 +320,9 @@ pub struct StudyArgs {
     pub rows: u16,
     #[arg(long, default_value_t = 512)]
     pub cols: u16,
+    /// Bits Stored of CT, MR and CR images (16 allocated): 8 to 16 (default 12).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(8..=16))]
+    pub bits: Option<u16>,
 }
 
 impl StudyArgs {
@@ -272,6 +336,7 @@ impl StudyArgs {
             seed: self.seed,
             rows: self.rows,
             cols: self.cols,
+            bits_stored: self.bits,
         }
     }
 }
@@ -361,6 +426,23 @@ pub fn run(cmd: Command) -> ExitCode {
             keys,
             limit,
         } => cmd_find(&peer, level, &keys, limit),
+        Command::Move {
+            peer,
+            level,
+            keys,
+            dest,
+        } => cmd_retrieve(
+            &peer,
+            level,
+            &keys,
+            client::RetrieveMode::Move { destination: dest },
+        ),
+        Command::Get {
+            peer,
+            level,
+            keys,
+            out,
+        } => cmd_retrieve(&peer, level, &keys, client::RetrieveMode::Get { out }),
         Command::Serve {
             bind,
             port,
@@ -369,6 +451,8 @@ pub fn run(cmd: Command) -> ExitCode {
             out,
             max_associations,
             timeout_secs,
+            require_user,
+            require_password,
         } => cmd_serve(ServeOptions {
             bind,
             port,
@@ -377,6 +461,7 @@ pub fn run(cmd: Command) -> ExitCode {
             out,
             max_associations,
             timeout: Duration::from_secs(timeout_secs.max(1)),
+            require_user: require_user.zip(require_password),
         }),
         Command::Sniff {
             iface,
@@ -646,6 +731,89 @@ fn cmd_find(args: &PeerArgs, level: FindLevel, keys: &[String], limit: usize) ->
     if let Some(s) = report.status {
         v["status"] = json!(s);
         v["status_name"] = json!(status_name(s));
+    }
+    if let Some(t) = &report.tls {
+        v["tls"] = t.to_json();
+    }
+    match report.error {
+        None => {
+            v["ok"] = json!(true);
+            emit(&v);
+            ExitCode::SUCCESS
+        }
+        Some(e) => fail(v, &e),
+    }
+}
+
+fn cmd_retrieve(
+    args: &PeerArgs,
+    level: FindLevel,
+    keys: &[String],
+    mode: client::RetrieveMode,
+) -> ExitCode {
+    let start = Instant::now();
+    let action = match mode {
+        client::RetrieveMode::Move { .. } => "move",
+        client::RetrieveMode::Get { .. } => "get",
+    };
+    let base = json!({"action": action, "level": level.code()});
+    if let client::RetrieveMode::Move { destination } = &mode
+        && (destination.trim().is_empty() || destination.len() > 16 || !destination.is_ascii())
+    {
+        return fail(
+            base,
+            &AgentError::other(format!(
+                "--dest '{destination}' is not a valid AE title: 1 to 16 ASCII characters"
+            )),
+        );
+    }
+    let peer = match args.to_peer() {
+        Ok(p) => p,
+        Err(e) => return fail(base, &e),
+    };
+    let mut parsed = Vec::new();
+    for k in keys {
+        match parse_key(k) {
+            Ok(p) => parsed.push(p),
+            Err(e) => return fail(base, &e),
+        }
+    }
+    if parsed.is_empty() {
+        return fail(
+            base,
+            &AgentError::other(
+                "a retrieve needs at least one key: -k StudyInstanceUID=... (or PatientID=..., \
+                 SeriesInstanceUID=...)",
+            ),
+        );
+    }
+    let q = client::RetrieveQuery {
+        level,
+        keys: parsed,
+        mode: mode.clone(),
+    };
+    let report = runtime().block_on(client::retrieve(&peer, &q));
+    let mut v = json!({
+        "action": action,
+        "level": level.code(),
+        "elapsed_ms": start.elapsed().as_millis() as u64,
+        "completed": report.subops.completed,
+        "failed": report.subops.failed,
+        "warning": report.subops.warning,
+        "remaining": report.subops.remaining,
+        "pending_responses": report.pending,
+    });
+    match &mode {
+        client::RetrieveMode::Move { destination } => v["destination"] = json!(destination),
+        client::RetrieveMode::Get { out } => {
+            v["out"] = json!(out.display().to_string());
+            v["received"] = json!(report.received.len());
+            v["instances"] = json!(report.received);
+        }
+    }
+    if let Some(s) = report.status {
+        v["status"] = json!(s);
+        v["status_name"] = json!(client::retrieve_status_name(s));
     }
     if let Some(t) = &report.tls {
         v["tls"] = t.to_json();

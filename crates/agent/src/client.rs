@@ -54,6 +54,15 @@ pub struct Peer {
     /// Applies to the TCP connection, to every read and write, and to each instance sent.
     pub timeout: Duration,
     pub transport: Transport,
+    /// User identity negotiation (PS3.7 D.3.3.7): sent in the A-ASSOCIATE-RQ when set.
+    pub user: Option<UserId>,
+}
+
+/// A user identity for the association request: a username alone, or username and password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserId {
+    pub username: String,
+    pub password: Option<String>,
 }
 
 impl Peer {
@@ -66,6 +75,7 @@ impl Peer {
             called: "ORTHANC".into(),
             timeout: Duration::from_secs(10),
             transport: Transport::Plain,
+            user: None,
         }
     }
 
@@ -308,6 +318,16 @@ struct Conn {
 
 /// Open an association proposing `contexts` (abstract syntax, transfer syntaxes).
 async fn connect(peer: &Peer, contexts: &[(String, Vec<String>)]) -> Result<Conn, AgentError> {
+    connect_with_roles(peer, contexts, &[]).await
+}
+
+/// Open an association; for each SOP class in `scp_roles` we also propose the SCP role
+/// (SCP/SCU role selection, PS3.7 D.3.3.4), which C-GET needs to receive its C-STOREs.
+async fn connect_with_roles(
+    peer: &Peer,
+    contexts: &[(String, Vec<String>)],
+    scp_roles: &[String],
+) -> Result<Conn, AgentError> {
     let mut opts = ClientAssociationOptions::new()
         .calling_ae_title(peer.calling.clone())
         .called_ae_title(peer.called.clone())
@@ -316,6 +336,15 @@ async fn connect(peer: &Peer, contexts: &[(String, Vec<String>)]) -> Result<Conn
         .write_timeout(peer.timeout);
     for (abstract_syntax, ts) in contexts {
         opts = opts.with_presentation_context(abstract_syntax.clone(), ts.clone());
+    }
+    for class in scp_roles {
+        opts = opts.with_role_selection(class.clone(), false, true);
+    }
+    if let Some(u) = &peer.user {
+        opts = match &u.password {
+            Some(p) => opts.username_password(u.username.clone(), p.clone()),
+            None => opts.username(u.username.clone()),
+        };
     }
     // The whole establishment (TCP, TLS handshake, A-ASSOCIATE) is bounded too.
     let bound = peer.timeout * 2 + Duration::from_secs(1);
@@ -405,15 +434,86 @@ where
     Ok(())
 }
 
+/// Read one PDU straight from the association's stream, re-arming `TCP_QUICKACK` after every
+/// read.
+///
+/// Why not `receive()`: a peer without `TCP_NODELAY` (DCMTK, so stock Orthanc) writes a
+/// response as a 12-byte P-DATA/PDV header and then the 138-byte command set; Nagle holds the
+/// second write until the first is acknowledged. Linux delays that ACK by up to 40 ms whenever
+/// the connection looks interactive ("pingpong" mode), which it re-enters while our last data
+/// segments are still leaving the send queue, so arming the flag before the wait is not
+/// enough (measured: 1 response in 4 stalled 43 ms). Setting it right after a read that
+/// consumed the header sends the pending ACK at once. dicom-ul's own `receive()` reads inside
+/// the crate, where no option can be set between two reads.
+///
+/// `rb` is this association's receive buffer: bytes past the PDU stay there for the next call.
+/// The crate's internal buffer is empty whenever this is used (the peer sends nothing between
+/// our requests), and `release()` later reads through the crate again.
+async fn read_pdu_quickack<S>(
+    a: &mut AsyncClientAssociation<S>,
+    rb: &mut Vec<u8>,
+) -> Result<Pdu, UlErrOrAgent>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
+{
+    use tokio::io::AsyncReadExt;
+    let max_pdu = a.requestor_max_pdu_length();
+    let wait = a.read_timeout().unwrap_or(Duration::from_secs(30));
+    loop {
+        let mut cur = std::io::Cursor::new(&rb[..]);
+        match dicom_ul::pdu::read_pdu(&mut cur, max_pdu, false) {
+            Ok(Some(pdu)) => {
+                let used = cur.position() as usize;
+                rb.drain(..used);
+                return Ok(pdu);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(AgentError::other(format!(
+                    "the peer sent a PDU that cannot be decoded: {}",
+                    chain(&e)
+                ))
+                .into());
+            }
+        }
+        let s = a.inner_stream();
+        let mut chunk = [0u8; 64 * 1024];
+        let n = match tokio::time::timeout(wait, s.read(&mut chunk)).await {
+            Err(_) => {
+                return Err(AgentError::unreachable(format!(
+                    "no answer from the peer within {} s (timeout)",
+                    wait.as_secs_f64()
+                ))
+                .into());
+            }
+            Ok(Err(e)) => {
+                return Err(AgentError::other(format!("reading from the peer failed: {e}")).into());
+            }
+            Ok(Ok(n)) => n,
+        };
+        quickack(s);
+        if n == 0 {
+            return Err(AgentError::other(
+                "the peer closed the connection while we waited for a response",
+            )
+            .into());
+        }
+        rb.extend_from_slice(&chunk[..n]);
+    }
+}
+
 /// Receive one whole DIMSE message (command set and any data set).
-async fn receive_message<S>(a: &mut AsyncClientAssociation<S>) -> Result<Message, UlErrOrAgent>
+async fn receive_message<S>(
+    a: &mut AsyncClientAssociation<S>,
+    rb: &mut Vec<u8>,
+) -> Result<Message, UlErrOrAgent>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
     let mut asm = MessageAssembler::default();
     loop {
         quickack(a.inner_stream());
-        match a.receive().await? {
+        match read_pdu_quickack(a, rb).await? {
             Pdu::PData { data } => {
                 if let Some(m) = asm.feed(data)? {
                     return Ok(m);
@@ -443,11 +543,14 @@ where
 }
 
 /// Receive a response and return its status and the message id it responds to.
-async fn receive_response<S>(a: &mut AsyncClientAssociation<S>) -> Result<(u16, u16), UlErrOrAgent>
+async fn receive_response<S>(
+    a: &mut AsyncClientAssociation<S>,
+    rb: &mut Vec<u8>,
+) -> Result<(u16, u16), UlErrOrAgent>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
-    let m = receive_message(a).await?;
+    let m = receive_message(a, rb).await?;
     let status = dimse::get_u16(&m.command, tags::STATUS)
         .ok_or_else(|| AgentError::other("the peer's response has no Status (0000,0900)"))?;
     let responding = dimse::get_u16(&m.command, tags::MESSAGE_ID_BEING_RESPONDED_TO).unwrap_or(0);
@@ -463,7 +566,7 @@ where
             AgentError::refused("the peer did not accept the Verification SOP class (C-ECHO)")
         })?;
     send_command(a, pc, &dimse::echo_rq(1)).await?;
-    let (status, _) = receive_response(a).await?;
+    let (status, _) = receive_response(a, &mut Vec::new()).await?;
     Ok(status)
 }
 
@@ -675,6 +778,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
     let mut message_id: u16 = 0;
+    let mut rb = Vec::with_capacity(1024);
     loop {
         let next = { source.lock().await.recv().await };
         let item = match next {
@@ -716,7 +820,7 @@ where
             .map_err(|_| {
                 timeout_error(peer, &format!("sending instance {}", item.sop_instance_uid))
             })??;
-        let (status, responding) = receive_response(a).await?;
+        let (status, responding) = receive_response(a, &mut rb).await?;
         if responding != 0 && responding != message_id {
             return Err(AgentError::other(format!(
                 "the peer answered message {responding} while message {message_id} was expected"
@@ -990,8 +1094,9 @@ where
     }
     // Bounded: at most `limit` matches are read, then C-CANCEL, then at most a few more.
     let mut extra = 0usize;
+    let mut rb = Vec::with_capacity(4096);
     loop {
-        let m = receive_message(a).await?;
+        let m = receive_message(a, &mut rb).await?;
         let field = dimse::get_u16(&m.command, tags::COMMAND_FIELD).unwrap_or(0);
         if field != command::C_FIND_RSP {
             return Err(AgentError::other(format!(
@@ -1075,6 +1180,313 @@ pub async fn find(peer: &Peer, q: &FindQuery) -> FindReport {
         },
     };
     report
+}
+
+// ---------------------------------------------------------------------------------------
+// C-MOVE and C-GET
+
+/// How the matches of a retrieve come back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetrieveMode {
+    /// C-MOVE: the peer opens its own association to this AE title (which it must know,
+    /// e.g. in Orthanc's `DicomModalities`) and C-STOREs the matches there.
+    Move { destination: String },
+    /// C-GET: the peer C-STOREs the matches back on our association; we write them into
+    /// this folder as `<SOPInstanceUID>.dcm`.
+    Get { out: PathBuf },
+}
+
+/// A C-MOVE or C-GET request: level and keys (unique keys such as StudyInstanceUID).
+#[derive(Debug, Clone)]
+pub struct RetrieveQuery {
+    pub level: FindLevel,
+    pub keys: Vec<(Tag, String)>,
+    pub mode: RetrieveMode,
+}
+
+/// Sub-operation counts of a retrieve, as the peer last reported them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SubOps {
+    pub remaining: u16,
+    pub completed: u16,
+    pub failed: u16,
+    pub warning: u16,
+}
+
+/// The result of [`retrieve`].
+#[derive(Debug, Default)]
+pub struct RetrieveReport {
+    /// The final status (0 success; 0xB000 some sub-operations failed).
+    pub status: Option<u16>,
+    pub subops: SubOps,
+    /// Pending responses read before the final one.
+    pub pending: u32,
+    /// C-GET: each instance received, as JSON (UIDs, transfer syntax, bytes, file).
+    pub received: Vec<serde_json::Value>,
+    pub error: Option<AgentError>,
+    pub tls: Option<TlsInfo>,
+}
+
+impl FindLevel {
+    /// The C-MOVE information model for this level (Patient Root for patient, else Study Root).
+    pub fn move_class(self) -> &'static str {
+        match self {
+            FindLevel::Patient => uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE,
+            _ => uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE,
+        }
+    }
+
+    /// The C-GET information model for this level.
+    pub fn get_class(self) -> &'static str {
+        match self {
+            FindLevel::Patient => uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
+            _ => uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
+        }
+    }
+}
+
+/// The identifier of a retrieve: the level and the keys given, nothing else.
+pub fn retrieve_identifier(level: FindLevel, keys: &[(Tag, String)]) -> InMemDicomObject {
+    let mut obj = find_identifier(&FindQuery {
+        level,
+        keys: keys.to_vec(),
+        limit: 1,
+    });
+    // Return keys make no sense in a retrieve: keep the level and the keys given.
+    let given: Vec<Tag> = keys.iter().map(|(t, _)| *t).collect();
+    let drop: Vec<Tag> = obj
+        .iter()
+        .map(|e| e.header().tag)
+        .filter(|t| *t != tags::QUERY_RETRIEVE_LEVEL && !given.contains(t))
+        .collect();
+    for t in drop {
+        obj.remove_element(t);
+    }
+    obj
+}
+
+/// The transfer syntaxes proposed in each native storage context of a C-GET.
+const GET_SYNTAXES: &[&str] = &[
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::IMPLICIT_VR_LITTLE_ENDIAN,
+];
+
+fn subops_of(cmd: &InMemDicomObject, prev: SubOps) -> SubOps {
+    let g = |t| dimse::get_u16(cmd, t);
+    SubOps {
+        remaining: g(tags::NUMBER_OF_REMAINING_SUBOPERATIONS).unwrap_or(0),
+        completed: g(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS).unwrap_or(prev.completed),
+        failed: g(tags::NUMBER_OF_FAILED_SUBOPERATIONS).unwrap_or(prev.failed),
+        warning: g(tags::NUMBER_OF_WARNING_SUBOPERATIONS).unwrap_or(prev.warning),
+    }
+}
+
+/// Answer one C-STORE sub-operation of a C-GET: write the instance, reply with a status.
+async fn store_subop<S>(
+    a: &mut AsyncClientAssociation<S>,
+    m: &Message,
+    out: &std::path::Path,
+    report: &mut RetrieveReport,
+) -> Result<(), UlErrOrAgent>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
+{
+    let msg_id = dimse::get_u16(&m.command, tags::MESSAGE_ID).unwrap_or(0);
+    let class = dimse::get_str(&m.command, tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
+    let instance = dimse::get_str(&m.command, tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
+    let ts = a
+        .presentation_contexts()
+        .iter()
+        .find(|pc| pc.id == m.pc_id)
+        .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
+        .unwrap_or_default();
+    let bytes = m.data.as_ref().map(|d| d.len()).unwrap_or(0);
+    let (status, file, error) = if !crate::serve::safe_uid(&instance) {
+        (
+            0xC000,
+            None,
+            Some(format!(
+                "'{instance}' is not a valid SOP Instance UID: not written"
+            )),
+        )
+    } else if let Some(data) = &m.data {
+        match crate::serve::write_part10(out, &class, &instance, &ts, data) {
+            Ok(p) => (0x0000, Some(p.display().to_string()), None),
+            Err(e) => (0xA700, None, Some(e)),
+        }
+    } else {
+        (0xC000, None, Some("C-STORE-RQ without a data set".into()))
+    };
+    let mut item = serde_json::json!({
+        "sop_class_uid": class,
+        "sop_instance_uid": instance,
+        "transfer_syntax_uid": ts,
+        "bytes": bytes,
+        "status": status,
+    });
+    if let Some(f) = file {
+        item["file"] = serde_json::json!(f);
+    }
+    if let Some(e) = error {
+        item["error"] = serde_json::json!(e);
+    }
+    report.received.push(item);
+    let rsp = dimse::response(
+        command::C_STORE_RSP,
+        msg_id,
+        &class,
+        Some(&instance),
+        status,
+    );
+    send_command(a, m.pc_id, &rsp).await
+}
+
+async fn retrieve_on<S>(
+    a: &mut AsyncClientAssociation<S>,
+    q: &RetrieveQuery,
+    report: &mut RetrieveReport,
+) -> Result<(), UlErrOrAgent>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
+{
+    let (class, rsp_field, what) = match &q.mode {
+        RetrieveMode::Move { .. } => (q.level.move_class(), command::C_MOVE_RSP, "C-MOVE"),
+        RetrieveMode::Get { .. } => (q.level.get_class(), command::C_GET_RSP, "C-GET"),
+    };
+    let (pc, ts) = dimse::accepted_pc(a.presentation_contexts(), class).ok_or_else(|| {
+        AgentError::refused(format!(
+            "the peer did not accept the {what} information model {class} (retrieve is off, \
+             or this AE may not retrieve)"
+        ))
+    })?;
+    let cmd = match &q.mode {
+        RetrieveMode::Move { destination } => dimse::move_rq(1, class, destination),
+        RetrieveMode::Get { .. } => dimse::get_rq(1, class),
+    };
+    send_command(a, pc, &cmd).await?;
+    let ident = dimse::encode_dataset(&retrieve_identifier(q.level, &q.keys), &ts)?;
+    {
+        let mut w = a.send_pdata(pc);
+        let io = |e: std::io::Error| AgentError::other(format!("sending the request failed: {e}"));
+        w.write_all(&ident).await.map_err(io)?;
+        w.finish().await.map_err(io)?;
+    }
+    let mut rb = Vec::with_capacity(64 * 1024);
+    // Bounded: every read is under the timeout, and a peer cannot send more responses than
+    // this without the loop giving up.
+    for _ in 0..1_000_000u32 {
+        let m = receive_message(a, &mut rb).await?;
+        let field = dimse::get_u16(&m.command, tags::COMMAND_FIELD).unwrap_or(0);
+        if field == command::C_STORE_RQ {
+            let RetrieveMode::Get { out } = &q.mode else {
+                return Err(AgentError::other(
+                    "the peer sent a C-STORE on a C-MOVE association (it should open its own)",
+                )
+                .into());
+            };
+            store_subop(a, &m, out, report).await?;
+            continue;
+        }
+        if field != rsp_field {
+            return Err(AgentError::other(format!(
+                "the peer answered {what} with command 0x{field:04X}"
+            ))
+            .into());
+        }
+        let status = dimse::get_u16(&m.command, tags::STATUS)
+            .ok_or_else(|| AgentError::other(format!("a {what} response has no Status")))?;
+        report.subops = subops_of(&m.command, report.subops);
+        if status == 0xFF00 || status == 0xFF01 {
+            report.pending += 1;
+            continue;
+        }
+        report.status = Some(status);
+        return Ok(());
+    }
+    Err(AgentError::other(format!("the peer never ended the {what}")).into())
+}
+
+/// One C-MOVE or C-GET on one association. For C-GET, every storage SOP class `serve`
+/// knows is proposed with the SCP role, so the peer can C-STORE back on this association.
+pub async fn retrieve(peer: &Peer, q: &RetrieveQuery) -> RetrieveReport {
+    let class = match &q.mode {
+        RetrieveMode::Move { .. } => q.level.move_class(),
+        RetrieveMode::Get { .. } => q.level.get_class(),
+    };
+    let mut contexts = vec![(
+        class.to_string(),
+        vec![
+            uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
+            uids::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+        ],
+    )];
+    let mut roles = Vec::new();
+    let mut report = RetrieveReport::default();
+    if let RetrieveMode::Get { out } = &q.mode {
+        if let Err(e) = std::fs::create_dir_all(out) {
+            report.error = Some(AgentError::other(format!(
+                "cannot create {}: {e}",
+                out.display()
+            )));
+            return report;
+        }
+        for c in crate::serve::STORAGE_CLASSES {
+            contexts.push((
+                c.to_string(),
+                GET_SYNTAXES.iter().map(|t| t.to_string()).collect(),
+            ));
+            // JPEG Baseline in its own context, so an instance stored that way can come back
+            // unchanged when the peer prefers not to transcode.
+            contexts.push((c.to_string(), vec![uids::JPEG_BASELINE8_BIT.to_string()]));
+            roles.push(c.to_string());
+        }
+    }
+    let conn = match connect_with_roles(peer, &contexts, &roles).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    report.tls = conn.tls.clone();
+    let r = run_then_release!(conn, peer, a => retrieve_on(&mut a, q, &mut report).await);
+    let what = match q.mode {
+        RetrieveMode::Move { .. } => "C-MOVE",
+        RetrieveMode::Get { .. } => "C-GET",
+    };
+    report.error = match r {
+        Err(e) => Some(e),
+        Ok(()) => match report.status {
+            Some(0) => None,
+            Some(s) => Some(AgentError::refused(format!(
+                "the peer ended the {what} with status 0x{s:04X} ({}): {} completed, {} \
+                 failed, {} warning{}",
+                retrieve_status_name(s),
+                report.subops.completed,
+                report.subops.failed,
+                report.subops.warning,
+                match (&q.mode, s) {
+                    (RetrieveMode::Move { .. }, 0xA801 | 0xC000) => {
+                        "; is the destination AE title in the PACS's list of modalities \
+                         (Orthanc: DicomModalities, with the host and port it listens on)?"
+                    }
+                    _ => "",
+                }
+            ))),
+            None => None,
+        },
+    };
+    report
+}
+
+/// Status names specific to C-MOVE and C-GET (PS3.4 C.4.2.1.5, C.4.3.1.4).
+pub fn retrieve_status_name(status: u16) -> &'static str {
+    match status {
+        0xA701 | 0xA702 => "Refused: out of resources (sub-operations)",
+        0xA801 => "Refused: move destination unknown",
+        0xB000 => "Warning: sub-operations complete, one or more failures",
+        s => status_name(s),
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,12 @@ use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextNegotiated};
 pub mod command {
     pub const C_STORE_RQ: u16 = 0x0001;
     pub const C_STORE_RSP: u16 = 0x8001;
+    pub const C_GET_RQ: u16 = 0x0010;
+    pub const C_GET_RSP: u16 = 0x8010;
     pub const C_FIND_RQ: u16 = 0x0020;
     pub const C_FIND_RSP: u16 = 0x8020;
+    pub const C_MOVE_RQ: u16 = 0x0021;
+    pub const C_MOVE_RSP: u16 = 0x8021;
     pub const C_ECHO_RQ: u16 = 0x0030;
     pub const C_ECHO_RSP: u16 = 0x8030;
     pub const C_CANCEL_RQ: u16 = 0x0FFF;
@@ -147,6 +151,50 @@ pub fn find_rq(message_id: u16, sop_class: &str) -> InMemDicomObject {
             dicom_value!(U16, [0x0000]),
         ),
     ])
+}
+
+/// A C-MOVE-RQ asking the peer to send the matches to the AE `destination`.
+pub fn move_rq(message_id: u16, sop_class: &str, destination: &str) -> InMemDicomObject {
+    query_rq(
+        command::C_MOVE_RQ,
+        message_id,
+        sop_class,
+        Some(el(
+            tags::MOVE_DESTINATION,
+            VR::AE,
+            PrimitiveValue::from(destination),
+        )),
+    )
+}
+
+/// A C-GET-RQ: the matches come back as C-STORE sub-operations on the same association.
+pub fn get_rq(message_id: u16, sop_class: &str) -> InMemDicomObject {
+    query_rq(command::C_GET_RQ, message_id, sop_class, None)
+}
+
+fn query_rq(
+    field: u16,
+    message_id: u16,
+    sop_class: &str,
+    extra: Option<DataElement<InMemDicomObject>>,
+) -> InMemDicomObject {
+    let mut elems = vec![
+        el(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(sop_class),
+        ),
+        el(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [field])),
+        el(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [message_id])),
+        el(tags::PRIORITY, VR::US, dicom_value!(U16, [0x0000])),
+        el(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0000]),
+        ),
+    ];
+    elems.extend(extra);
+    InMemDicomObject::command_from_element_iter(elems)
 }
 
 /// A response command set (C-ECHO-RSP, C-STORE-RSP) answering `rq`.

@@ -2,10 +2,14 @@
 //! binary `lab-agent` (subcommands per role).
 //!
 //! What this crate owns:
-//! - [`synth`]: deterministic synthetic studies (XA with JPEG Baseline, CT/XA native), from a
-//!   seed, with made-up patient data;
-//! - [`client`]: the modality's DICOM client (C-ECHO, C-STORE) over real associations with
-//!   dicom-ul, and the classification of failures into exit codes ([`error`]);
+//! - [`synth`]: deterministic synthetic studies from a seed, with made-up patient data: XA and
+//!   US (RGB native, or YBR_FULL_422 JPEG Baseline) in 8 bits, XA in JPEG Baseline, CT, MR
+//!   and CR (MONOCHROME1) native in 16 bits;
+//! - [`client`]: the modality's DICOM client (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET with
+//!   SCP role selection, user identity, DICOM TLS) over real associations with dicom-ul, and
+//!   the classification of failures into exit codes ([`error`]);
+//! - [`serve`]: a storage SCP (the destination of C-MOVE), optionally requiring a user
+//!   identity;
 //! - [`sniff`]: the sniffer, libpcap live capture written as pcapng;
 //! - [`attack`]: the attacker tools (`aet-scan`, `flood`, `rest-probe`, `rest-write`,
 //!   `upload-polyglot`, `fingerprint`, `proxy`, `arp-spoof`), real and bounded;
@@ -15,7 +19,7 @@
 //!
 //! What it does not own: Docker (the agent never drives containers; the `runtime` and `engine`
 //! crates do), scenario files, offline capture analysis (`wire`), grading and reports.
-//! Not yet here: C-MOVE, pixel-data tampering in the proxy.
+//! Not yet here: pixel-data tampering in the proxy.
 
 pub mod attack;
 pub mod cli;

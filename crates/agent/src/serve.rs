@@ -64,6 +64,52 @@ pub struct ServeOptions {
     /// Stop after this many associations (0: until the shutdown signal).
     pub max_associations: u64,
     pub timeout: Duration,
+    /// When set, only associations whose A-ASSOCIATE-RQ carries this user identity
+    /// (username and password, PS3.7 D.3.3.7) are accepted; others are rejected.
+    pub require_user: Option<(String, String)>,
+}
+
+/// The access rule of `serve`: the called AE title (unless any is accepted) and, if asked,
+/// a username/password identity. It records the username seen, for the association's line.
+#[derive(Debug, Clone)]
+struct ServeAccess {
+    any_called: bool,
+    require_user: Option<(String, String)>,
+    seen: Arc<std::sync::Mutex<Option<(String, bool)>>>,
+}
+
+impl dicom_ul::association::server::AccessControl for ServeAccess {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        _calling_ae_title: &str,
+        called_ae_title: &str,
+        user_identity: Option<&dicom_ul::pdu::UserIdentity>,
+    ) -> Result<(), dicom_ul::pdu::AssociationRJServiceUserReason> {
+        use dicom_ul::pdu::{AssociationRJServiceUserReason as R, UserIdentityType};
+        if !self.any_called && this_ae_title.trim() != called_ae_title.trim() {
+            return Err(R::CalledAETitleNotRecognized);
+        }
+        let given = user_identity.map(|u| {
+            let name = String::from_utf8_lossy(&u.primary_field()).into_owned();
+            let password = match u.identity_type() {
+                UserIdentityType::UsernamePassword => Some(u.secondary_field()),
+                _ => None,
+            };
+            (name, password)
+        });
+        *self.seen.lock().unwrap() = given.as_ref().map(|(n, p)| (n.clone(), p.is_some()));
+        match (&self.require_user, given) {
+            (None, _) => Ok(()),
+            (Some((name, password)), Some((n, Some(p))))
+                if *name == n && password.as_bytes() == p.as_slice() =>
+            {
+                Ok(())
+            }
+            // PS3.8 has no "bad credentials" reason: service-user, no reason given.
+            (Some(_), _) => Err(R::NoReasonGiven),
+        }
+    }
 }
 
 /// Whether a string is a valid UID to name a file with (PS3.5 9.1: digits and dots, at most
@@ -202,15 +248,22 @@ async fn handle(socket: tokio::net::TcpStream, peer: String, opts: &ServeOptions
     for c in STORAGE_CLASSES {
         sopts = sopts.with_abstract_syntax(*c);
     }
-    let established = if opts.any_called {
-        tokio::time::timeout(opts.timeout, sopts.establish_async(socket)).await
-    } else {
-        tokio::time::timeout(
-            opts.timeout,
-            sopts.accept_called_ae_title().establish_async(socket),
-        )
-        .await
+    let access = ServeAccess {
+        any_called: opts.any_called,
+        require_user: opts.require_user.clone(),
+        seen: Arc::default(),
     };
+    let seen = access.seen.clone();
+    let established = tokio::time::timeout(
+        opts.timeout,
+        sopts.ae_access_control(access).establish_async(socket),
+    )
+    .await;
+    let user = seen.lock().unwrap().clone();
+    if let Some((name, with_password)) = &user {
+        v["user"] = json!(name);
+        v["user_password_given"] = json!(with_password);
+    }
     let mut a = match established {
         Err(_) => {
             v["ok"] = json!(false);
@@ -219,7 +272,14 @@ async fn handle(socket: tokio::net::TcpStream, peer: String, opts: &ServeOptions
         }
         Ok(Err(e)) => {
             v["ok"] = json!(false);
-            v["error"] = json!(format!("association not established: {}", chain(&e)));
+            let why = if opts.require_user.is_some() && user.is_none() {
+                " (no user identity in the request: this SCP requires a username and password)"
+            } else if opts.require_user.is_some() {
+                " (wrong username or password, or the called AE title)"
+            } else {
+                ""
+            };
+            v["error"] = json!(format!("association not established: {}{why}", chain(&e)));
             return v;
         }
         Ok(Ok(a)) => a,

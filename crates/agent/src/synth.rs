@@ -2,8 +2,8 @@
 //!
 //! Everything here is made up. Patient data is derived from the seed (except the name, which
 //! the caller gives), UIDs live under the `2.25.` root (UUID-derived UIDs, PS3.5 B.2) and are
-//! the decimal value of a SHA-256 hash of the seed and a label, pixels are a disc-and-gradient
-//! pattern. The same [`StudySpec`] always gives the same UIDs and the same bytes.
+//! the decimal value of a SHA-256 hash of the seed and a label, pixels are simple phantoms
+//! (an angiogram disc, a CT body, an MR head, a CR chest, a US sector). The same [`StudySpec`] always gives the same UIDs and the same bytes.
 
 use anyhow::{Context, Result, bail};
 use dicom_core::value::PixelFragmentSequence;
@@ -28,6 +28,14 @@ pub enum Modality {
     Xa,
     /// CT Image Storage, 16-bit (12 bits stored).
     Ct,
+    /// MR Image Storage, 16-bit (12 bits stored), a spin-echo head slice.
+    Mr,
+    /// Computed Radiography Image Storage, 16-bit (12 bits stored), MONOCHROME1 (as CR
+    /// readers write it: low values are white), a PA chest.
+    Cr,
+    /// Ultrasound Image Storage, 8-bit colour: RGB native, or YBR_FULL_422 in JPEG Baseline
+    /// (what real scanners send: a grey B-mode sector with coloured overlay graphics).
+    Us,
 }
 
 impl Modality {
@@ -36,6 +44,9 @@ impl Modality {
         match self {
             Modality::Xa => uids::X_RAY_ANGIOGRAPHIC_IMAGE_STORAGE,
             Modality::Ct => uids::CT_IMAGE_STORAGE,
+            Modality::Mr => uids::MR_IMAGE_STORAGE,
+            Modality::Cr => uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+            Modality::Us => uids::ULTRASOUND_IMAGE_STORAGE,
         }
     }
 
@@ -44,7 +55,15 @@ impl Modality {
         match self {
             Modality::Xa => "XA",
             Modality::Ct => "CT",
+            Modality::Mr => "MR",
+            Modality::Cr => "CR",
+            Modality::Us => "US",
         }
+    }
+
+    /// Whether the pixels are 16-bit (12 stored), which JPEG Baseline (8-bit) cannot carry.
+    pub fn is_16_bit(self) -> bool {
+        matches!(self, Modality::Ct | Modality::Mr | Modality::Cr)
     }
 }
 
@@ -54,8 +73,12 @@ impl FromStr for Modality {
         match s.to_ascii_uppercase().as_str() {
             "XA" => Ok(Modality::Xa),
             "CT" => Ok(Modality::Ct),
+            "MR" => Ok(Modality::Mr),
+            "CR" => Ok(Modality::Cr),
+            "US" => Ok(Modality::Us),
             other => Err(format!(
-                "unknown modality '{other}': this agent can generate XA (X-ray angiography) or CT"
+                "unknown modality '{other}': this agent can generate XA (X-ray angiography), \
+                 CT, MR, CR (computed radiography) or US (ultrasound)"
             )),
         }
     }
@@ -126,6 +149,9 @@ pub struct StudySpec {
     pub seed: u64,
     pub rows: u16,
     pub cols: u16,
+    /// Bits Stored of the 16-bit modalities (CT, MR, CR): 8 to 16; `None` is 12. The 8-bit
+    /// ones (XA, US) only take 8.
+    pub bits_stored: Option<u16>,
 }
 
 impl Default for StudySpec {
@@ -139,8 +165,34 @@ impl Default for StudySpec {
             seed: 42,
             rows: 512,
             cols: 512,
+            bits_stored: None,
         }
     }
+}
+
+impl StudySpec {
+    /// The Bits Stored the instances get.
+    pub fn bits(&self) -> u16 {
+        match self.bits_stored {
+            Some(b) => b,
+            None if self.modality.is_16_bit() => 12,
+            None => 8,
+        }
+    }
+}
+
+/// Put a 12-bit phantom value on the scale of `bits` stored bits.
+fn scale12(v: u16, bits: u16) -> u16 {
+    if bits >= 12 {
+        v << (bits - 12)
+    } else {
+        v >> (12 - bits)
+    }
+}
+
+/// A value of the 12-bit scale (window centre, width), as a DS string on `bits` bits.
+fn ds12(v: f64, bits: u16) -> String {
+    format!("{}", v * 2f64.powi(bits as i32 - 12))
 }
 
 /// One generated instance, ready to be sent or saved.
@@ -281,10 +333,22 @@ impl Study {
                 spec.cols
             );
         }
-        if spec.modality == Modality::Ct && spec.syntax == Syntax::JpegBaseline {
+        if spec.modality.is_16_bit() && spec.syntax == Syntax::JpegBaseline {
             bail!(
-                "CT images are 16-bit but JPEG Baseline carries only 8-bit samples: \
-             use --syntax explicit-le with --modality CT"
+                "{} images are 16-bit but JPEG Baseline carries only 8-bit samples: \
+             use --syntax explicit-le with --modality {}",
+                spec.modality,
+                spec.modality
+            );
+        }
+        let bits = spec.bits();
+        if spec.modality.is_16_bit() && !(8..=16).contains(&bits) {
+            bail!("--bits {bits}: {} images store 8 to 16 bits", spec.modality);
+        }
+        if !spec.modality.is_16_bit() && bits != 8 {
+            bail!(
+                "--bits {bits}: {} images are 8-bit here; --bits applies to CT, MR and CR",
+                spec.modality
             );
         }
         if spec.patient_name.trim().is_empty() {
@@ -313,10 +377,14 @@ impl Study {
             (r2 >> 32) % 60
         );
         let accession = format!("ACC{:08}", (r2 >> 40) % 100_000_000);
-        let key = format!(
+        let mut key = format!(
             "{}|{}|{}x{}|{}|{}",
             spec.modality, spec.syntax, spec.rows, spec.cols, spec.patient_name, patient_id
         );
+        if spec.bits_stored.is_some_and(|b| b != 12) {
+            // Keeps the UIDs of the default (12 bits) as they always were.
+            key.push_str(&format!("|bits{}", spec.bits()));
+        }
         let study_uid = derive_uid(spec.seed, &key, "study", 0);
         let series_uid = derive_uid(spec.seed, &key, "series", 0);
         let frame_uid = derive_uid(spec.seed, &key, "frame-of-reference", 0);
@@ -383,6 +451,9 @@ impl Study {
         let image_type = match spec.modality {
             Modality::Xa => dicom_value!(Strs, ["ORIGINAL", "PRIMARY", "SINGLE PLANE"]),
             Modality::Ct => dicom_value!(Strs, ["ORIGINAL", "PRIMARY", "AXIAL"]),
+            Modality::Mr => dicom_value!(Strs, ["ORIGINAL", "PRIMARY", "M"]),
+            Modality::Cr => dicom_value!(Strs, ["ORIGINAL", "PRIMARY"]),
+            Modality::Us => dicom_value!(Strs, ["ORIGINAL", "PRIMARY", "ABDOMINAL"]),
         };
         put(tags::IMAGE_TYPE, VR::CS, image_type);
         put(
@@ -438,15 +509,38 @@ impl Study {
         put(tags::STUDY_ID, VR::SH, "1".into());
         put(tags::SERIES_NUMBER, VR::IS, "1".into());
         put(tags::INSTANCE_NUMBER, VR::IS, (i + 1).to_string().into());
-        put(tags::PATIENT_ORIENTATION, VR::CS, PrimitiveValue::Empty);
+        if spec.modality == Modality::Cr {
+            // A PA chest seen as if facing the patient: rows towards the patient's left,
+            // columns towards the feet.
+            put(
+                tags::PATIENT_ORIENTATION,
+                VR::CS,
+                dicom_value!(Strs, ["L", "F"]),
+            );
+        } else {
+            put(tags::PATIENT_ORIENTATION, VR::CS, PrimitiveValue::Empty);
+        }
 
         // Image Pixel module.
-        put(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16));
+        let (samples, photometric) = match (spec.modality, spec.syntax) {
+            (Modality::Us, Syntax::JpegBaseline) => (3u16, "YBR_FULL_422"),
+            (Modality::Us, Syntax::ExplicitLe) => (3u16, "RGB"),
+            (Modality::Cr, _) => (1u16, "MONOCHROME1"),
+            _ => (1u16, "MONOCHROME2"),
+        };
         put(
-            tags::PHOTOMETRIC_INTERPRETATION,
-            VR::CS,
-            "MONOCHROME2".into(),
+            tags::SAMPLES_PER_PIXEL,
+            VR::US,
+            PrimitiveValue::from(samples),
         );
+        put(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, photometric.into());
+        if samples == 3 {
+            put(
+                tags::PLANAR_CONFIGURATION,
+                VR::US,
+                PrimitiveValue::from(0u16),
+            );
+        }
         put(tags::ROWS, VR::US, PrimitiveValue::from(spec.rows));
         put(tags::COLUMNS, VR::US, PrimitiveValue::from(spec.cols));
         put(
@@ -465,14 +559,22 @@ impl Study {
                 put(tags::POSITIONER_PRIMARY_ANGLE, VR::DS, "0".into());
                 put(tags::POSITIONER_SECONDARY_ANGLE, VR::DS, "0".into());
                 put(tags::RADIATION_SETTING, VR::CS, "GR".into());
+                put(tags::BODY_PART_EXAMINED, VR::CS, "HEART".into());
+                put(tags::X_RAY_TUBE_CURRENT, VR::IS, "400".into());
+                put(tags::EXPOSURE_TIME, VR::IS, "5".into());
+                put(tags::EXPOSURE, VR::IS, "2".into());
             }
             Modality::Ct => {
+                let bits = spec.bits();
                 put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
-                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16));
-                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16));
+                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits));
+                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1));
                 put(tags::RESCALE_INTERCEPT, VR::DS, "-1024".into());
-                put(tags::RESCALE_SLOPE, VR::DS, "1".into());
+                // Stored values are HU+1024 on 12 bits, scaled to `bits`.
+                put(tags::RESCALE_SLOPE, VR::DS, ds12(1.0, 24 - bits).into());
                 put(tags::RESCALE_TYPE, VR::LO, "HU".into());
+                put(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into());
+                put(tags::PATIENT_POSITION, VR::CS, "HFS".into());
                 put(tags::KVP, VR::DS, "120".into());
                 put(tags::ACQUISITION_NUMBER, VR::IS, "1".into());
                 put(
@@ -505,6 +607,80 @@ impl Study {
                 put(tags::SLICE_LOCATION, VR::DS, z.as_str().into());
                 put(tags::WINDOW_CENTER, VR::DS, "40".into());
                 put(tags::WINDOW_WIDTH, VR::DS, "400".into());
+            }
+            Modality::Mr => {
+                let bits = spec.bits();
+                put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
+                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits));
+                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1));
+                put(tags::BODY_PART_EXAMINED, VR::CS, "HEAD".into());
+                put(tags::PATIENT_POSITION, VR::CS, "HFS".into());
+                put(tags::SCANNING_SEQUENCE, VR::CS, "SE".into());
+                put(tags::SEQUENCE_VARIANT, VR::CS, "NONE".into());
+                put(tags::SCAN_OPTIONS, VR::CS, PrimitiveValue::Empty);
+                put(tags::MR_ACQUISITION_TYPE, VR::CS, "2D".into());
+                put(tags::REPETITION_TIME, VR::DS, "500".into());
+                put(tags::ECHO_TIME, VR::DS, "15".into());
+                put(tags::ECHO_TRAIN_LENGTH, VR::IS, "1".into());
+                put(tags::MAGNETIC_FIELD_STRENGTH, VR::DS, "1.5".into());
+                put(tags::IMAGED_NUCLEUS, VR::SH, "1H".into());
+                put(tags::ACQUISITION_NUMBER, VR::IS, "1".into());
+                put(
+                    tags::FRAME_OF_REFERENCE_UID,
+                    VR::UI,
+                    frame_uid.as_str().into(),
+                );
+                put(
+                    tags::POSITION_REFERENCE_INDICATOR,
+                    VR::LO,
+                    PrimitiveValue::Empty,
+                );
+                put(tags::SLICE_THICKNESS, VR::DS, "5".into());
+                put(tags::SPACING_BETWEEN_SLICES, VR::DS, "6".into());
+                put(
+                    tags::PIXEL_SPACING,
+                    VR::DS,
+                    dicom_value!(Strs, ["0.9", "0.9"]),
+                );
+                put(
+                    tags::IMAGE_ORIENTATION_PATIENT,
+                    VR::DS,
+                    dicom_value!(Strs, ["1", "0", "0", "0", "1", "0"]),
+                );
+                let z = format!("{}", 6.0 * i as f64);
+                put(
+                    tags::IMAGE_POSITION_PATIENT,
+                    VR::DS,
+                    dicom_value!(Strs, ["-115.2", "-115.2", z.as_str()]),
+                );
+                put(tags::SLICE_LOCATION, VR::DS, z.as_str().into());
+                put(tags::WINDOW_CENTER, VR::DS, ds12(600.0, bits).into());
+                put(tags::WINDOW_WIDTH, VR::DS, ds12(1200.0, bits).into());
+            }
+            Modality::Cr => {
+                let bits = spec.bits();
+                put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
+                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(bits));
+                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(bits - 1));
+                put(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into());
+                put(tags::VIEW_POSITION, VR::CS, "PA".into());
+                put(tags::KVP, VR::DS, "120".into());
+                put(
+                    tags::IMAGER_PIXEL_SPACING,
+                    VR::DS,
+                    dicom_value!(Strs, ["0.2", "0.2"]),
+                );
+                put(tags::WINDOW_CENTER, VR::DS, ds12(2048.0, bits).into());
+                put(tags::WINDOW_WIDTH, VR::DS, ds12(4096.0, bits).into());
+            }
+            Modality::Us => {
+                put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16));
+                put(tags::BITS_STORED, VR::US, PrimitiveValue::from(8u16));
+                put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(7u16));
+                put(tags::BODY_PART_EXAMINED, VR::CS, "ABDOMEN".into());
+                if spec.syntax == Syntax::ExplicitLe {
+                    put(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00".into());
+                }
             }
         }
 
@@ -544,11 +720,62 @@ impl Study {
             (Modality::Ct, Syntax::ExplicitLe) => {
                 // Kept as little-endian bytes: encoding is then a copy, not 262144 calls.
                 // Only little-endian transfer syntaxes are ever proposed for these.
+                let bits = spec.bits();
                 let pixels = pixels_ct(spec, i);
-                let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let bytes: Vec<u8> = pixels
+                    .iter()
+                    .flat_map(|v| scale12(*v, bits).to_le_bytes())
+                    .collect();
                 put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U8(bytes.into()));
             }
-            (Modality::Ct, Syntax::JpegBaseline) => unreachable!("rejected above"),
+            (Modality::Mr | Modality::Cr, Syntax::ExplicitLe) => {
+                let bits = spec.bits();
+                let pixels = if spec.modality == Modality::Mr {
+                    pixels_mr(spec, i)
+                } else {
+                    pixels_cr(spec, i)
+                };
+                let bytes: Vec<u8> = pixels
+                    .iter()
+                    .flat_map(|v| scale12(*v, bits).to_le_bytes())
+                    .collect();
+                put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U8(bytes.into()));
+            }
+            (Modality::Us, Syntax::ExplicitLe) => {
+                let mut pixels = pixels_us(spec, i);
+                if pixels.len() % 2 == 1 {
+                    pixels.push(0);
+                }
+                put(tags::PIXEL_DATA, VR::OB, PrimitiveValue::U8(pixels.into()));
+            }
+            (Modality::Us, Syntax::JpegBaseline) => {
+                let pixels = pixels_us(spec, i);
+                let mut jpeg = encode_jpeg_rgb(&pixels, spec.cols, spec.rows)?;
+                let jpeg_len = jpeg.len();
+                if jpeg.len() % 2 == 1 {
+                    jpeg.push(0);
+                }
+                let ratio = (pixels.len() as f64) / (jpeg_len as f64);
+                put(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "01".into());
+                put(
+                    tags::LOSSY_IMAGE_COMPRESSION_RATIO,
+                    VR::DS,
+                    format!("{ratio:.2}").into(),
+                );
+                put(
+                    tags::LOSSY_IMAGE_COMPRESSION_METHOD,
+                    VR::CS,
+                    "ISO_10918_1".into(),
+                );
+                o.put(DataElement::new(
+                    tags::PIXEL_DATA,
+                    VR::OB,
+                    PixelFragmentSequence::new_fragments(vec![jpeg]),
+                ));
+            }
+            (Modality::Ct | Modality::Mr | Modality::Cr, Syntax::JpegBaseline) => {
+                unreachable!("rejected above")
+            }
         }
 
         Ok(Instance {
@@ -607,6 +834,121 @@ fn pixels_ct(spec: &StudySpec, index: u32) -> Vec<u16> {
         }
     }
     px
+}
+
+/// An axial head-like MR slice: an elliptic skull ring, brain with grey/white contrast and
+/// ventricles, Rician-like noise; values within 12 bits.
+fn pixels_mr(spec: &StudySpec, index: u32) -> Vec<u16> {
+    let (w, h) = (spec.cols as usize, spec.rows as usize);
+    let mut rng = spec.seed.wrapping_mul(41).wrapping_add(index as u64);
+    let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+    let scale = 1.0 - 0.03 * ((index % 7) as f64);
+    let (ax, ay) = (w as f64 * 0.36 * scale, h as f64 * 0.44 * scale);
+    let mut px = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = ((x as f64 - cx) / ax, (y as f64 - cy) / ay);
+            let r = (dx * dx + dy * dy).sqrt();
+            let base: f64 = if r > 1.0 {
+                0.0
+            } else if r > 0.92 {
+                300.0 // skull and scalp
+            } else if (dx.abs() < 0.12) && (dy.abs() < 0.3) && r < 0.4 {
+                1400.0 // ventricles (bright CSF)
+            } else if r > 0.75 {
+                900.0 // grey matter
+            } else {
+                700.0 // white matter
+            };
+            let noise = (splitmix(&mut rng) % 40) as f64;
+            px.push((base + noise).clamp(0.0, 4095.0) as u16);
+        }
+    }
+    px
+}
+
+/// A PA chest radiograph in MONOCHROME1 (high values are dark): dark lungs, bright
+/// mediastinum and ribs, a gradient across the body.
+fn pixels_cr(spec: &StudySpec, index: u32) -> Vec<u16> {
+    let (w, h) = (spec.cols as usize, spec.rows as usize);
+    let mut rng = spec.seed.wrapping_mul(43).wrapping_add(index as u64);
+    let mut px = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let (u, v) = (x as f64 / w as f64, y as f64 / h as f64);
+            // Attenuation: 0 (air, dark on film = high value in MONOCHROME1) to 1 (bone).
+            let lung = |cx: f64| ((u - cx) / 0.16).powi(2) + ((v - 0.48) / 0.32).powi(2) < 1.0;
+            let mut att: f64 = if !(0.1..=0.9).contains(&u) {
+                0.0
+            } else if lung(0.32) || lung(0.68) {
+                0.25
+            } else {
+                0.7
+            };
+            // Ribs: bands across the lungs.
+            if att == 0.25 && ((v * 14.0).fract() < 0.18) {
+                att = 0.55;
+            }
+            let noise = (splitmix(&mut rng) % 30) as f64;
+            let value = 3800.0 - att * 3000.0 + noise;
+            px.push(value.clamp(0.0, 4095.0) as u16);
+        }
+    }
+    px
+}
+
+/// An abdominal B-mode frame: a grey speckled sector on black, with a yellow depth scale
+/// and a cyan focus marker (why real US images are RGB). Interleaved RGB (planar 0).
+fn pixels_us(spec: &StudySpec, index: u32) -> Vec<u8> {
+    let (w, h) = (spec.cols as usize, spec.rows as usize);
+    let mut rng = spec.seed.wrapping_mul(47).wrapping_add(index as u64);
+    let apex = (w as f64 / 2.0, h as f64 * 0.05);
+    let depth = h as f64 * 0.9;
+    let half_angle = 0.6f64; // radians
+    let organ = (
+        w as f64 * (0.45 + 0.02 * (index % 5) as f64),
+        h as f64 * 0.55,
+        w.min(h) as f64 * 0.15,
+    );
+    let mut px = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f64 - apex.0, y as f64 - apex.1);
+            let r = (dx * dx + dy * dy).sqrt();
+            let angle = dx.atan2(dy);
+            let speckle = (splitmix(&mut rng) % 90) as f64;
+            let rgb = if x < 6 && y % (h / 10).max(2) == 0 {
+                [230, 200, 40] // depth scale ticks
+            } else if dy > 0.0 && r < depth && angle.abs() < half_angle {
+                let d_org = ((x as f64 - organ.0).powi(2) + (y as f64 - organ.1).powi(2)).sqrt();
+                let g = if d_org < organ.2 {
+                    20.0 + speckle * 0.3 // fluid-filled: dark
+                } else {
+                    60.0 + speckle * (1.0 - r / depth * 0.5)
+                };
+                let g = g.clamp(0.0, 255.0) as u8;
+                [g, g, g]
+            } else if (x as f64 - w as f64 * 0.92).abs() < 3.0
+                && (y as f64 - h as f64 * 0.5).abs() < 3.0
+            {
+                [40, 220, 230] // focus marker
+            } else {
+                [0, 0, 0]
+            };
+            px.extend_from_slice(&rgb);
+        }
+    }
+    px
+}
+
+/// Colour JPEG Baseline with 4:2:2 chroma subsampling, which is what YBR_FULL_422 says.
+fn encode_jpeg_rgb(pixels: &[u8], width: u16, height: u16) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut buf, 90);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_1);
+    enc.encode(pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .context("JPEG encoding of the synthetic colour image failed")?;
+    Ok(buf)
 }
 
 fn encode_jpeg(pixels: &[u8], width: u16, height: u16) -> Result<Vec<u8>> {
@@ -756,6 +1098,145 @@ mod tests {
         let obj = roundtrip(&insts[0]);
         let bytes = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
         assert_eq!(bytes.len(), 82);
+    }
+
+    #[test]
+    fn mr_cr_us_have_their_sop_class_photometric_and_pixel_length() {
+        // (modality, syntax, SOP class, photometric, samples, bits allocated)
+        let cases = [
+            (
+                Modality::Mr,
+                Syntax::ExplicitLe,
+                uids::MR_IMAGE_STORAGE,
+                "MONOCHROME2",
+                1,
+                16,
+            ),
+            (
+                Modality::Cr,
+                Syntax::ExplicitLe,
+                uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
+                "MONOCHROME1",
+                1,
+                16,
+            ),
+            (
+                Modality::Us,
+                Syntax::ExplicitLe,
+                uids::ULTRASOUND_IMAGE_STORAGE,
+                "RGB",
+                3,
+                8,
+            ),
+            (
+                Modality::Us,
+                Syntax::JpegBaseline,
+                uids::ULTRASOUND_IMAGE_STORAGE,
+                "YBR_FULL_422",
+                3,
+                8,
+            ),
+        ];
+        for (m, sx, class, photometric, samples, bits) in cases {
+            let insts = generate(&spec(m, sx)).unwrap();
+            assert_ne!(insts[0].sop_instance_uid, insts[1].sop_instance_uid);
+            let obj = roundtrip(&insts[0]);
+            let what = format!("{m} {sx}");
+            assert_eq!(obj.meta().media_storage_sop_class_uid(), class, "{what}");
+            assert_eq!(obj.meta().transfer_syntax(), sx.uid(), "{what}");
+            let modality = obj.element(tags::MODALITY).unwrap().to_str().unwrap();
+            assert_eq!(modality.trim(), m.code(), "{what}");
+            let pi = obj
+                .element(tags::PHOTOMETRIC_INTERPRETATION)
+                .unwrap()
+                .to_str()
+                .unwrap();
+            assert_eq!(pi.trim(), photometric, "{what}");
+            assert_eq!(u16_of(&obj, tags::SAMPLES_PER_PIXEL), samples, "{what}");
+            assert_eq!(u16_of(&obj, tags::BITS_ALLOCATED), bits, "{what}");
+            let pixels = obj.element(tags::PIXEL_DATA).unwrap();
+            match sx {
+                Syntax::ExplicitLe => {
+                    let n = 64 * 48 * samples as usize * (bits as usize / 8);
+                    assert_eq!(pixels.to_bytes().unwrap().len(), n, "{what}");
+                }
+                Syntax::JpegBaseline => {
+                    let frags = pixels.fragments().expect("encapsulated pixel data");
+                    assert_eq!(frags.len(), 1);
+                    // SOI marker, and a frame header saying 3 components.
+                    assert_eq!(&frags[0][..2], &[0xFF, 0xD8]);
+                    let sof = frags[0].windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+                    assert_eq!(frags[0][sof + 9], 3, "3 components in the JPEG frame");
+                }
+            }
+            if samples == 3 {
+                assert_eq!(u16_of(&obj, tags::PLANAR_CONFIGURATION), 0);
+            }
+        }
+        // 16-bit modalities refuse JPEG Baseline in words.
+        for m in [Modality::Mr, Modality::Cr] {
+            let err = generate(&spec(m, Syntax::JpegBaseline)).unwrap_err();
+            assert!(err.to_string().contains("--syntax explicit-le"), "{err}");
+        }
+    }
+
+    #[test]
+    fn bits_stored_is_configurable_for_16_bit_modalities() {
+        for bits in [8u16, 12, 16] {
+            let mut sp = spec(Modality::Ct, Syntax::ExplicitLe);
+            sp.bits_stored = Some(bits);
+            let obj = roundtrip(&generate(&sp).unwrap()[0]);
+            assert_eq!(u16_of(&obj, tags::BITS_STORED), bits);
+            assert_eq!(u16_of(&obj, tags::HIGH_BIT), bits - 1);
+            let px = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
+            let max = px
+                .chunks(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .max()
+                .unwrap();
+            assert!(max < (1u32 << bits) as u16 || bits == 16, "{bits}: {max}");
+            // Air (-1000 HU) still reads -1000 HU through the rescale.
+            let slope: f64 = obj
+                .element(tags::RESCALE_SLOPE)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let air = u16::from_le_bytes([px[0], px[1]]) as f64;
+            // (within one quantisation step: 16 HU at 8 bits)
+            assert!(
+                (air * slope - 1024.0 + 1000.0).abs() <= slope.max(1.0),
+                "{bits}: {air} x {slope}"
+            );
+        }
+        let mut sp = spec(Modality::Mr, Syntax::ExplicitLe);
+        sp.bits_stored = Some(17);
+        assert!(generate(&sp).unwrap_err().to_string().contains("8 to 16"));
+        let mut sp = spec(Modality::Xa, Syntax::JpegBaseline);
+        sp.bits_stored = Some(12);
+        assert!(
+            generate(&sp)
+                .unwrap_err()
+                .to_string()
+                .contains("CT, MR and CR")
+        );
+    }
+
+    #[test]
+    fn cr_is_monochrome1_with_lungs_darker_than_the_mediastinum() {
+        let mut sp = spec(Modality::Cr, Syntax::ExplicitLe);
+        sp.rows = 100;
+        sp.cols = 100;
+        let px = pixels_cr(&sp, 0);
+        // MONOCHROME1: more X-rays through (lungs) = higher value = darker.
+        let lung = px[48 * 100 + 32];
+        let mediastinum = px[48 * 100 + 50];
+        assert!(
+            lung > mediastinum,
+            "lung {lung} vs mediastinum {mediastinum}"
+        );
     }
 
     #[test]

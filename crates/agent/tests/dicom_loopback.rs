@@ -18,6 +18,7 @@ fn peer(port: u16) -> Peer {
         called: "ORTHANC".into(),
         timeout: Duration::from_secs(10),
         transport: Transport::Plain,
+        user: None,
     }
 }
 

@@ -59,6 +59,24 @@ const ACTIONS: &[ActionRule] = &[
         ],
     },
     ActionRule {
+        verb: "get",
+        by: &["modality", "attacker"],
+        options: &[
+            ("level", Arg::Text),
+            ("match", Arg::Repeated),
+            ("out", Arg::Text),
+        ],
+    },
+    ActionRule {
+        verb: "move",
+        by: &["modality", "attacker"],
+        options: &[
+            ("level", Arg::Text),
+            ("match", Arg::Repeated),
+            ("dest", Arg::Text),
+        ],
+    },
+    ActionRule {
         verb: "aet-scan",
         by: &["attacker"],
         options: &[
