@@ -1,6 +1,6 @@
 //! Every synthetic modality, written by `lab-agent generate`, checked by other DICOM
 //! implementations: dcmtk's `dcmdump` parses it, `dcmdjpeg` decodes its JPEG pixel data, and
-//! dicom3tools' `dciodvfy` finds no IOD error (each tool skipped, with a note, if missing).
+//! dicom3tools' `dciodvfy` finds no IOD error (both tools are prerequisites).
 
 mod common;
 
@@ -49,14 +49,16 @@ fn every_modality_parses_and_validates_with_dcmtk_and_dicom3tools() {
     let root = temp_dir("synth-validate");
     let (dcmdump, dcmdjpeg, dciodvfy) =
         (on_path("dcmdump"), on_path("dcmdjpeg"), on_path("dciodvfy"));
-    if !dciodvfy {
-        eprintln!("SKIPPED part: dciodvfy is not installed (apt-get install dicom3tools)");
-    }
-    if !dcmdump || !dcmdjpeg {
-        eprintln!(
-            "SKIPPED part: dcmtk's dcmdump/dcmdjpeg are not installed (apt-get install dcmtk)"
-        );
-    }
+    // The validators are prerequisites (scripts/install-prereqs.sh), not options: a test
+    // that skipped them would pass without checking anything.
+    assert!(
+        dciodvfy,
+        "dciodvfy is not installed: run scripts/install-prereqs.sh (apt-get install dicom3tools)"
+    );
+    assert!(
+        dcmdump && dcmdjpeg,
+        "dcmtk's dcmdump/dcmdjpeg are not installed: run scripts/install-prereqs.sh"
+    );
     for (modality, syntax) in CASES {
         let dir = root.join(format!("{modality}-{syntax}"));
         for f in generate(&dir, modality, syntax) {

@@ -14,6 +14,9 @@ pub const PYNETDICOM_MODALITY: &str = "/opt/modality.py";
 fn sop_class(modality: &str) -> &'static str {
     match modality {
         "CT" => "1.2.840.10008.5.1.4.1.1.2",
+        "MR" => "1.2.840.10008.5.1.4.1.1.4",
+        "CR" => "1.2.840.10008.5.1.4.1.1.1",
+        "US" => "1.2.840.10008.5.1.4.1.1.6.1",
         _ => "1.2.840.10008.5.1.4.1.1.12.1",
     }
 }

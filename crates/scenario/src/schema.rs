@@ -406,8 +406,8 @@ fn study() -> Shape {
     Shape::Object(vec![
         req(
             "modality",
-            Shape::Enum(vec!["XA", "CT"]),
-            "XA: X-ray angiography (the paper's case); CT.",
+            Shape::Enum(crate::step_rules::STUDY_MODALITIES.to_vec()),
+            "XA: X-ray angiography (the paper's case); CT; MR; CR (MONOCHROME1); US (RGB).",
         ),
         dflt(
             p(
@@ -420,13 +420,10 @@ fn study() -> Shape {
             ),
             json!(1),
         ),
-        dflt(
-            p(
-                "syntax",
-                Shape::Enum(vec!["jpeg-baseline", "explicit-le"]),
-                "Transfer syntax: JPEG Baseline (8-bit) or native Explicit VR Little Endian.",
-            ),
-            json!("jpeg-baseline"),
+        p(
+            "syntax",
+            Shape::Enum(vec!["jpeg-baseline", "explicit-le"]),
+            "Transfer syntax: JPEG Baseline (8-bit; XA and US only, their default) or native Explicit VR Little Endian (the default of CT, MR and CR).",
         ),
         dflt(
             p("patient", s(), "Synthetic Patient's Name, FAMILY^GIVEN."),

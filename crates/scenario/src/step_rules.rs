@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+/// Modalities of the synthetic studies lab-agent generates.
+pub const STUDY_MODALITIES: &[&str] = &["XA", "CT", "MR", "CR", "US"];
+
 use serde_json::Value;
 
 use crate::error::did_you_mean;
@@ -398,8 +401,23 @@ pub(crate) fn step(
                 );
                 return None;
             };
-            cx.one_of("study modality", &st.modality, ["XA", "CT"]);
+            cx.one_of("study modality", &st.modality, STUDY_MODALITIES.iter().copied());
+            // 8-bit JPEG Baseline suits the paper's XA and ultrasound; CT, MR and CR carry
+            // 12 to 16 bits and go native.
+            let native_only = matches!(st.modality.value.as_str(), "CT" | "MR" | "CR");
             let syntax = match st.syntax.as_ref().map(|s| s.value.as_str()) {
+                None if native_only => Syntax::ExplicitLe,
+                Some("jpeg-baseline") if native_only => {
+                    cx.at(
+                        st.syntax.as_ref().expect("some").referenced,
+                        format!(
+                            "{here}: a {} study cannot be JPEG Baseline (8-bit); its pixels have 12 to 16 bits",
+                            st.modality.value
+                        ),
+                    )
+                    .hint = Some("use `syntax: explicit-le`, or leave `syntax` out".into());
+                    Syntax::ExplicitLe
+                }
                 None | Some("jpeg-baseline") => Syntax::JpegBaseline,
                 Some("explicit-le") => Syntax::ExplicitLe,
                 Some(_) => {
