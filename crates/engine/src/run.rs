@@ -989,53 +989,71 @@ impl Run<'_> {
     async fn collect(&mut self) -> Result<(), EngineError> {
         let mut problems = Vec::new();
         let nodes = self.scenario.nodes.clone();
-        for node in nodes
-            .iter()
-            .filter(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
-        {
-            if let Err(e) = self.save_pacs_state(&node.name).await {
-                problems.push(format!("PACS `{}` state: {e}", node.name));
-            }
-        }
-        // Attacker daemons print their summary when stopped; stop them before their logs
-        // are read.
-        for node in &nodes {
-            if let NodeKind::Attacker {
-                daemon: Some(_), ..
-            } = &node.kind
+        let this = &*self;
+        // The PACS's state (read on its own loopback, never on the lab network) and the
+        // taps' output are saved at the same time.
+        let pacs = async {
+            let mut problems = Vec::new();
+            for node in nodes
+                .iter()
+                .filter(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
             {
-                let container = self.plan.container(&node.name);
-                if self.docker.is_running(&container).await.unwrap_or(false) {
-                    let _ = self.docker.signal(&container, "SIGTERM").await;
-                    let _ = self
-                        .docker
-                        .wait_stopped(&container, Duration::from_secs(10))
-                        .await;
+                if let Err(e) = this.save_pacs_state(&node.name).await {
+                    problems.push(format!("PACS `{}` state: {e}", node.name));
                 }
             }
-        }
-        for node in &nodes {
-            if !self.taps_started.contains(&node.name) {
-                continue;
+            problems
+        };
+        let taps = async {
+            let mut problems = Vec::new();
+            // Attacker daemons print their summary when stopped; stop them before their
+            // logs are read (and before the taps, which then see their last packets).
+            for node in &nodes {
+                if let NodeKind::Attacker {
+                    daemon: Some(_), ..
+                } = &node.kind
+                {
+                    let container = this.plan.container(&node.name);
+                    if this.docker.is_running(&container).await.unwrap_or(false) {
+                        let _ = this.docker.signal(&container, "SIGTERM").await;
+                        let _ = this
+                            .docker
+                            .wait_stopped(&container, Duration::from_secs(10))
+                            .await;
+                    }
+                }
             }
-            let saved = match &node.kind {
-                NodeKind::Sniffer { .. } => {
-                    self.save_tap_output(&node.name, SNIFFER_OUT, &self.run_dir.join(CAPTURE_FILE))
+            for node in &nodes {
+                if !this.taps_started.contains(&node.name) {
+                    continue;
+                }
+                let saved = match &node.kind {
+                    NodeKind::Sniffer { .. } => {
+                        this.save_tap_output(
+                            &node.name,
+                            SNIFFER_OUT,
+                            &this.run_dir.join(CAPTURE_FILE),
+                        )
                         .await
+                    }
+                    NodeKind::Ids { .. } => {
+                        let dir = this.run_dir.join(IDS_DIR).join(&node.name);
+                        std::fs::create_dir_all(&dir)
+                            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+                        this.save_tap_output(&node.name, IDS_OUT, &dir.join("alerts.jsonl"))
+                            .await
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = saved {
+                    problems.push(format!("evidence of `{}`: {e}", node.name));
                 }
-                NodeKind::Ids { .. } => {
-                    let dir = self.run_dir.join(IDS_DIR).join(&node.name);
-                    std::fs::create_dir_all(&dir)
-                        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-                    self.save_tap_output(&node.name, IDS_OUT, &dir.join("alerts.jsonl"))
-                        .await
-                }
-                _ => Ok(()),
-            };
-            if let Err(e) = saved {
-                problems.push(format!("evidence of `{}`: {e}", node.name));
             }
-        }
+            Ok::<_, EngineError>(problems)
+        };
+        let (pacs, taps) = tokio::join!(pacs, taps);
+        problems.extend(pacs);
+        problems.extend(taps?);
         for node in &nodes {
             let container = self.plan.container(&node.name);
             if let Ok(logs) = self.docker.logs(&container).await {
