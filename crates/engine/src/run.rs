@@ -248,6 +248,9 @@ impl Drop for Signals {
 struct PlanLock(#[allow(dead_code)] std::fs::File);
 
 impl PlanLock {
+    // File locking is std since 1.89; images.rs's build lock already needs it (the
+    // workspace's rust-version 1.85 is behind both).
+    #[allow(clippy::incompatible_msrv)]
     async fn acquire(_runs_dir: &Path) -> Result<PlanLock, EngineError> {
         let path = std::env::temp_dir().join("dicom-range-plan.lock");
         let file = std::fs::OpenOptions::new()
