@@ -26,9 +26,9 @@ lint:
 bench-store:
     cargo build --release -p agent && bash crates/agent/benches/bench-store.sh
 
-# Twenty plaintext-store runs at once (opt-in test: minutes on 2 cores).
+# Twenty plaintext-store runs at once, alone (about 40 s on 2 cores).
 concurrency:
-    cargo build --workspace && cargo nextest run -p lab --test concurrency --run-ignored only --no-capture
+    cargo build --workspace && cargo nextest run -p lab --test concurrency --no-capture
 
 # Lifecycle benchmark: warm `lab run plaintext-store` against docker-compose up + wait
 # healthy + the same echo and store + down, side by side; then twenty runs at once with

@@ -255,6 +255,9 @@ impl Drop for Signals {
 struct PlanLock(#[allow(dead_code)] std::fs::File);
 
 impl PlanLock {
+    // File locking is std since 1.89; images.rs's build lock already needs it (the
+    // workspace's rust-version 1.85 is behind both).
+    #[allow(clippy::incompatible_msrv)]
     async fn acquire(_runs_dir: &Path) -> Result<PlanLock, EngineError> {
         let path = std::env::temp_dir().join("dicom-range-plan.lock");
         let file = std::fs::OpenOptions::new()
@@ -1342,74 +1345,87 @@ impl Run<'_> {
     async fn collect(&mut self) -> Result<(), EngineError> {
         let mut problems = Vec::new();
         let nodes = self.scenario.nodes.clone();
-        for node in nodes
-            .iter()
-            .filter(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
-        {
-            if let Err(e) = self.save_pacs_state(&node.name).await {
-                problems.push(format!("PACS `{}` state: {e}", node.name));
-            }
-        }
-        // Attacker daemons print their summary when stopped; stop them before their logs
-        // are read.
-        for node in &nodes {
-            if let NodeKind::Attacker {
-                daemon: Some(_), ..
-            } = &node.kind
+        let this = &*self;
+        // The PACS's state (read on its own loopback, never on the lab network) and the
+        // taps' output are saved at the same time.
+        let pacs = async {
+            let mut problems = Vec::new();
+            for node in nodes
+                .iter()
+                .filter(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
             {
-                let container = self.plan.container(&node.name);
-                if self.docker.is_running(&container).await.unwrap_or(false) {
-                    let _ = self.docker.signal(&container, "SIGTERM").await;
-                    let _ = self
-                        .docker
-                        .wait_stopped(&container, Duration::from_secs(10))
-                        .await;
+                if let Err(e) = this.save_pacs_state(&node.name).await {
+                    problems.push(format!("PACS `{}` state: {e}", node.name));
                 }
             }
-            // An attacker's own capture is evidence too: what reached it, whole.
-            if let NodeKind::Attacker {
-                daemon: Some(d), ..
-            } = &node.kind
-            {
-                if d.action == "sniff" {
-                    let container = self.plan.container(&node.name);
-                    let dir = self.run_dir.join(ATTACKER_CAPTURES_DIR);
-                    let saved = match self.docker.read_file(&container, ATTACKER_CAPTURE).await {
-                        Ok(bytes) => std::fs::create_dir_all(&dir)
-                            .and_then(|()| {
-                                std::fs::write(dir.join(format!("{}.pcapng", node.name)), bytes)
-                            })
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    if let Err(e) = saved {
-                        problems.push(format!("capture of attacker `{}`: {e}", node.name));
+            problems
+        };
+        let taps = async {
+            let mut problems = Vec::new();
+            // Attacker daemons print their summary when stopped; stop them before their
+            // logs are read (and before the taps, which then see their last packets).
+            for node in &nodes {
+                if let NodeKind::Attacker {
+                    daemon: Some(d), ..
+                } = &node.kind
+                {
+                    let container = this.plan.container(&node.name);
+                    if this.docker.is_running(&container).await.unwrap_or(false) {
+                        let _ = this.docker.signal(&container, "SIGTERM").await;
+                        let _ = this
+                            .docker
+                            .wait_stopped(&container, Duration::from_secs(10))
+                            .await;
+                    }
+                    // An attacker's own capture is evidence too: what reached it, whole.
+                    if d.action == "sniff" {
+                        let dir = this.run_dir.join(ATTACKER_CAPTURES_DIR);
+                        let saved = match this.docker.read_file(&container, ATTACKER_CAPTURE).await
+                        {
+                            Ok(bytes) => std::fs::create_dir_all(&dir)
+                                .and_then(|()| {
+                                    std::fs::write(dir.join(format!("{}.pcapng", node.name)), bytes)
+                                })
+                                .map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        if let Err(e) = saved {
+                            problems.push(format!("capture of attacker `{}`: {e}", node.name));
+                        }
                     }
                 }
             }
-        }
-        for node in &nodes {
-            if !self.taps_started.contains(&node.name) {
-                continue;
-            }
-            let saved = match &node.kind {
-                NodeKind::Sniffer { .. } => {
-                    self.save_tap_output(&node.name, SNIFFER_OUT, &self.run_dir.join(CAPTURE_FILE))
-                        .await
+            for node in &nodes {
+                if !this.taps_started.contains(&node.name) {
+                    continue;
                 }
-                NodeKind::Ids { .. } => {
-                    let dir = self.run_dir.join(IDS_DIR).join(&node.name);
-                    std::fs::create_dir_all(&dir)
-                        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-                    self.save_tap_output(&node.name, IDS_OUT, &dir.join("alerts.jsonl"))
+                let saved = match &node.kind {
+                    NodeKind::Sniffer { .. } => {
+                        this.save_tap_output(
+                            &node.name,
+                            SNIFFER_OUT,
+                            &this.run_dir.join(CAPTURE_FILE),
+                        )
                         .await
+                    }
+                    NodeKind::Ids { .. } => {
+                        let dir = this.run_dir.join(IDS_DIR).join(&node.name);
+                        std::fs::create_dir_all(&dir)
+                            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+                        this.save_tap_output(&node.name, IDS_OUT, &dir.join("alerts.jsonl"))
+                            .await
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = saved {
+                    problems.push(format!("evidence of `{}`: {e}", node.name));
                 }
-                _ => Ok(()),
-            };
-            if let Err(e) = saved {
-                problems.push(format!("evidence of `{}`: {e}", node.name));
             }
-        }
+            Ok::<_, EngineError>(problems)
+        };
+        let (pacs, taps) = tokio::join!(pacs, taps);
+        problems.extend(pacs);
+        problems.extend(taps?);
         for node in &nodes {
             let container = self.plan.container(&node.name);
             if let Ok(logs) = self.docker.logs(&container).await {

@@ -1,7 +1,7 @@
 //! Twenty runs of plaintext-store started at once: every one passes, each has its own
 //! run id, bridge and subnet (sampled from Docker while they run), and nothing is left.
-//! Opt-in (`just concurrency`, or `--run-ignored only`): on a 2-core machine it takes
-//! minutes. `just bench lifecycle` times the same and records peak memory.
+//! About 40 s on the 2-core machine (`just concurrency` runs it alone); `just bench
+//! lifecycle` times the same and records peak memory.
 
 mod common;
 
@@ -14,7 +14,6 @@ use std::time::Duration;
 const RUNS: usize = 20;
 
 #[test]
-#[ignore = "minutes on 2 cores: `just concurrency`"]
 fn twenty_runs_at_once_pass_without_clash_or_leak() {
     let dir = runs_dir("twenty");
     let dir_label = format!("label=dicom-range.runs-dir={}", dir.display());

@@ -176,6 +176,8 @@ fn sigkill_then_gc() {
     lab_run.wait_for("==> run ", 120);
     let id = run_id_in(&lab_run.seen);
     lab_run.wait_for("==> step 2 (", 120);
+    // Mid-transfer, as in the PACS test.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let pid = lab_run.child.id();
     lab_run.signal("KILL");
     let (code, _, _) = lab_run.finish();
