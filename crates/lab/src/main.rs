@@ -1246,9 +1246,15 @@ async fn capture(
     let mut stdout = std::io::stdout().lock();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut outcome = Ok(0);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
+            // A quiet lab writes nothing: notice the reader leaving (Wireshark closed)
+            // without waiting for the next packet.
+            _ = tick.tick() => {
+                if reader_gone() { None } else { continue }
+            }
             _ = tokio::signal::ctrl_c() => None,
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => None,
         };
@@ -1275,6 +1281,18 @@ async fn capture(
     }
     docker.remove_container(&helper).await?;
     outcome
+}
+
+/// Whether stdout is a pipe or socket whose reader has gone (poll says error or hang-up).
+fn reader_gone() -> bool {
+    let mut fd = libc::pollfd {
+        fd: 1,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 async fn gc(

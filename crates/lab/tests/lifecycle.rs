@@ -256,7 +256,63 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
         pcap.len(),
         analysis.phi
     );
-    // The capture helper is gone with the capture.
+    // A reader that goes away (Wireshark closed) ends the capture although the lab is
+    // quiet: `head` takes the pcapng header and leaves.
+    let t0 = std::time::Instant::now();
+    let piped = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "timeout 60 '{}' capture {id} 2>/dev/null | head -c 10 | wc -c",
+            env!("CARGO_BIN_EXE_lab")
+        ))
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    assert_eq!(expect_exit(&piped, 0).trim(), "10");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(45),
+        "lab capture outlived its reader"
+    );
+    // `lab capture` killed outright leaves its helper; gc removes it (its owner is gone)
+    // and still leaves the kept lab alone.
+    let mut killed = Running::spawn(lab().args(["capture", id]));
+    killed.wait_for("\"capturing\"", 60);
+    killed.signal("KILL");
+    killed.finish();
+    let capture_helpers = || {
+        docker(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("label=dicom-range.run={id}"),
+            "--filter",
+            "label=dicom-range.helper=capture",
+        ])
+    };
+    assert_ne!(capture_helpers(), "", "the killed capture left no helper?");
+    let gc = expect_exit(
+        &lab().args(["gc", "--runs-dir"]).arg(dir).output().unwrap(),
+        0,
+    );
+    assert!(
+        gc.contains("a `lab capture` helper whose process is gone"),
+        "{gc}"
+    );
+    assert_eq!(capture_helpers(), "");
+    let status = expect_exit(
+        &lab()
+            .args(["status", "--runs-dir"])
+            .arg(dir)
+            .output()
+            .unwrap(),
+        0,
+    );
+    assert!(
+        status.contains(id) && status.contains("healthy"),
+        "{status}"
+    );
+    // The capture helpers are gone with the captures.
     let helpers = docker(&[
         "ps",
         "-a",
