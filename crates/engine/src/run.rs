@@ -84,7 +84,7 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     // Names and subnets are chosen under a host-wide lock, held until the run's
     // networks exist: many `lab` processes starting at once never pick the same.
     let lock = tokio::select! {
-        l = PlanLock::acquire(&opts.runs_dir) => l?,
+        l = PlanLock::acquire() => l?,
         s = signals.wait(1) => {
             return Err(EngineError::Setup(format!("interrupted by {s} while planning; nothing was started")));
         }
@@ -255,10 +255,7 @@ impl Drop for Signals {
 struct PlanLock(#[allow(dead_code)] std::fs::File);
 
 impl PlanLock {
-    // File locking is std since 1.89; images.rs's build lock already needs it (the
-    // workspace's rust-version 1.85 is behind both).
-    #[allow(clippy::incompatible_msrv)]
-    async fn acquire(_runs_dir: &Path) -> Result<PlanLock, EngineError> {
+    async fn acquire() -> Result<PlanLock, EngineError> {
         let path = std::env::temp_dir().join("dicom-range-plan.lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
