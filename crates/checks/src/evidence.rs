@@ -93,12 +93,11 @@ impl Evidence {
         if let Ok(dir) = std::fs::read_dir(run_dir.join("logs")) {
             for entry in dir.flatten() {
                 let path = entry.path();
-                if path.extension().is_some_and(|e| e == "log") {
-                    if let (Some(stem), Ok(text)) =
+                if path.extension().is_some_and(|e| e == "log")
+                    && let (Some(stem), Ok(text)) =
                         (path.file_stem(), std::fs::read_to_string(&path))
-                    {
-                        logs.insert(stem.to_string_lossy().into_owned(), text);
-                    }
+                {
+                    logs.insert(stem.to_string_lossy().into_owned(), text);
                 }
             }
         }

@@ -86,13 +86,12 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
                     config,
                     "",
                 );
-                if let Some(obj) = cfg.as_object_mut() {
-                    if let Some(users) = obj
+                if let Some(obj) = cfg.as_object_mut()
+                    && let Some(users) = obj
                         .get_mut("RegisteredUsers")
                         .and_then(Value::as_object_mut)
-                    {
-                        users.remove(orthanc::GRADER_USER);
-                    }
+                {
+                    users.remove(orthanc::GRADER_USER);
                 }
                 if let Some(script) = lua {
                     write(&dir.join("lab.lua"), script)?;

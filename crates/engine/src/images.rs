@@ -153,10 +153,10 @@ pub async fn ensure(
 ) -> Result<Vec<String>, EngineError> {
     let mut order: Vec<Image> = Vec::new();
     for img in needed {
-        if let Some(base) = img.base() {
-            if !order.contains(&base) {
-                order.push(base);
-            }
+        if let Some(base) = img.base()
+            && !order.contains(&base)
+        {
+            order.push(base);
         }
     }
     for img in needed {
@@ -290,12 +290,11 @@ fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
             // kept on disk per (path, size, mtime, inode) and reused while those match.
             let key = binary_key(&path);
             let memo = cache_dir().join("agent-recipe");
-            if let (Some(key), Ok(text)) = (&key, std::fs::read_to_string(&memo)) {
-                if let Some((k, hash)) = text.trim().rsplit_once(' ') {
-                    if k == key {
-                        return Ok((hash.to_string(), path));
-                    }
-                }
+            if let (Some(key), Ok(text)) = (&key, std::fs::read_to_string(&memo))
+                && let Some((k, hash)) = text.trim().rsplit_once(' ')
+                && k == key
+            {
+                return Ok((hash.to_string(), path));
             }
             let bin =
                 std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;

@@ -193,10 +193,10 @@ pub async fn list_runs(
     let mut runs: BTreeMap<String, RunStatus> = BTreeMap::new();
     let mut entry = |labels: &HashMap<String, String>| -> Option<String> {
         let id = labels.get(LABEL_RUN)?.clone();
-        if let Some(scope) = &scope {
-            if labels.get(LABEL_RUNS_DIR) != Some(scope) {
-                return None;
-            }
+        if let Some(scope) = &scope
+            && labels.get(LABEL_RUNS_DIR) != Some(scope)
+        {
+            return None;
         }
         let (pid, alive) = owner_alive(labels);
         runs.entry(id.clone()).or_insert_with(|| RunStatus {
@@ -357,10 +357,10 @@ async fn salvage(docker: &Docker, run: &RunStatus, reason: &str) -> Option<PathB
             }
         }
         let log = dir.join("logs").join(format!("{}.log", node.name));
-        if !log.exists() {
-            if let Ok(text) = docker.logs(&container).await {
-                let _ = std::fs::write(&log, text);
-            }
+        if !log.exists()
+            && let Ok(text) = docker.logs(&container).await
+        {
+            let _ = std::fs::write(&log, text);
         }
     }
     let previous: Option<report::RunReport> = std::fs::read(dir.join("report.json"))

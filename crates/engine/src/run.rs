@@ -128,11 +128,10 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         let msg = format!("saving evidence: {e}");
         error = Some(error.map(|x| format!("{x}; {msg}")).unwrap_or(msg));
     }
-    if error.is_none() {
-        if let Some(s) = signals.last() {
-            error =
-                Some(EngineError::Interrupted(format!("{s} while saving evidence")).to_string());
-        }
+    if error.is_none()
+        && let Some(s) = signals.last()
+    {
+        error = Some(EngineError::Interrupted(format!("{s} while saving evidence")).to_string());
     }
 
     let mut report = grade_run(
@@ -173,13 +172,13 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         // the lab up, which is the one thing an interruption must not do.
         progress.phase("tearing down");
         teardown(&run.docker, Some(&run.plan.id)).await?;
-        if report.error.is_none() {
-            if let Some(s) = signals.last() {
-                report.error =
-                    Some(EngineError::Interrupted(format!("{s} while tearing down")).to_string());
-                report.verdict = Verdict::Error;
-                write_report(&run.run_dir, &report)?;
-            }
+        if report.error.is_none()
+            && let Some(s) = signals.last()
+        {
+            report.error =
+                Some(EngineError::Interrupted(format!("{s} while tearing down")).to_string());
+            report.verdict = Verdict::Error;
+            write_report(&run.run_dir, &report)?;
         }
     }
     Ok(RunResult {
@@ -1012,11 +1011,10 @@ impl Run<'_> {
                 self.node(&step.node).map(|n| &n.kind),
                 Some(NodeKind::Attacker { .. })
             )
+            && let Some(r) = result.as_mut().filter(|r| r.is_object())
         {
-            if let Some(r) = result.as_mut().filter(|r| r.is_object()) {
-                let listed = r["count"].as_u64().unwrap_or(0);
-                r["success"] = serde_json::json!(ok && listed > 0);
-            }
+            let listed = r["count"].as_u64().unwrap_or(0);
+            r["success"] = serde_json::json!(ok && listed > 0);
         }
         Ok(StepRecord {
             index: step.index,
@@ -1519,18 +1517,18 @@ impl Run<'_> {
         // Files the lab's checks ask about (an arbitrary file write lands there or not).
         let mut files = serde_json::Map::new();
         for check in &self.scenario.checks {
-            if let scenario::CheckKind::PacsFileWritten { node: n, path, .. } = &check.kind {
-                if n == node {
-                    let out = self
-                        .docker
-                        .exec(
-                            &container,
-                            &["test".into(), "-e".into(), path.clone()],
-                            Duration::from_secs(10),
-                        )
-                        .await?;
-                    files.insert(path.clone(), serde_json::json!(out.exit_code == 0));
-                }
+            if let scenario::CheckKind::PacsFileWritten { node: n, path, .. } = &check.kind
+                && n == node
+            {
+                let out = self
+                    .docker
+                    .exec(
+                        &container,
+                        &["test".into(), "-e".into(), path.clone()],
+                        Duration::from_secs(10),
+                    )
+                    .await?;
+                files.insert(path.clone(), serde_json::json!(out.exit_code == 0));
             }
         }
         write(

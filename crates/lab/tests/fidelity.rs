@@ -93,21 +93,23 @@ fn implementation_items(capture: &Path) -> Vec<(u8, String)> {
     while i + 4 < bytes.len() {
         let (ty, reserved) = (bytes[i], bytes[i + 1]);
         let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
-        if (ty == 0x52 || ty == 0x55) && reserved == 0 && (1..=64).contains(&len) {
-            if let Some(v) = bytes.get(i + 4..i + 4 + len) {
-                let text = String::from_utf8_lossy(v)
-                    .trim_end_matches('\0')
-                    .to_string();
-                let fits = if ty == 0x52 {
-                    text.len() > 2 && text.chars().all(|c| c.is_ascii_digit() || c == '.')
-                } else {
-                    len <= 16 && text.chars().all(|c| c.is_ascii_graphic() || c == ' ')
-                };
-                if fits {
-                    out.push((ty, text));
-                    i += 4 + len;
-                    continue;
-                }
+        if (ty == 0x52 || ty == 0x55)
+            && reserved == 0
+            && (1..=64).contains(&len)
+            && let Some(v) = bytes.get(i + 4..i + 4 + len)
+        {
+            let text = String::from_utf8_lossy(v)
+                .trim_end_matches('\0')
+                .to_string();
+            let fits = if ty == 0x52 {
+                text.len() > 2 && text.chars().all(|c| c.is_ascii_digit() || c == '.')
+            } else {
+                len <= 16 && text.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+            };
+            if fits {
+                out.push((ty, text));
+                i += 4 + len;
+                continue;
             }
         }
         i += 1;

@@ -173,13 +173,12 @@ pub(crate) fn validate(
             }
         }
         let fields: Vec<String> = e.fields.iter().map(|f| f.value.clone()).collect();
-        if let Some(v) = &e.versions {
-            if !fields.iter().any(|f| f == "version") {
-                if let Some(first) = v.first() {
-                    cx.at(first.referenced, "`versions` limits an editable `version`")
-                        .hint = Some("add `version` to `fields`, or remove `versions`".into());
-                }
-            }
+        if let Some(v) = &e.versions
+            && !fields.iter().any(|f| f == "version")
+            && let Some(first) = v.first()
+        {
+            cx.at(first.referenced, "`versions` limits an editable `version`")
+                .hint = Some("add `version` to `fields`, or remove `versions`".into());
         }
         edits.push(Edit {
             node: node.name.clone(),
@@ -214,14 +213,14 @@ pub(crate) fn validate(
             }
         }
     }
-    if let Some(s) = &ex.student {
-        if !valid_student_id(&s.value) {
-            cx.at(
-                s.referenced,
-                format!("`{}` is not a valid student id", s.value),
-            )
-            .hint = Some("letters, digits, '.', '_' and '-', at most 40".into());
-        }
+    if let Some(s) = &ex.student
+        && !valid_student_id(&s.value)
+    {
+        cx.at(
+            s.referenced,
+            format!("`{}` is not a valid student id", s.value),
+        )
+        .hint = Some("letters, digits, '.', '_' and '-', at most 40".into());
     }
     Some(Exercise {
         brief: ex.brief.clone(),

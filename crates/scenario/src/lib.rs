@@ -22,10 +22,10 @@ mod tree;
 mod validate;
 
 pub use error::{Problem, ScenarioError};
-pub use validate::{ORTHANC_VERSIONS, 
+pub use validate::{
     Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
-    ModalityImpl, Network, Node, NodeKind, PacsTls, Scenario, Step, StepExpect, Study, Syntax,
-    Variant,
+    ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step, StepExpect,
+    Study, Syntax, Variant,
 };
 
 use std::collections::BTreeMap;

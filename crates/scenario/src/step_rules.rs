@@ -226,21 +226,21 @@ pub(crate) fn step(
     } else {
         None
     };
-    if let (Some(rule), Some(actor)) = (rule, actor) {
-        if !rule.by.contains(&actor) {
-            cx.at(
-                s.node.referenced,
-                format!(
-                    "{here}: node `{}` ({actor}) cannot run `{}`",
-                    s.node.value, rule.verb
-                ),
-            )
-            .hint = Some(format!(
-                "`{}` is run by a node of kind {}",
-                rule.verb,
-                rule.by.join(" or ")
-            ));
-        }
+    if let (Some(rule), Some(actor)) = (rule, actor)
+        && !rule.by.contains(&actor)
+    {
+        cx.at(
+            s.node.referenced,
+            format!(
+                "{here}: node `{}` ({actor}) cannot run `{}`",
+                s.node.value, rule.verb
+            ),
+        )
+        .hint = Some(format!(
+            "`{}` is run by a node of kind {}",
+            rule.verb,
+            rule.by.join(" or ")
+        ));
     }
     let unaimed = UNAIMED.contains(&s.action.value.as_str());
     let to = match &s.to {
@@ -275,25 +275,24 @@ pub(crate) fn step(
             String::new()
         }
     };
-    if let Some(via) = &s.via {
-        if reference(cx, via, node_names, &here)
-            && !matches!(
-                kind_of(&via.value),
-                Some(NodeKind::Attacker {
-                    daemon: Some(d),
-                    ..
-                }) if d.action == "proxy"
-            )
-        {
-            cx.at(
-                via.referenced,
-                format!(
-                    "{here}: `via: {}` is not an attacker running a proxy",
-                    via.value
-                ),
-            )
-            .hint = Some("`via` names an attacker node with `daemon: { action: proxy }`".into());
-        }
+    if let Some(via) = &s.via
+        && reference(cx, via, node_names, &here)
+        && !matches!(
+            kind_of(&via.value),
+            Some(NodeKind::Attacker {
+                daemon: Some(d),
+                ..
+            }) if d.action == "proxy"
+        )
+    {
+        cx.at(
+            via.referenced,
+            format!(
+                "{here}: `via: {}` is not an attacker running a proxy",
+                via.value
+            ),
+        )
+        .hint = Some("`via` names an attacker node with `daemon: { action: proxy }`".into());
     }
     let expect = match s.expect.as_ref().map(|e| (e.value.as_str(), e.referenced)) {
         None if actor == Some("attacker") => StepExpect::Any,
@@ -401,7 +400,11 @@ pub(crate) fn step(
                 );
                 return None;
             };
-            cx.one_of("study modality", &st.modality, STUDY_MODALITIES.iter().copied());
+            cx.one_of(
+                "study modality",
+                &st.modality,
+                STUDY_MODALITIES.iter().copied(),
+            );
             // 8-bit JPEG Baseline suits the paper's XA and ultrasound; CT, MR and CR carry
             // 12 to 16 bits and go native.
             let native_only = matches!(st.modality.value.as_str(), "CT" | "MR" | "CR");

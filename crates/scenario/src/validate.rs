@@ -533,13 +533,13 @@ pub(crate) fn validate(
             );
         }
         if let Some(kind) = crate::check_rules::check_kind(&mut cx, c, &nodes, &steps) {
-            if let Some(m) = &c.mitre {
-                if !valid_mitre(&m.value) {
-                    cx.at(
-                        m.referenced,
-                        format!("`{}` is not a MITRE mitigation id", m.value),
-                    );
-                }
+            if let Some(m) = &c.mitre
+                && !valid_mitre(&m.value)
+            {
+                cx.at(
+                    m.referenced,
+                    format!("`{}` is not a MITRE mitigation id", m.value),
+                );
             }
             checks.push(Check {
                 id: c.id.value.clone(),
@@ -753,10 +753,10 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             if let Some(v) = &node.version {
                 cx.one_of("Orthanc version", v, ORTHANC_VERSIONS.iter().copied());
             }
-            if let Some((t, loc)) = tls {
-                if t.client_certificate.is_some() {
-                    cx.at(loc, format!("`tls.client_certificate` is for modalities; on PACS `{name}` write `require_client_certificate`"));
-                }
+            if let Some((t, loc)) = tls
+                && t.client_certificate.is_some()
+            {
+                cx.at(loc, format!("`tls.client_certificate` is for modalities; on PACS `{name}` write `require_client_certificate`"));
             }
             Some(NodeKind::Orthanc {
                 version: node
@@ -775,10 +775,10 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             })
         }
         "modality" => {
-            if let Some((t, loc)) = tls {
-                if t.require_client_certificate.is_some() {
-                    cx.at(loc, format!("`tls.require_client_certificate` is for PACS nodes; on modality `{name}` write `client_certificate`"));
-                }
+            if let Some((t, loc)) = tls
+                && t.require_client_certificate.is_some()
+            {
+                cx.at(loc, format!("`tls.require_client_certificate` is for PACS nodes; on modality `{name}` write `client_certificate`"));
             }
             let implementation = match node.implementation.as_ref() {
                 None => ModalityImpl::LabAgent,

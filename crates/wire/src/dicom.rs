@@ -320,7 +320,7 @@ fn addr(a: &SocketAddr) -> String {
 impl<S: Sink> PacketSink for Analyzer<'_, S> {
     fn packet(&mut self, no: u64, ts: Duration, link: DataLink, data: &[u8]) {
         self.packets += 1;
-        if self.packets % 65_536 == 0 {
+        if self.packets.is_multiple_of(65_536) {
             self.forget_closed(ts.as_secs_f64());
         }
         let t0 = *self.first_time.get_or_insert(ts);
