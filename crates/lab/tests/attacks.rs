@@ -5,27 +5,14 @@
 //! evidence: what the attacker captured, what nmap printed, which patients were listed.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn lab() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CI", "true")
-        .env(
-            "LAB_LABS_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"),
-        );
-    c
-}
+mod common;
+use common::{expect_exit, lab, runs_dir};
 
 /// `lab test` of these labs into a fresh runs folder; every lab must meet its checks.
 /// Returns each lab's run directory, in the order given.
 fn run_all(test: &str, labs: &[&str]) -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("attack-runs")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = runs_dir(&format!("attacks-{test}"));
     let labs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs");
     let out = lab()
         .args(["test", "-j", "2", "--runs-dir"])
@@ -33,13 +20,7 @@ fn run_all(test: &str, labs: &[&str]) -> Vec<PathBuf> {
         .args(labs.iter().map(|l| labs_dir.join(format!("{l}.yaml"))))
         .output()
         .expect("lab binary");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let runs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

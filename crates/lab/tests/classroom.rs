@@ -4,39 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn lab() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CI", "true")
-        .env("LAB_LABS_DIR", labs_dir());
-    c
+mod common;
+use common::{expect_exit, lab, runs_dir};
+
+/// Runs `lab` and asserts its exit code; returns stdout.
+fn run_lab(cmd: &mut std::process::Command, code: i32) -> String {
+    expect_exit(&cmd.output().expect("lab runs"), code)
 }
 
 fn labs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs")
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("classroom")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(cmd: &mut Command, code: i32) -> String {
-    let out = cmd.output().expect("lab runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 fn exercise_path(name: &str) -> PathBuf {
@@ -52,7 +30,7 @@ fn pack(exercise: &str, dir: &Path, students: &[&str]) -> BTreeMap<String, Strin
     }
     std::fs::write(&roster, csv).unwrap();
     let handout = dir.join("handout");
-    run(
+    run_lab(
         lab()
             .args(["pack", exercise, "--students"])
             .arg(&roster)
@@ -94,7 +72,7 @@ fn grades(csv_path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
 
 #[test]
 fn packed_files_differ_per_student_and_keep_no_instructor_secret() {
-    let dir = scratch("pack");
+    let dir = runs_dir("pack");
     let files = pack("lock-down-ae-titles", &dir, &["s001", "s002"]);
     let instructor = std::fs::read_to_string(exercise_path("lock-down-ae-titles")).unwrap();
     for (student, text) in &files {
@@ -124,14 +102,14 @@ fn packed_files_differ_per_student_and_keep_no_instructor_secret() {
     // Reproducible: packing again gives the same files.
     let again = pack(
         "lock-down-ae-titles",
-        &scratch("pack-again"),
+        &runs_dir("pack-again"),
         &["s001", "s002"],
     );
     assert_eq!(files, again);
     // A student runs the public checks of the untouched handout: the clinical store works
     // (the only public check); the scan, graded by a hidden check, is not shown.
     let handout = dir.join("handout/s001.yaml");
-    let out = run(
+    let out = run_lab(
         lab()
             .arg("check")
             .arg(&handout)
@@ -151,7 +129,7 @@ fn every_exercise_grades_its_solution_full_and_the_untouched_handout_failing() {
         "lock-down-ae-titles",
         "enable-rest-auth",
     ] {
-        let dir = scratch(exercise);
+        let dir = runs_dir(exercise);
         let files = pack(exercise, &dir, &["alice", "bob"]);
         let back = dir.join("submissions");
         std::fs::create_dir_all(&back).unwrap();
@@ -159,7 +137,7 @@ fn every_exercise_grades_its_solution_full_and_the_untouched_handout_failing() {
         std::fs::write(back.join("bob.yaml"), &files["bob"]).unwrap();
         let csv = dir.join("grades.csv");
         let junit = dir.join("grades.xml");
-        run(
+        run_lab(
             lab()
                 .args(["grade", exercise])
                 .arg(&back)
@@ -201,7 +179,7 @@ fn every_exercise_grades_its_solution_full_and_the_untouched_handout_failing() {
 #[test]
 fn bad_and_cheating_submissions_get_their_own_row_and_the_rest_is_graded() {
     let exercise = "turn-on-dicom-tls";
-    let dir = scratch("robust");
+    let dir = runs_dir("robust");
     let files = pack(exercise, &dir, &["ann", "ben", "cat", "dan", "eve"]);
     let back = dir.join("submissions");
     std::fs::create_dir_all(&back).unwrap();
@@ -226,7 +204,7 @@ fn bad_and_cheating_submissions_get_their_own_row_and_the_rest_is_graded() {
     // eve hands in nothing.
     let roster = dir.join("roster.csv");
     let csv = dir.join("grades.csv");
-    let out = run(
+    let out = run_lab(
         lab()
             .args(["grade", exercise])
             .arg(&back)

@@ -2,54 +2,11 @@
 //! real agent. Each test asserts what the run left behind and that nothing of it remains.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+
+mod common;
+use common::{expect_exit, lab, leftovers, only_run, report, runs_dir};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn lab() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CI", "true")
-        .env(
-            "LAB_LABS_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"),
-        );
-    c
-}
-
-fn runs_dir(test: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("e2e-runs")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Asserts how `lab` exited, showing everything it printed if not; returns its stdout.
-fn expect_exit(out: &std::process::Output, code: i32) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// The one run directory a test's `lab run` created.
-fn only_run(dir: &Path) -> PathBuf {
-    let runs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs.into_iter().next().unwrap()
-}
-
-fn report(run: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("report.json")).unwrap()
-}
 
 fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["checks"]
@@ -58,21 +15,6 @@ fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .iter()
         .find(|c| c["id"] == id)
         .unwrap_or_else(|| panic!("no check {id}"))
-}
-
-/// Docker objects still labelled with this run id.
-fn leftovers(run_id: &str) -> String {
-    let mut out = String::new();
-    for what in [&["ps", "-a"][..], &["network", "ls"][..]] {
-        let o = Command::new("docker")
-            .args(what)
-            .args(["-q", "--filter", &format!("label=dicom-range.run={run_id}")])
-            .output()
-            .expect("docker CLI");
-        assert!(o.status.success(), "docker {what:?} failed");
-        out.push_str(&String::from_utf8_lossy(&o.stdout));
-    }
-    out
 }
 
 #[test]

@@ -14,44 +14,20 @@
 //! Ports, addresses, times, UIDs of instances and lengths are not compared.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn lab() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CI", "true")
-        .env(
-            "LAB_LABS_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs"),
-        );
-    c
-}
+mod common;
+use common::{expect_exit, lab, only_run, runs_dir};
 
 /// Runs one lab into its own runs folder; returns its run directory.
 fn run(lab_name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("fidelity-runs")
-        .join(lab_name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = runs_dir(&format!("fidelity-{lab_name}"));
     let out = lab()
         .args(["run", lab_name, "--runs-dir"])
         .arg(&dir)
         .output()
         .expect("lab binary");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "lab run {lab_name}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let runs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs.into_iter().next().unwrap()
+    expect_exit(&out, 0);
+    only_run(&dir)
 }
 
 /// The exchange as comparable steps: PDU labels, with DIMSE command, status and SOP class

@@ -1,5 +1,5 @@
-//! Helpers shared by the lifecycle, fault and isolation tests: the real `lab` binary on
-//! the real daemon, each test with its own runs folder (so `--runs-dir` scopes what a
+//! Helpers shared by the tests of the `lab` binary: the real `lab` on the real daemon, each
+//! test with its own runs folder (so `--runs-dir` scopes what a
 //! test may tear down or collect: other people's runs on the daemon are never touched).
 #![allow(dead_code)]
 
@@ -22,7 +22,7 @@ pub fn lab() -> Command {
 
 pub fn runs_dir(test: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("lifecycle-runs")
+        .join("runs")
         .join(test);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
