@@ -10,12 +10,17 @@
 //! | `c-find-sweep` | >= 10 C-FIND-RQ |
 //! | `association-flood` | >= 50 A-ASSOCIATE-RQ |
 //! | `phi-in-clear` | a PatientName readable in a clear data set (threshold 1) |
+//! | `pe-preamble` | a DICOM file whose 128-byte preamble starts as a Windows (`MZ`) or Linux (`\x7fELF`) executable, in any TCP payload (CVE-2019-11687; threshold 1) |
 //!
 //! An alert is one JSON line, printed and appended to the alerts file:
 //! `{"event":"alert","rule":..,"source":"10.213.0.5","count":N,"first":t,"last":t,...}`
 //! (times in seconds since the Unix epoch, from the packets). After an alert, the same rule
 //! and source stay quiet for one window (then alert again if the activity goes on).
-//! The PE/ELF preamble upload is HTTP, not DICOM: it is not a rule here.
+//! A preamble never crosses a DICOM association (only data sets do): a polyglot travels as
+//! a file, over HTTP (Orthanc's `POST /instances`), mail or shares. So `pe-preamble` looks
+//! at packets, as a signature IDS does, before the DICOM analysis: it matches where the
+//! 132 bytes of preamble and `DICM` sit in one TCP segment, which is where a file's
+//! beginning lands. TIFF preambles (legitimate, PS3.10 7.5) do not fire.
 //!
 //! Bounded: the channel between capture and analysis holds at most [`CHANNEL_CHUNKS`]
 //! chunks (the capture waits when the analyser lags; the kernel buffer absorbs bursts),
@@ -46,6 +51,7 @@ pub struct Thresholds {
     pub c_find_sweep: usize,
     pub association_flood: usize,
     pub phi_in_clear: usize,
+    pub pe_preamble: usize,
 }
 
 impl Default for Thresholds {
@@ -55,6 +61,7 @@ impl Default for Thresholds {
             c_find_sweep: 10,
             association_flood: 50,
             phi_in_clear: 1,
+            pe_preamble: 1,
         }
     }
 }
@@ -243,6 +250,64 @@ impl Detector {
             .into_iter()
             .collect()
     }
+
+    /// Feed one TCP segment's payload (`pe-preamble`).
+    pub fn segment(&mut self, t: f64, src: &str, dst: &str, payload: &[u8]) -> Vec<Alert> {
+        let Some(kind) = executable_preamble(payload) else {
+            return vec![];
+        };
+        let mut detail = serde_json::Map::new();
+        detail.insert("target".into(), json!(dst));
+        detail.insert("preamble".into(), json!(kind));
+        self.hit("pe-preamble", self.th.pe_preamble, src, t, detail)
+            .into_iter()
+            .collect()
+    }
+}
+
+/// `pe` or `elf` when `bytes` hold a DICOM file header (`DICM` after 128 bytes of
+/// preamble) whose preamble begins as an executable.
+pub fn executable_preamble(bytes: &[u8]) -> Option<&'static str> {
+    let mut from = 128;
+    while let Some(i) = bytes
+        .get(from..)
+        .and_then(|rest| rest.windows(4).position(|w| w == b"DICM"))
+    {
+        let at = from + i;
+        let preamble = &bytes[at - 128..at];
+        if preamble.starts_with(b"MZ") {
+            return Some("pe");
+        }
+        if preamble.starts_with(b"\x7fELF") {
+            return Some("elf");
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The source and destination ("ip:port") and TCP payload of an Ethernet frame.
+fn tcp_segment(frame: &[u8]) -> Option<(String, String, &[u8])> {
+    let p = etherparse::SlicedPacket::from_ethernet(frame).ok()?;
+    let (src, dst) = match p.net? {
+        etherparse::NetSlice::Ipv4(ip) => (
+            ip.header().source_addr().to_string(),
+            ip.header().destination_addr().to_string(),
+        ),
+        etherparse::NetSlice::Ipv6(ip) => (
+            ip.header().source_addr().to_string(),
+            ip.header().destination_addr().to_string(),
+        ),
+        _ => return None,
+    };
+    match p.transport? {
+        etherparse::TransportSlice::Tcp(tcp) => Some((
+            src,
+            format!("{dst}:{}", tcp.destination_port()),
+            tcp.payload(),
+        )),
+        _ => None,
+    }
 }
 
 /// Reads the pcap byte stream the capture thread sends; EOF when the sender is dropped.
@@ -361,6 +426,17 @@ pub fn run(
         .open(&opts.alerts)
         .with_context(|| format!("cannot open the alerts file {}", opts.alerts.display()))?;
 
+    // Packet rules run here, on the capture thread, with their own detector; they append to
+    // the same alerts file (each alert one write of one line, O_APPEND).
+    let mut packet_rules = AlertSink {
+        det: Detector::new(opts.window, opts.thresholds),
+        file: file.try_clone().context("cannot share the alerts file")?,
+        window: opts.window,
+        emit,
+        alerts: 0,
+        write_error: None,
+    };
+    let ethernet = linktype == 1;
     let (tx, rx): (SyncSender<Vec<u8>>, Receiver<Vec<u8>>) = sync_channel(CHANNEL_CHUNKS);
     let mut sink = AlertSink {
         det: Detector::new(opts.window, opts.thresholds),
@@ -406,6 +482,11 @@ pub fn run(
                 pending.extend_from_slice(&p.header.len.to_le_bytes());
                 pending.extend_from_slice(p.data);
                 packets += 1;
+                if let Some((src, dst, payload)) = ethernet.then(|| tcp_segment(p.data)).flatten() {
+                    let t = sec as f64 + usec as f64 / 1e6;
+                    let alerts = packet_rules.det.segment(t, &src, &dst, payload);
+                    packet_rules.raise(alerts);
+                }
             }
             Err(pcap::Error::TimeoutExpired) => {
                 // Drain for longer than the block timeout: the last block is handed over.
@@ -434,6 +515,8 @@ pub fn run(
     let (r, alerts, write_error) = analyser
         .join()
         .map_err(|_| anyhow!("the analysis thread crashed"))?;
+    let alerts = alerts + packet_rules.alerts;
+    let write_error = write_error.or(packet_rules.write_error);
     if let Some(e) = capture_error {
         return Err(e);
     }
@@ -600,6 +683,40 @@ mod tests {
                 value: "1".into()
             })
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn executable_preambles_fire_and_tiff_does_not() {
+        let file = |preamble: &[u8]| {
+            let mut f = b"POST /instances HTTP/1.1\r\nContent-Length: 999\r\n\r\n".to_vec();
+            let mut p = preamble.to_vec();
+            p.resize(128, 0);
+            f.extend_from_slice(&p);
+            f.extend_from_slice(b"DICM\x02\x00\x00\x00UL");
+            f
+        };
+        assert_eq!(executable_preamble(&file(b"MZ\x90\x00")), Some("pe"));
+        assert_eq!(executable_preamble(&file(b"\x7fELF\x02")), Some("elf"));
+        assert_eq!(executable_preamble(&file(b"II*\x00")), None);
+        assert_eq!(executable_preamble(&file(b"")), None);
+        assert_eq!(executable_preamble(b"DICM"), None);
+        // A DICM that is not 128 bytes after MZ does not fire.
+        assert_eq!(executable_preamble(b"MZ....DICM"), None);
+
+        let mut d = Detector::new(Duration::from_secs(10), Thresholds::default());
+        let a = d.segment(1.0, "10.213.0.5", "10.213.0.2:8042", &file(b"MZ"));
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].rule, "pe-preamble");
+        assert_eq!(a[0].detail["preamble"], "pe");
+        // Quiet for a window after an alert, from the same source.
+        assert!(
+            d.segment(2.0, "10.213.0.5", "10.213.0.2:8042", &file(b"MZ"))
+                .is_empty()
+        );
+        assert!(
+            d.segment(2.0, "10.213.0.5", "10.213.0.2:8042", &file(b"II*"))
+                .is_empty()
         );
     }
 

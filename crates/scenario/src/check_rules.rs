@@ -224,7 +224,8 @@ pub(crate) fn check_kind(
 /// The rules of `lab-agent ids`.
 pub(crate) const IDS_RULES: &[&str] = &[
     "aet-brute-force",
-    "cfind-sweep",
+    "c-find-sweep",
     "association-flood",
     "phi-in-clear",
+    "pe-preamble",
 ];

@@ -322,6 +322,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
                 c_find_sweep: sweep_threshold.max(1),
                 association_flood: flood_threshold.max(1),
                 phi_in_clear: 1,
+                pe_preamble: 1,
             },
         }),
         AttackCommand::Proxy {
