@@ -208,16 +208,8 @@ pub async fn grade(
     }
     for r in &mut rows {
         if counts[&r.student] > 1 {
-            let note = format!(
-                "{} files were handed in for this student",
-                counts[&r.student]
-            );
-            r.error = Some(
-                r.error
-                    .take()
-                    .map(|e| format!("{e}; {note}"))
-                    .unwrap_or(note),
-            );
+            let n = counts[&r.student];
+            add_note(r, format!("{n} files were handed in for this student"));
         }
     }
     if let Some(roster) = roster {
@@ -240,13 +232,7 @@ pub async fn grade(
         }
         for r in &mut rows {
             if !roster.iter().any(|s| s.id == r.student) {
-                let note = "not on the roster".to_string();
-                r.error = Some(
-                    r.error
-                        .take()
-                        .map(|e| format!("{e}; {note}"))
-                        .unwrap_or(note),
-                );
+                add_note(r, "not on the roster".into());
             }
         }
     }
@@ -297,17 +283,29 @@ async fn grade_one(
         }
     };
     row.student = graded.student.clone();
+    if exercise::valid_student_id(&stem) && stem != graded.student {
+        // Not refused (files get renamed), but an instructor wants to see it.
+        add_note(
+            &mut row,
+            format!(
+                "the file is named {stem} but says it is student {}",
+                graded.student
+            ),
+        );
+    }
     row.ignored = graded.ignored.clone();
     let opts = RunOptions {
         runs_dir: opts.runs_dir.join(&graded.student),
         ..opts.clone()
     };
     match run_lab(&graded.scenario, &opts).await {
-        Err(e) => row.error = Some(e.to_string()),
+        Err(e) => add_note(&mut row, e.to_string()),
         Ok(done) => {
             row.run_dir = done.run_dir.display().to_string();
             row.duration_s = done.report.duration_s;
-            row.error = done.report.error.clone();
+            if let Some(e) = &done.report.error {
+                add_note(&mut row, e.clone());
+            }
             for c in &lab.checks {
                 let met = done
                     .report
@@ -336,6 +334,14 @@ async fn grade_one(
         }
     }
     row
+}
+
+/// Adds a note to a row's error column (which says why a grade needs a look).
+fn add_note(row: &mut ScoreRow, note: String) {
+    row.error = Some(match row.error.take() {
+        Some(e) => format!("{e}; {note}"),
+        None => note,
+    });
 }
 
 /// A submission's text, refused politely when it is not a small UTF-8 file.

@@ -201,6 +201,8 @@ fn bad_and_cheating_submissions_get_their_own_row_and_the_rest_is_graded() {
         serde_json::to_string_pretty(&v).unwrap(),
     )
     .unwrap();
+    // zed hands in ann's file under his own name.
+    std::fs::copy(back.join("ann.yaml"), back.join("zed.yaml")).unwrap();
     // eve hands in nothing.
     let roster = dir.join("roster.csv");
     let csv = dir.join("grades.csv");
@@ -218,6 +220,17 @@ fn bad_and_cheating_submissions_get_their_own_row_and_the_rest_is_graded() {
     );
     let g = grades(&csv);
     assert_eq!(g.len(), 5, "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.contains("the file is named zed but says it is student ann"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("2 files were handed in for this student")
+            .count(),
+        2,
+        "{text}"
+    );
     assert_eq!(g["ann"]["score"], g["ann"]["max"], "{:?}", g["ann"]);
     assert!(g["ben"]["error"].contains("ben.yaml"), "{:?}", g["ben"]);
     assert!(g["ben"]["error"].contains("ben.yaml:1:"), "{:?}", g["ben"]);
