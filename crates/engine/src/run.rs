@@ -125,6 +125,13 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         s = signals.wait(2) => Err(EngineError::Interrupted(format!("a second signal, {s}, while saving evidence"))),
     };
     if let Err(e) = collected {
+        // A node killed as the steps ended can still look alive to Docker when they are
+        // checked; a collection that then fails asks again, so the report names the cause.
+        if error.is_none()
+            && let Err(dead) = run.nodes_still_up().await
+        {
+            error = Some(dead.to_string());
+        }
         let msg = format!("saving evidence: {e}");
         error = Some(error.map(|x| format!("{x}; {msg}")).unwrap_or(msg));
     }
