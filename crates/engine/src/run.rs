@@ -179,6 +179,13 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         // the lab up, which is the one thing an interruption must not do.
         progress.phase("tearing down");
         teardown(&run.docker, Some(&run.plan.id)).await?;
+        // A signal that cut a network or container creation short leaves that request
+        // with the daemon, which may finish it after the sweep above: sweep again once it
+        // has had time to (seen: a network left by SIGINT while starting, under load).
+        if interrupted && (run.phase.starts_with("creating") || run.phase.starts_with("starting")) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            teardown(&run.docker, Some(&run.plan.id)).await?;
+        }
         if report.error.is_none()
             && let Some(s) = signals.last()
         {
