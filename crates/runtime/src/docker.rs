@@ -498,13 +498,9 @@ impl Docker {
         label: &str,
         value: Option<&str>,
     ) -> Result<Vec<(String, HashMap<String, String>, String)>, RuntimeError> {
-        let filter = match value {
-            Some(v) => format!("{label}={v}"),
-            None => label.to_string(),
-        };
         let options = ListContainersOptionsBuilder::new()
             .all(true)
-            .filters(&HashMap::from([("label", vec![filter])]))
+            .filters(&label_filter(label, value))
             .build();
         let list = self
             .api
@@ -582,12 +578,8 @@ impl Docker {
         label: &str,
         value: Option<&str>,
     ) -> Result<Vec<(String, HashMap<String, String>)>, RuntimeError> {
-        let filter = match value {
-            Some(v) => format!("{label}={v}"),
-            None => label.to_string(),
-        };
         let options = ListNetworksOptionsBuilder::new()
-            .filters(&HashMap::from([("label", vec![filter])]))
+            .filters(&label_filter(label, value))
             .build();
         let list = self
             .api
@@ -606,13 +598,9 @@ impl Docker {
         label: &str,
         value: Option<&str>,
     ) -> Result<Vec<ContainerInfo>, RuntimeError> {
-        let filter = match value {
-            Some(v) => format!("{label}={v}"),
-            None => label.to_string(),
-        };
         let options = ListContainersOptionsBuilder::new()
             .all(true)
-            .filters(&HashMap::from([("label", vec![filter])]))
+            .filters(&label_filter(label, value))
             .build();
         let list = self
             .api
@@ -837,12 +825,8 @@ impl Docker {
         label: &str,
         value: Option<&str>,
     ) -> Result<Vec<(String, HashMap<String, String>)>, RuntimeError> {
-        let filter = match value {
-            Some(v) => format!("{label}={v}"),
-            None => label.to_string(),
-        };
         let options = ListVolumesOptionsBuilder::new()
-            .filters(&HashMap::from([("label", vec![filter])]))
+            .filters(&label_filter(label, value))
             .build();
         let list = self
             .api
@@ -933,4 +917,13 @@ fn tar_of(files: &[(&str, &[u8])]) -> std::io::Result<Vec<u8>> {
         builder.append_data(&mut header, name, *contents)?;
     }
     builder.into_inner()
+}
+
+/// Docker's list filter for objects carrying `label=value`, or just the label.
+fn label_filter(label: &str, value: Option<&str>) -> HashMap<&'static str, Vec<String>> {
+    let filter = match value {
+        Some(v) => format!("{label}={v}"),
+        None => label.to_string(),
+    };
+    HashMap::from([("label", vec![filter])])
 }
