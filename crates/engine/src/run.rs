@@ -972,24 +972,7 @@ impl Run<'_> {
             Action::Echo { to } => self.peer_args("echo", &step.node, to, host),
             Action::Store { to, study } => {
                 let mut cmd = self.peer_args("store", &step.node, to, host);
-                cmd.extend([
-                    "--modality".into(),
-                    study.modality.clone(),
-                    "--instances".into(),
-                    study.instances.to_string(),
-                    "--syntax".into(),
-                    study.syntax.as_str().into(),
-                    "--patient".into(),
-                    study.patient.clone(),
-                    "--patient-id".into(),
-                    study.patient_id.clone(),
-                    "--seed".into(),
-                    study.seed.to_string(),
-                    "--rows".into(),
-                    study.rows.to_string(),
-                    "--cols".into(),
-                    study.cols.to_string(),
-                ]);
+                cmd.extend(tools::study_args(study));
                 cmd
             }
             Action::Agent { verb, to, with } if verb == "arp-spoof" => {

@@ -30,9 +30,16 @@ fn syntax_uid(s: Syntax) -> &'static str {
 
 /// `lab-agent generate` of a store step's study into `out` (the files lab-agent would send).
 pub fn generate_cmd(study: &Study, out: &str) -> Vec<String> {
+    let mut cmd = vec!["lab-agent".into(), "generate".into()];
+    cmd.extend(study_args(study));
+    cmd.extend(["--out".into(), out.into()]);
+    cmd
+}
+
+/// The agent's flags describing a synthetic study, shared by `store` and `generate` so
+/// that both make the very same files.
+pub fn study_args(study: &Study) -> Vec<String> {
     vec![
-        "lab-agent".into(),
-        "generate".into(),
         "--modality".into(),
         study.modality.clone(),
         "--instances".into(),
@@ -49,8 +56,6 @@ pub fn generate_cmd(study: &Study, out: &str) -> Vec<String> {
         study.rows.to_string(),
         "--cols".into(),
         study.cols.to_string(),
-        "--out".into(),
-        out.into(),
     ]
 }
 
