@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# `just bench-store`: the same CT study (200 instances, 512x512, 16-bit, ~100 MB) stored into
+# `just bench store`: the same CT study (200 instances, 512x512, 16-bit, ~100 MB) stored into
 # Orthanc 1.10.1 by each client, each row into a fresh Orthanc container on a Docker network
 # made for this benchmark (internal, labelled dicom-range.run=bench-<id>, so `lab down --all`
 # can clean it too). Removes everything it made at the end, whatever happens.
 #
+# The PACS is started as a lab starts it: its storage and index on a tmpfs (the engine's
+# orthanc::STORAGE_DIR), since the container layer may be fuse-overlayfs, where Orthanc's
+# writes and fsyncs cross FUSE and become the limit of every client. STORAGE=layer puts them
+# back in the container's layer, to measure that.
+#
 # Rows: lab-agent (1 association, and N in parallel), dcmtk storescu (host), the paper's
 # pynetdicom script (in the dicom-range/pynetdicom container, on the same network), and
 # Orthanc's REST ingest (POST /instances, 4 curl in parallel) as the practical limit; each
-# against stock Orthanc and against Orthanc started with env TCP_NODELAY=1.
+# against stock Orthanc and against Orthanc started with env TCP_NODELAY=1 (as labs start it).
 # Every row checks that Orthanc holds exactly N instances afterwards.
 #
 # Env: INSTANCES (200), ASSOCIATIONS (4), ROWS ("all" or a space-separated subset of
-# agent1 agentN storescu pynetdicom rest), ORTHANC_IMAGE, AGENT (path to lab-agent).
+# agent1 agentN storescu pynetdicom rest), STORAGE (tmpfs | layer), ORTHANC_IMAGE,
+# PYN_IMAGE (default: the newest dicom-range/pynetdicom from `lab images build`), AGENT
+# (path to lab-agent).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -20,7 +27,9 @@ ASSOCIATIONS=${ASSOCIATIONS:-4}
 ROWS=${ROWS:-all}
 [ "$ROWS" = all ] && ROWS="agent1 agentN storescu pynetdicom rest"
 ORTHANC_IMAGE=${ORTHANC_IMAGE:-dicom-range/orthanc:1.10.1}
-PYN_IMAGE=dicom-range/pynetdicom:latest
+STORAGE=${STORAGE:-tmpfs}
+case $STORAGE in tmpfs | layer) ;; *) echo "error: STORAGE must be tmpfs or layer, not $STORAGE" >&2; exit 2 ;; esac
+PYN_IMAGE=${PYN_IMAGE:-$(docker images dicom-range/pynetdicom --format '{{.Repository}}:{{.Tag}}' | head -n 1)}
 AGENT=${AGENT:-target/release/lab-agent}
 ID=$(printf '%04x' $((RANDOM % 65536)))
 RUN=bench-$ID
@@ -48,11 +57,8 @@ if [ ! -x "$AGENT" ]; then
   cargo build --release -q -p agent
 fi
 if [[ " $ROWS " == *" pynetdicom "* ]] && ! docker image inspect "$PYN_IMAGE" >/dev/null 2>&1; then
-  say "building $PYN_IMAGE from compose/pynetdicom (wheels from PyPI through the host's pip)"
-  cp -r compose/pynetdicom "$WORK/pyn-ctx"
-  pip download -q --only-binary=:all: --no-deps -d "$WORK/pyn-ctx/wheels" \
-    pynetdicom==2.0.2 pydicom==2.4.4 >&2
-  docker build -q --label "dicom-range.image=pynetdicom" -t "$PYN_IMAGE" "$WORK/pyn-ctx" >/dev/null
+  say "error: no dicom-range/pynetdicom image: build it with 'lab images build' (or leave pynetdicom out of ROWS)"
+  exit 2
 fi
 
 say "generating $INSTANCES CT instances (512x512, 16-bit) into $WORK/ct"
@@ -84,13 +90,15 @@ now() { date +%s.%N; }
 
 # start_orthanc stock|nodelay -> sets PACS_IP (container is labelled with the run).
 start_orthanc() {
-  local env=()
+  local env=() storage=()
   [ "$1" = nodelay ] && env=(-e TCP_NODELAY=1)
+  # The same mount point and options as crates/engine/src/orthanc.rs (STORAGE_DIR, STORAGE_TMPFS).
+  [ "$STORAGE" = tmpfs ] && storage=(--tmpfs /var/lib/orthanc/lab-db:size=4g)
   local name="dicom-range-$RUN-pacs-$((++PACS_N))"
   docker run -d --name "$name" --network "$NET" "${env[@]}" \
     --label "dicom-range.run=$RUN" --label "dicom-range.lab=bench-store" \
     --label "dicom-range.node=pacs" \
-    -v "$WORK/conf:/etc/orthanc-lab:ro" "$ORTHANC_IMAGE" \
+    "${storage[@]}" -v "$WORK/conf:/etc/orthanc-lab:ro" "$ORTHANC_IMAGE" \
     Orthanc /etc/orthanc-lab/ >/dev/null
   PACS_NAME=$name
   PACS_IP=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$name")
@@ -171,7 +179,7 @@ for pacs in stock nodelay; do
   done
 done
 
-echo "Store $INSTANCES CT instances 512x512 16-bit ($MB MB) into Orthanc 1.10.1 ($(nproc) cores, $(date -u +%Y-%m-%d), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "Store $INSTANCES CT instances 512x512 16-bit ($MB MB) into Orthanc 1.10.1, storage on $STORAGE ($(nproc) cores, Docker storage driver $(docker info -f '{{.Driver}}'), $(date -u +%Y-%m-%d), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 echo "| client | Orthanc | seconds | inst/s | MB/s | note |"
 echo "|---|---|---|---|---|---|"

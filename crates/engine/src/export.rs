@@ -106,6 +106,7 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
                     "command": orthanc::command(*verbose),
                     "environment": ["TCP_NODELAY=1"],
                     "volumes": [format!("./{name}:{}:ro", orthanc::CONFIG_DIR)],
+                    "tmpfs": [format!("{}:{}", orthanc::STORAGE_DIR, orthanc::STORAGE_TMPFS)],
                     "networks": attach(name, networks),
                     "labels": labels(name),
                     "healthcheck": {

@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 pub const DICOM_PORT: u16 = 4242;
 pub const HTTP_PORT: u16 = 8042;
 pub const CONFIG_DIR: &str = "/etc/orthanc-lab";
+/// Where the PACS keeps its files and SQLite index: an in-memory file system, because the
+/// container's own layer may sit on fuse-overlayfs, where every write and fsync crosses
+/// FUSE (measured: 200 CT instances took 1.47 s there against 0.49 s on tmpfs). A lab's
+/// store is small and lives as long as the run; evidence is taken through REST.
+pub const STORAGE_DIR: &str = "/var/lib/orthanc/lab-db";
+/// The tmpfs options of `STORAGE_DIR`: a bound, so a run that floods the PACS fills its
+/// storage, not the host's memory. Memory is only used as files are written.
+pub const STORAGE_TMPFS: &str = "size=4g";
 /// The engine's REST account, added wherever a lab turns authentication on, so state
 /// snapshots work without weakening the lab.
 pub const GRADER_USER: &str = "dicom-range-grader";
@@ -36,8 +44,8 @@ pub fn config(
         "DicomAet": aet,
         "DicomPort": DICOM_PORT,
         "HttpPort": HTTP_PORT,
-        "StorageDirectory": "/var/lib/orthanc/lab-db",
-        "IndexDirectory": "/var/lib/orthanc/lab-db",
+        "StorageDirectory": STORAGE_DIR,
+        "IndexDirectory": STORAGE_DIR,
         // REST answers on the container's own localhost only; the engine reads state
         // through `docker exec`, so probing never weakens the lab under test.
         "RemoteAccessAllowed": false,

@@ -455,6 +455,7 @@ impl Run<'_> {
                         labels: self.plan.labels(&node.name),
                         networks: self.attach(&node.name, networks),
                         files,
+                        tmpfs: vec![(orthanc::STORAGE_DIR.into(), orthanc::STORAGE_TMPFS.into())],
                         ..Default::default()
                     };
                     self.docker.start_container(&spec).await?;

@@ -460,6 +460,13 @@ fn an_exported_compose_file_runs_the_lab() {
             store.status.success() && stdout.contains("\"ok\":true"),
             "{stdout}"
         );
+        // The exported PACS keeps its store on the same tmpfs as a lab run's.
+        let df = compose(&["exec", "-T", "pacs", "df", "-T", "/var/lib/orthanc/lab-db"]);
+        let df = String::from_utf8_lossy(&df.stdout);
+        assert!(
+            df.lines().last().is_some_and(|l| l.starts_with("tmpfs ")),
+            "{df}"
+        );
     });
     let down = compose(&["down", "-t", "10"]);
     assert!(

@@ -223,6 +223,16 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
     assert_eq!(expect_exit(&seven, 7), "out\n");
     assert_eq!(String::from_utf8_lossy(&seven.stderr), "err\n");
 
+    // The PACS keeps its store on a bounded tmpfs, not in the container layer (which may be
+    // fuse-overlayfs, where Orthanc's writes and fsyncs were the limit of every store).
+    let storage = lab()
+        .args(["exec", id, "pacs", "--", "df", "-T", "/var/lib/orthanc/lab-db"])
+        .output()
+        .unwrap();
+    let df = expect_exit(&storage, 0);
+    let line = df.lines().last().unwrap_or_default().to_string();
+    assert!(line.starts_with("tmpfs ") && line.contains(" 4194304 "), "{df}");
+
     // capture: live pcapng on stdout while the modality stores again.
     let mut cap = Running::spawn(lab().args(["capture", id]));
     cap.wait_for("\"capturing\"", 60);

@@ -60,6 +60,9 @@ pub struct ContainerSpec {
     pub network_container: Option<String>,
     /// Its output is read through an attach (`start_attached`), not from the logs.
     pub attached: bool,
+    /// In-memory file systems: (mount point, tmpfs options such as `size=4g`). They go with
+    /// the container, so teardown by label removes them too.
+    pub tmpfs: Vec<(String, String)>,
 }
 
 /// A container as listed by label.
@@ -302,6 +305,7 @@ impl Docker {
                 }),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone()),
+                tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.iter().cloned().collect()),
                 init: Some(false),
                 ..Default::default()
             }),
