@@ -226,12 +226,23 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
     // The PACS keeps its store on a bounded tmpfs, not in the container layer (which may be
     // fuse-overlayfs, where Orthanc's writes and fsyncs were the limit of every store).
     let storage = lab()
-        .args(["exec", id, "pacs", "--", "df", "-T", "/var/lib/orthanc/lab-db"])
+        .args([
+            "exec",
+            id,
+            "pacs",
+            "--",
+            "df",
+            "-T",
+            "/var/lib/orthanc/lab-db",
+        ])
         .output()
         .unwrap();
     let df = expect_exit(&storage, 0);
     let line = df.lines().last().unwrap_or_default().to_string();
-    assert!(line.starts_with("tmpfs ") && line.contains(" 4194304 "), "{df}");
+    assert!(
+        line.starts_with("tmpfs ") && line.contains(" 4194304 "),
+        "{df}"
+    );
 
     // capture: live pcapng on stdout while the modality stores again.
     let mut cap = Running::spawn(lab().args(["capture", id]));
