@@ -19,12 +19,13 @@ down:
 lint:
     cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
 
-# Store benchmark (`just bench store`): 200 CT instances into Orthanc 1.10.1 containers (needs
-# Docker and dcmtk; builds the images it lacks with `lab images build`): lab-agent, storescu,
-# the paper's pynetdicom script, REST; stock and TCP_NODELAY=1 Orthanc, storage on tmpfs as
-# in labs (STORAGE=layer for the container layer). Results and how to read them: docs/agent.md.
+# Store benchmark (`just bench store`): 200 CT instances into Orthanc 1.10.1 containers
+# (needs Docker and dcmtk; the script builds the images it lacks with `lab images build`):
+# lab-agent, storescu, the paper's pynetdicom script, REST; stock and TCP_NODELAY=1 Orthanc,
+# storage on tmpfs as in labs (STORAGE=layer for the container layer). Results and how to
+# read them: docs/agent.md.
 bench-store:
-    cargo build --release -p agent -p lab && target/release/lab images build -q && bash crates/agent/benches/bench-store.sh
+    cargo build --release -p agent -p lab && bash crates/agent/benches/bench-store.sh
 
 # Twenty plaintext-store runs at once, alone (about 40 s on 2 cores).
 concurrency:

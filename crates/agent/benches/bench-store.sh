@@ -50,14 +50,18 @@ trap cleanup EXIT INT TERM
 for t in docker curl storescu; do
   command -v "$t" >/dev/null || { say "error: $t is not installed"; exit 2; }
 done
-docker image inspect "$ORTHANC_IMAGE" >/dev/null 2>&1 ||
-  { say "error: $ORTHANC_IMAGE is missing: build it with 'lab images build'"; exit 2; }
-if [ ! -x "$AGENT" ]; then
-  say "building lab-agent (release)"
-  cargo build --release -q -p agent
+if [ ! -x "$AGENT" ] || [ ! -x target/release/lab ]; then
+  say "building lab-agent and lab (release)"
+  cargo build --release -q -p agent -p lab
+fi
+if ! docker image inspect "$ORTHANC_IMAGE" >/dev/null 2>&1 ||
+  { [[ " $ROWS " == *" pynetdicom "* ]] && [ -z "$PYN_IMAGE" ]; }; then
+  say "building the lab images (lab images build; a few minutes the first time)"
+  target/release/lab images build -q >&2
+  PYN_IMAGE=$(docker images dicom-range/pynetdicom --format '{{.Repository}}:{{.Tag}}' | head -n 1)
 fi
 if [[ " $ROWS " == *" pynetdicom "* ]] && ! docker image inspect "$PYN_IMAGE" >/dev/null 2>&1; then
-  say "error: no dicom-range/pynetdicom image: build it with 'lab images build' (or leave pynetdicom out of ROWS)"
+  say "error: no dicom-range/pynetdicom image ('$PYN_IMAGE'): build it with 'lab images build' (or leave pynetdicom out of ROWS)"
   exit 2
 fi
 
