@@ -599,13 +599,17 @@ fn cmd_store(
             .results
             .iter()
             .map(|r| {
-                json!({
+                let mut item = json!({
                     "sop_instance_uid": r.sop_instance_uid,
                     "sop_class_uid": r.sop_class_uid,
                     "status": r.status,
                     "status_name": status_name(r.status),
                     "bytes": r.bytes,
-                })
+                });
+                if let Some(h) = &r.pixel_sha256 {
+                    item["pixel_sha256"] = json!(h);
+                }
+                item
             })
             .collect();
     }

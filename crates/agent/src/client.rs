@@ -108,6 +108,8 @@ pub struct StoreResult {
     pub bytes: usize,
     /// Which association carried it (0-based).
     pub association: usize,
+    /// The first frame's fingerprint as sent, when known ([`Outgoing::pixel_sha256`]).
+    pub pixel_sha256: Option<String>,
 }
 
 /// The result of [`store`] and [`store_stream`]: what was stored before any error.
@@ -660,6 +662,9 @@ pub struct Outgoing {
     pub sop_instance_uid: String,
     pub transfer_syntax_uid: String,
     pub body: Body,
+    /// The first frame's fingerprint ([`crate::pixels::first_frame_sha256`]), known for
+    /// generated instances: what the PACS's copy is compared with.
+    pub pixel_sha256: Option<String>,
 }
 
 impl Outgoing {
@@ -671,6 +676,7 @@ impl Outgoing {
             sop_instance_uid: inst.sop_instance_uid.clone(),
             transfer_syntax_uid: inst.transfer_syntax_uid.to_string(),
             body: Body::Bytes(inst.encode_dataset()?),
+            pixel_sha256: crate::pixels::first_frame_sha256(&inst.dataset),
         })
     }
 }
@@ -834,6 +840,7 @@ where
             status,
             bytes,
             association,
+            pixel_sha256: item.pixel_sha256,
         });
     }
 }

@@ -92,6 +92,7 @@ pub fn produce_files(list: Vec<FileItem>, cap: usize) -> Source {
                     path: f.path,
                     offset: f.offset,
                 },
+                pixel_sha256: None,
             };
             if tx.blocking_send(Ok(item)).is_err() {
                 break;

@@ -13,13 +13,14 @@
 //! - [`sniff`]: the sniffer, libpcap live capture written as pcapng;
 //! - [`attack`]: the attacker tools (`aet-scan`, `flood`, `rest-probe`, `rest-write`,
 //!   `upload-polyglot`, `fingerprint`, `proxy`, `arp-spoof`), real and bounded;
+//! - [`pixels`]: the first-frame fingerprint that tells a stored image from the one sent, and
+//!   the lesion the proxy paints into images (native and JPEG Baseline);
 //! - [`ids`]: a passive IDS on the tap (libpcap + the `wire` analyser, sliding-window rules);
 //! - [`cli`]: the `lab-agent` command line, whose stdout is one JSON line per result, read by
 //!   the engine through `docker exec`.
 //!
 //! What it does not own: Docker (the agent never drives containers; the `runtime` and `engine`
 //! crates do), scenario files, offline capture analysis (`wire`), grading and reports.
-//! Not yet here: pixel-data tampering in the proxy.
 
 pub mod attack;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod dimse;
 pub mod error;
 pub mod files;
 pub mod ids;
+pub mod pixels;
 pub mod serve;
 pub mod sniff;
 pub mod synth;

@@ -951,6 +951,21 @@ fn encode_jpeg_rgb(pixels: &[u8], width: u16, height: u16) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// JPEG Baseline of 8-bit samples, 1 (grey) or 3 (RGB, stored as YCbCr 4:2:2) per pixel,
+/// as the synthetic studies encode them: what the proxy uses to encode an altered frame.
+pub(crate) fn encode_jpeg_samples(
+    pixels: &[u8],
+    width: u16,
+    height: u16,
+    samples: usize,
+) -> Result<Vec<u8>> {
+    if samples == 3 {
+        encode_jpeg_rgb(pixels, width, height)
+    } else {
+        encode_jpeg(pixels, width, height)
+    }
+}
+
 fn encode_jpeg(pixels: &[u8], width: u16, height: u16) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     let enc = jpeg_encoder::Encoder::new(&mut buf, 90);

@@ -5,6 +5,9 @@ use std::path::Path;
 pub const CAPTURE_FILE: &str = "capture.pcapng";
 /// Snapshots of each PACS's state, one folder per node: `pacs/<node>/instances.json`.
 pub const PACS_DIR: &str = "pacs";
+/// Copies of the first stored files, inside a PACS's folder: `pacs/<node>/instances/<id>.dcm`
+/// (Orthanc ids, as in `tags.json`).
+pub const PACS_INSTANCES_DIR: &str = "instances";
 
 /// Everything the checks may look at, loaded from a run directory.
 #[derive(Debug)]

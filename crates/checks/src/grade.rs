@@ -423,7 +423,7 @@ fn data_altered(
 ) {
     r.expected = expect_words(
         expect,
-        "a stored instance differs from what was sent",
+        "a stored instance differs from what was sent (PatientName or image)",
         "every stored instance is what was sent",
     );
     let sent: Vec<&str> = scenario
@@ -449,29 +449,58 @@ fn data_altered(
         r.observed = "unknown: the PACS holds no instance to compare".into();
         return;
     }
-    let altered: Vec<String> = tags
+    // What each store step reports it sent: the first frame's fingerprint per instance.
+    let sent_frames: std::collections::BTreeMap<&str, &str> = ev
+        .steps
         .iter()
-        .filter_map(|t| {
-            let name = t["PatientName"].as_str().unwrap_or("");
-            (!sent.contains(&name)).then(|| {
-                format!(
-                    "{} has PatientName {name:?}, sent {:?}",
-                    t["id"].as_str().unwrap_or("?"),
-                    sent
-                )
-            })
-        })
+        .filter(|s| s["action"] == "store")
+        .filter_map(|s| s["result"]["instances"].as_array())
+        .flatten()
+        .filter_map(|i| Some((i["sop_instance_uid"].as_str()?, i["pixel_sha256"].as_str()?)))
         .collect();
+    let mut altered: Vec<String> = Vec::new();
+    let (mut names_changed, mut images_changed, mut instances_altered) = (0usize, 0usize, 0usize);
+    for t in tags {
+        let id = t["id"].as_str().unwrap_or("?");
+        let name = t["PatientName"].as_str().unwrap_or("");
+        let before = altered.len();
+        if !sent.contains(&name) {
+            names_changed += 1;
+            altered.push(format!("{id} has PatientName {name:?}, sent {sent:?}"));
+        }
+        let stored_frame = t["FirstFrameSha256"].as_str();
+        let sent_frame = t["SOPInstanceUID"]
+            .as_str()
+            .and_then(|uid| sent_frames.get(uid));
+        if let (Some(stored), Some(&sent)) = (stored_frame, sent_frame)
+            && stored != sent
+        {
+            images_changed += 1;
+            altered.push(format!(
+                "{id}: the image is not the one sent (first frame sha256 {} stored, {} sent)",
+                &stored[..stored.len().min(12)],
+                &sent[..sent.len().min(12)]
+            ));
+        }
+        if altered.len() > before {
+            instances_altered += 1;
+        }
+    }
     judge(r, !altered.is_empty(), expect);
     r.observed = if altered.is_empty() {
+        let images = if sent_frames.is_empty() {
+            String::new()
+        } else {
+            " and the image".to_string()
+        };
         format!(
-            "none: all {} stored instance(s) carry the PatientName sent",
+            "none: all {} stored instance(s) carry the PatientName{images} sent",
             tags.len()
         )
     } else {
         format!(
-            "finding: {} of {} stored instance(s) altered on the way",
-            altered.len(),
+            "finding: {instances_altered} of {} stored instance(s) altered on the way \
+             ({names_changed} PatientName, {images_changed} image)",
             tags.len()
         )
     };
@@ -506,4 +535,87 @@ fn log_lines(
     } else {
         Outcome::NotMet
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::PacsState;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    const LAB: &str = include_str!("../../../labs/proxy-tamper.yaml");
+    const UID: &str = "2.25.1";
+
+    fn evidence(
+        stored_name: &str,
+        sent_frame: Option<&str>,
+        stored_frame: Option<&str>,
+    ) -> Evidence {
+        let mut sent = json!({"sop_instance_uid": UID, "status": 0});
+        if let Some(f) = sent_frame {
+            sent["pixel_sha256"] = json!(f);
+        }
+        let mut stored = json!({"id": "abc-1", "PatientName": stored_name, "SOPInstanceUID": UID});
+        if let Some(f) = stored_frame {
+            stored["FirstFrameSha256"] = json!(f);
+        }
+        let pacs = PacsState {
+            instances: Ok(vec!["abc-1".into()]),
+            tags: Ok(vec![stored]),
+            files: BTreeMap::new(),
+        };
+        Evidence {
+            capture: Err("none".into()),
+            pacs: BTreeMap::from([("pacs".to_string(), pacs)]),
+            steps: vec![json!({"action": "store", "ok": true, "result": {"instances": [sent]}})],
+            logs: BTreeMap::new(),
+            alerts: BTreeMap::new(),
+        }
+    }
+
+    fn altered(ev: &Evidence) -> CheckResult {
+        let lab = scenario::parse_str("proxy-tamper.yaml", LAB, &BTreeMap::new()).unwrap();
+        grade(&lab, ev)
+            .into_iter()
+            .find(|r| r.id == "data-altered")
+            .unwrap()
+    }
+
+    #[test]
+    fn the_same_name_and_image_is_no_finding() {
+        let r = altered(&evidence("DOE^JANE", Some("aa"), Some("aa")));
+        assert_eq!(r.finding, Some(false), "{r:?}");
+        assert!(
+            r.observed.contains("PatientName and the image sent"),
+            "{}",
+            r.observed
+        );
+    }
+
+    #[test]
+    fn a_changed_image_alone_is_a_finding() {
+        let r = altered(&evidence("DOE^JANE", Some("aa"), Some("bb")));
+        assert_eq!(r.finding, Some(true), "{r:?}");
+        assert!(
+            r.observed.contains("(0 PatientName, 1 image)"),
+            "{}",
+            r.observed
+        );
+        assert!(r.details[0].contains("not the one sent"), "{:?}", r.details);
+    }
+
+    #[test]
+    fn a_changed_name_is_a_finding_and_old_runs_grade_on_names() {
+        // Runs saved before images were fingerprinted have no digests on either side.
+        let r = altered(&evidence("ATTACKER^EVE", None, None));
+        assert_eq!(r.finding, Some(true), "{r:?}");
+        assert!(
+            r.observed.contains("(1 PatientName, 0 image)"),
+            "{}",
+            r.observed
+        );
+        let r = altered(&evidence("DOE^JANE", None, Some("bb")));
+        assert_eq!(r.finding, Some(false), "{r:?}");
+    }
 }

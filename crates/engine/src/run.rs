@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use checks::{CAPTURE_FILE, Evidence, IDS_DIR, PACS_DIR};
+use checks::{CAPTURE_FILE, Evidence, IDS_DIR, PACS_DIR, PACS_INSTANCES_DIR};
 use report::{REPORT_SCHEMA, RunReport, StepRecord, Verdict};
 use runtime::{ContainerSpec, Docker, NetworkSpec, Removed};
 use scenario::{Action, NodeKind, Scenario};
@@ -25,6 +25,32 @@ pub(crate) const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
 /// Where the IDS appends its alerts inside its container.
 pub(crate) const IDS_OUT: &str = "/evidence/alerts.jsonl";
 /// Where an attacker's `sniff` daemon writes its own capture.
+/// Run inside the PACS (`bash -c SCRIPT digest <user:password> <base url> <id>...`): one
+/// line per instance, `id<TAB>sha256 of frames/0/raw<TAB>simplified tags on one line`. The
+/// digest is empty when the instance has no frame (the same fingerprint lab-agent reports for
+/// what it sent: agent::pixels::first_frame_sha256).
+/// The first `keep` instances' files are also copied to `KEPT_INSTANCES_DIR` (at most 32 MiB
+/// each), for the engine to save as evidence.
+const INSTANCE_DIGEST_SCRIPT: &str = r#"set -o pipefail
+auth=$1 base=$2 keep=$3 dir=$4; shift 4
+mkdir -p "$dir"
+n=0
+for id in "$@"; do
+  tags=$(curl -sf --max-time 10 -u "$auth" "$base/instances/$id/simplified-tags" | tr -d '\n\t') || tags='{}'
+  frame=$(curl -sf --max-time 10 -u "$auth" "$base/instances/$id/frames/0/raw" | sha256sum | cut -d' ' -f1) || frame=
+  kept=
+  if [ "$n" -lt "$keep" ] && curl -sf --max-time 20 --max-filesize 33554432 -u "$auth" -o "$dir/$id.dcm" "$base/instances/$id/file"; then
+    kept=yes
+  fi
+  n=$((n + 1))
+  printf '%s\t%s\t%s\t%s\n' "$id" "$frame" "$kept" "$tags"
+done
+"#;
+/// Where the digest script leaves copies of stored files inside the PACS container.
+const KEPT_INSTANCES_DIR: &str = "/tmp/dicom-range-evidence";
+/// How many stored files a run keeps per PACS (`pacs/<node>/instances/<id>.dcm`).
+const KEPT_INSTANCES: usize = 10;
+
 const ATTACKER_CAPTURE: &str = "/evidence/attacker.pcapng";
 /// Where an attacker's own captures are saved in the run directory (`<node>.pcapng`).
 const ATTACKER_CAPTURES_DIR: &str = "captures";
@@ -1495,18 +1521,73 @@ impl Run<'_> {
             let body = self.pacs_get(&container, path).await?;
             write(file, &body)?;
         }
-        // The main tags of each instance (bounded), for checks on what was stored.
+        // The main tags and the first frame's fingerprint of each instance (bounded), for
+        // checks on what was stored. One exec for all: a docker exec costs tens of ms.
         let ids: Vec<String> = serde_json::from_str(
             &std::fs::read_to_string(dir.join("instances.json")).unwrap_or_default(),
         )
         .unwrap_or_default();
+        let ids: Vec<&String> = ids
+            .iter()
+            .take(100)
+            .filter(|id| id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+            .collect();
         let mut tags = Vec::new();
-        for id in ids.iter().take(100) {
-            let body = self
-                .pacs_get(&container, &format!("/instances/{id}/simplified-tags"))
+        if !ids.is_empty() {
+            let mut cmd = vec![
+                "bash".to_string(),
+                "-c".into(),
+                INSTANCE_DIGEST_SCRIPT.into(),
+                "digest".into(),
+                format!("{}:{}", orthanc::GRADER_USER, self.grader_password),
+                format!("http://127.0.0.1:{}", orthanc::HTTP_PORT),
+                KEPT_INSTANCES.to_string(),
+                KEPT_INSTANCES_DIR.into(),
+            ];
+            cmd.extend(ids.iter().map(|id| id.to_string()));
+            let out = self
+                .docker
+                .exec(&container, &cmd, Duration::from_secs(60))
                 .await?;
-            let t: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            tags.push(serde_json::json!({"id": id, "PatientName": t["PatientName"], "PatientID": t["PatientID"]}));
+            if out.exit_code != 0 {
+                return Err(EngineError::Setup(format!(
+                    "reading the stored instances failed (exit {}): {}",
+                    out.exit_code,
+                    out.stderr.trim()
+                )));
+            }
+            let kept_dir = dir.join(PACS_INSTANCES_DIR);
+            for line in out.stdout.lines() {
+                let mut parts = line.splitn(4, '\t');
+                let (Some(id), Some(frame), Some(kept), Some(json)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                if kept == "yes" {
+                    // The stored file itself, to open in a viewer (the tampered image, say).
+                    let file = self
+                        .docker
+                        .read_file(&container, &format!("{KEPT_INSTANCES_DIR}/{id}.dcm"))
+                        .await?;
+                    std::fs::create_dir_all(&kept_dir)
+                        .map_err(EngineError::io(format!("creating {}", kept_dir.display())))?;
+                    let path = kept_dir.join(format!("{id}.dcm"));
+                    std::fs::write(&path, file)
+                        .map_err(EngineError::io(format!("writing {}", path.display())))?;
+                }
+                let t: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+                let mut entry = serde_json::json!({
+                    "id": id,
+                    "PatientName": t["PatientName"],
+                    "PatientID": t["PatientID"],
+                    "SOPInstanceUID": t["SOPInstanceUID"],
+                });
+                if !frame.is_empty() {
+                    entry["FirstFrameSha256"] = serde_json::json!(frame);
+                }
+                tags.push(entry);
+            }
         }
         write(
             "tags.json",
@@ -1605,6 +1686,9 @@ pub(crate) fn daemon_cmd(scenario: &Scenario, d: &scenario::Daemon) -> Vec<Strin
     ];
     if let Some(name) = text("rewrite_patient") {
         cmd.extend(["--rewrite-patient".into(), name]);
+    }
+    if d.with.get("tamper_pixels").and_then(|v| v.as_bool()) == Some(true) {
+        cmd.push("--tamper-pixels".into());
     }
     cmd
 }

@@ -1,7 +1,8 @@
 //! The attack catalog of issue 7, for real: `lab test` on the unprotected-networks pair
-//! (ARP spoofing on-path, the attacker's own capture) and the weak-authentication pair
+//! (ARP spoofing on-path, the attacker's own capture), the weak-authentication pair
 //! (nmap's dicom-ping and dicom-brute from the toolbox image, C-FIND enumeration of
-//! patients by an unknown AE title). Beyond "the labs pass", each test reads the saved
+//! patients by an unknown AE title) and the data-manipulation pair (the proxy's rewritten
+//! name and fake lesion, and TLS that leaves both alone). Beyond "the labs pass", each test reads the saved
 //! evidence: what the attacker captured, what nmap printed, which patients were listed.
 
 use std::path::{Path, PathBuf};
@@ -152,4 +153,78 @@ fn nmap_and_c_find_enumerate_an_open_pacs_and_an_allow_list_stops_both() {
         "{refused}"
     );
     assert_eq!(check(&locked, "store-ok")["outcome"], "met");
+}
+
+/// The first stored instance as the run saved it: its tags.json entry and its file.
+fn stored(run: &Path) -> (serde_json::Value, dicom_object::DefaultDicomObject) {
+    let dir = run.join("pacs/pacs");
+    let tags: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tags.json")).unwrap()).unwrap();
+    let entry = tags[0].clone();
+    let id = entry["id"].as_str().unwrap();
+    let file = dicom_object::open_file(dir.join(format!("instances/{id}.dcm"))).unwrap();
+    (entry, file)
+}
+
+/// SHA-256 of the first JPEG fragment, as the engine and lab-agent fingerprint images.
+fn first_fragment_sha256(obj: &dicom_object::DefaultDicomObject) -> String {
+    use sha2::Digest;
+    let pixel = obj.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap();
+    let fragment = &pixel.fragments().expect("encapsulated pixel data")[0];
+    sha2::Sha256::digest(fragment)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn the_proxy_fakes_a_lesion_in_a_plain_store_and_tls_keeps_the_image_whole() {
+    let runs = run_all("tamper", &["proxy-tamper", "tls-tamper-proof"]);
+    let (plain, tls) = (report(&runs[0]), report(&runs[1]));
+    let sent = |r: &serde_json::Value| {
+        step_result(r, "step-1")["instances"][0]["pixel_sha256"]
+            .as_str()
+            .expect("the modality reports the image it sent")
+            .to_string()
+    };
+
+    // Plain: the proxy says it painted a lesion into the JPEG frame; the PACS holds another
+    // image and another name than the modality sent, and the saved file is that image.
+    let (entry, file) = stored(&runs[0]);
+    assert_eq!(entry["PatientName"], "ATTACKER^EVE");
+    assert_ne!(entry["FirstFrameSha256"].as_str().unwrap(), sent(&plain));
+    assert_eq!(
+        entry["FirstFrameSha256"].as_str().unwrap(),
+        first_fragment_sha256(&file)
+    );
+    let name = file
+        .element(dicom_dictionary_std::tags::PATIENT_NAME)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(name.trim(), "ATTACKER^EVE");
+    let altered = check(&plain, "data-altered");
+    assert_eq!(altered["finding"], true);
+    assert!(
+        altered["observed"]
+            .as_str()
+            .unwrap()
+            .contains("(1 PatientName, 1 image)"),
+        "{altered}"
+    );
+    let proxy = check(&plain, "proxy-rewrote");
+    assert!(
+        proxy["observed"]
+            .as_str()
+            .unwrap()
+            .contains("\"encoding\":\"jpeg-baseline\""),
+        "{proxy}"
+    );
+
+    // TLS: the same proxy, but the PACS holds exactly the image and name sent.
+    let (entry, file) = stored(&runs[1]);
+    assert_eq!(entry["PatientName"], "DOE^JANE");
+    assert_eq!(entry["FirstFrameSha256"].as_str().unwrap(), sent(&tls));
+    assert_eq!(first_fragment_sha256(&file), sent(&tls));
+    assert_eq!(check(&tls, "data-altered")["finding"], false);
 }

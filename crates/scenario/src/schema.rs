@@ -334,7 +334,7 @@ fn daemon() -> Shape {
         p(
             "with",
             Shape::Any,
-            "Options of the daemon (proxy: rewrite_patient; sniff: none).",
+            "Options of the daemon (proxy: upstream, rewrite_patient, tamper_pixels; sniff: none).",
         ),
     ])
 }

@@ -16,6 +16,83 @@ use crate::validate::{Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Synt
 /// Long-running attacker processes (`daemon:` of an attacker node).
 pub const DAEMONS: &[&str] = &["proxy", "sniff"];
 
+/// The options (`with:`) each daemon takes.
+const DAEMON_OPTIONS: &[(&str, &[(&str, Arg)])] = &[
+    (
+        "proxy",
+        &[
+            ("upstream", Arg::Text),
+            ("rewrite_patient", Arg::Text),
+            ("tamper_pixels", Arg::Flag),
+        ],
+    ),
+    ("sniff", &[]),
+];
+
+/// Check a daemon's `with:` options (reported at its `action`, since `with` holds plain
+/// values). `daemon` is known to be one of [`DAEMONS`].
+pub(crate) fn check_daemon(
+    cx: &mut Ctx,
+    node: &str,
+    action: &serde_saphyr::Spanned<String>,
+    with: &BTreeMap<String, Value>,
+) {
+    let options = DAEMON_OPTIONS
+        .iter()
+        .find(|(d, _)| *d == action.value)
+        .map(|(_, o)| *o)
+        .unwrap_or(&[]);
+    check_options(
+        cx,
+        action.referenced,
+        &format!("node `{node}`: daemon `{}`", action.value),
+        options,
+        with,
+    );
+}
+
+/// Each option known to `options` and of the right kind; `what` starts each message.
+fn check_options(
+    cx: &mut Ctx,
+    at: serde_saphyr::Location,
+    what: &str,
+    options: &[(&str, Arg)],
+    with: &BTreeMap<String, Value>,
+) {
+    let allowed: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+    for (key, value) in with {
+        match options.iter().find(|(k, _)| k == key) {
+            None => {
+                let p = cx.at(at, format!("{what} takes no option `{key}`"));
+                p.hint = Some(match did_you_mean(key, allowed.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if allowed.is_empty() => "it takes no options".to_string(),
+                    None => format!("its options are: {}", allowed.join(", ")),
+                });
+            }
+            Some((_, arg)) => {
+                let fits = match arg {
+                    Arg::Text => value.is_string() || value.is_number(),
+                    Arg::Number => value.as_u64().is_some(),
+                    Arg::Flag => value.is_boolean(),
+                    Arg::List | Arg::Repeated => value
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(|v| v.is_string())),
+                };
+                if !fits {
+                    let want = match arg {
+                        Arg::Text => "text",
+                        Arg::Number => "a whole number",
+                        Arg::Flag => "true or false",
+                        Arg::List | Arg::Repeated => "a list of text values",
+                    };
+                    cx.at(at, format!("{what}: option `{key}` must be {want}"));
+                }
+            }
+        }
+    }
+}
+
 /// Actions run by nmap's NSE scripts, in the toolbox image.
 pub const NMAP_ACTIONS: &[&str] = &["dicom-ping", "dicom-brute"];
 
@@ -332,44 +409,13 @@ pub(crate) fn step(
         nodes,
     );
     if let Some(w) = &s.with {
-        let allowed: Vec<&str> = rule.options.iter().map(|(k, _)| *k).collect();
-        for (key, value) in &w.value {
-            match rule.options.iter().find(|(k, _)| k == key) {
-                None => {
-                    let p = cx.at(
-                        w.referenced,
-                        format!("{here}: `{}` takes no option `{key}`", rule.verb),
-                    );
-                    p.hint = Some(match did_you_mean(key, allowed.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None if allowed.is_empty() => format!("`{}` takes no options", rule.verb),
-                        None => format!("its options are: {}", allowed.join(", ")),
-                    });
-                }
-                Some((_, arg)) => {
-                    let fits = match arg {
-                        Arg::Text => value.is_string() || value.is_number(),
-                        Arg::Number => value.as_u64().is_some(),
-                        Arg::Flag => value.is_boolean(),
-                        Arg::List | Arg::Repeated => value
-                            .as_array()
-                            .is_some_and(|a| a.iter().all(|v| v.is_string())),
-                    };
-                    if !fits {
-                        let want = match arg {
-                            Arg::Text => "text",
-                            Arg::Number => "a whole number",
-                            Arg::Flag => "true or false",
-                            Arg::List | Arg::Repeated => "a list of text values",
-                        };
-                        cx.at(
-                            w.referenced,
-                            format!("{here}: option `{key}` of `{}` must be {want}", rule.verb),
-                        );
-                    }
-                }
-            }
-        }
+        check_options(
+            cx,
+            w.referenced,
+            &format!("{here}: `{}`", rule.verb),
+            rule.options,
+            &w.value,
+        );
     }
     let action = match rule.verb {
         "echo" | "store" if s.with.is_some() => {

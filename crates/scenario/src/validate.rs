@@ -809,12 +809,15 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
         }
         _ => {
             let daemon = node.daemon.as_ref().and_then(|d| {
-                cx.one_of(
+                let known = cx.one_of(
                     "daemon action",
                     &d.action,
                     crate::step_rules::DAEMONS.iter().copied(),
-                )
-                .then(|| Daemon {
+                );
+                if known {
+                    crate::step_rules::check_daemon(cx, name, &d.action, &d.with);
+                }
+                known.then(|| Daemon {
                     action: d.action.value.clone(),
                     with: d.with.clone(),
                 })

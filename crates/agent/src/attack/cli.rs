@@ -109,6 +109,10 @@ pub enum AttackCommand {
         /// The PatientName written into every stored data set.
         #[arg(long, default_value = "ATTACKER^EVE")]
         rewrite_patient: String,
+        /// Also paint a bright disc (a fake lesion) into the first frame of every image:
+        /// native 8/16-bit pixel data, or JPEG Baseline decoded and encoded again.
+        #[arg(long)]
+        tamper_pixels: bool,
         /// Stop after this many seconds (at most 3600).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
         max_secs: u64,
@@ -329,6 +333,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
             listen,
             upstream,
             rewrite_patient,
+            tamper_pixels,
             max_secs,
             idle_secs,
         } => {
@@ -347,6 +352,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
                 listen,
                 upstream,
                 new_name: rewrite_patient,
+                tamper_pixels,
                 max_time: Duration::from_secs(max_secs),
                 idle_timeout: Duration::from_secs(idle_secs.clamp(1, 600)),
             };

@@ -8,7 +8,8 @@
 //! - [`rest`]: Orthanc's REST API: `rest-probe`, `rest-write` (CVE-2023-33466),
 //!   `upload-polyglot` (CVE-2019-11687);
 //! - [`fingerprint`]: association + REST version fingerprint against known vulnerabilities;
-//! - [`proxy`]: an on-path DICOM proxy that rewrites PatientName in P-DATA;
+//! - [`proxy`]: an on-path DICOM proxy that rewrites PatientName in P-DATA and, when asked,
+//!   paints a fake lesion into the image;
 //! - [`arp`]: unsolicited ARP replies (ARP spoofing), bounded.
 
 pub mod arp;

@@ -4,6 +4,7 @@
 //! PatientName (0010,0010) is replaced (element length recomputed; nothing else in the data
 //! set changes), and it is re-fragmented into P-DATA-TF PDUs no larger than the upstream
 //! accepted (A-ASSOCIATE-AC max length), each with its own PDV item length and PDU length.
+//! With `tamper_pixels` it also paints a fake lesion into the image ([`crate::pixels`]).
 //! Queries (C-FIND identifiers) and everything from the PACS pass untouched.
 //!
 //! Transfer syntaxes: Implicit and Explicit VR Little Endian encodings of the data set
@@ -40,6 +41,8 @@ pub struct ProxyOptions {
     pub listen: String,
     pub upstream: String,
     pub new_name: String,
+    /// Also alter the image (a bright disc in the first frame).
+    pub tamper_pixels: bool,
     pub max_time: Duration,
     pub idle_timeout: Duration,
 }
@@ -48,6 +51,9 @@ pub struct ProxyOptions {
 struct Totals {
     associations: AtomicU64,
     rewritten: AtomicU64,
+    pixels_tampered: AtomicU64,
+    /// The first lesions painted (instance, centre, radius, encoding), for the report.
+    lesions: Mutex<Vec<Value>>,
     tls_seen: AtomicBool,
     original_names: Mutex<Vec<String>>,
     errors: Mutex<Vec<String>>,
@@ -381,7 +387,7 @@ where
                     _ => Some(true),
                 };
                 let data = std::mem::take(&mut data_buf);
-                let out =
+                let mut out =
                     match explicit.and_then(|e| rewrite_patient_name(&data, e, &opts.new_name)) {
                         Some((new, old)) => {
                             totals.rewritten.fetch_add(1, Ordering::SeqCst);
@@ -393,6 +399,23 @@ where
                         }
                         None => data,
                     };
+                if opts.tamper_pixels {
+                    match crate::pixels::inject_lesion(&out, &ts) {
+                        Ok((altered, lesion)) => {
+                            out = altered;
+                            totals.pixels_tampered.fetch_add(1, Ordering::SeqCst);
+                            let mut lesions = totals.lesions.lock().unwrap();
+                            if lesions.len() < 20 {
+                                lesions.push(json!({
+                                    "centre": [lesion.centre.0, lesion.centre.1],
+                                    "radius": lesion.radius,
+                                    "encoding": lesion.encoding,
+                                }));
+                            }
+                        }
+                        Err(why) => push_error(&totals, format!("image left as is: {why}")),
+                    }
+                }
                 for pdu in fragment(pc, &out, max) {
                     to.write_all(&pdu).await.map_err(|e| e.to_string())?;
                 }
@@ -539,11 +562,14 @@ pub async fn run(
     .await;
     tasks.abort_all();
     let rewritten = totals.rewritten.load(Ordering::SeqCst);
+    let pixels_tampered = totals.pixels_tampered.load(Ordering::SeqCst);
     Ok(json!({
         "action": "proxy",
-        "success": rewritten > 0,
+        "success": rewritten > 0 || pixels_tampered > 0,
         "associations": totals.associations.load(Ordering::SeqCst),
         "rewritten": rewritten,
+        "pixels_tampered": pixels_tampered,
+        "lesions": *totals.lesions.lock().unwrap(),
         "tls_seen": totals.tls_seen.load(Ordering::SeqCst),
         "new_patient_name": opts.new_name,
         "original_names": *totals.original_names.lock().unwrap(),
