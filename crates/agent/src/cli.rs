@@ -616,6 +616,12 @@ fn cmd_store(
     if let Some(t) = &report.tls {
         v["tls"] = t.to_json();
     }
+    if !report.warnings.is_empty() {
+        for w in &report.warnings {
+            eprintln!("lab-agent: warning: {w}");
+        }
+        v["warnings"] = json!(report.warnings);
+    }
     if let Some(dir) = &save_dir {
         v["saved"] = json!(
             report

@@ -121,6 +121,9 @@ pub struct StoreReport {
     pub tls: Option<TlsInfo>,
     /// Associations that were established.
     pub associations: usize,
+    /// Extra associations that did not come up while others did the work (a PACS that
+    /// serves one association at a time, or caps them): said, not fatal.
+    pub warnings: Vec<String>,
 }
 
 fn describe_rejection(rj: &AssociationRJ) -> String {
@@ -243,8 +246,12 @@ fn classify(e: UlError, peer: &Peer, tls: Option<&TlsCtx>) -> AgentError {
             "{at} closed the connection in the middle of the exchange (if the PACS expects \
              DICOM TLS on this port, a plain association is dropped like this: try --tls)"
         )),
+        // dicom-ul's async client reports any failed read of the association answer this
+        // way, a reset or an early close as well as TLS bytes, so both are named.
         UlError::TlsNotSupported => AgentError::other(format!(
-            "{at} answered with TLS data: this port expects DICOM TLS (use --tls with --ca)"
+            "{at} did not answer the association request in plain DICOM: either this port \
+             expects DICOM TLS (use --tls with --ca), or the peer reset the connection (a \
+             PACS that serves one association at a time does this to the ones waiting)"
         )),
         _ => {
             let msg = chain(&e);
@@ -880,6 +887,7 @@ pub async fn store_stream(
     }
     let mut report = StoreReport::default();
     let mut errors: Vec<(usize, AgentError)> = Vec::new();
+    let mut not_established: Vec<(usize, AgentError)> = Vec::new();
     while let Some(j) = tasks.join_next().await {
         match j {
             Ok((n, r, info, established)) => {
@@ -889,12 +897,25 @@ pub async fn store_stream(
                 if report.tls.is_none() {
                     report.tls = info;
                 }
-                if let Err(e) = r {
-                    errors.push((n, e));
+                match r {
+                    Err(e) if established => errors.push((n, e)),
+                    Err(e) => not_established.push((n, e)),
+                    Ok(()) => {}
                 }
             }
             Err(e) => errors.push((usize::MAX, AgentError::other(format!("a task failed: {e}")))),
         }
+    }
+    // An association that never came up is the whole story only when none did; otherwise
+    // the others carried its share, and whether every instance went is checked by count.
+    not_established.sort_by_key(|(n, _)| *n);
+    if report.associations == 0 {
+        errors.extend(not_established);
+    } else {
+        report.warnings = not_established
+            .into_iter()
+            .map(|(n, e)| format!("association {} of {associations} did not come up: {e}", n + 1))
+            .collect();
     }
     errors.sort_by_key(|(n, _)| *n);
     let mut results = std::mem::take(&mut *results.lock().unwrap());

@@ -1,5 +1,5 @@
-//! `lab-agent serve` against dcmtk's echoscu/storescu, and `lab-agent find` (after a
-//! parallel `store`) against dcmtk's dcmqrscp, all on 127.0.0.1. Skipped when dcmtk is not
+//! `lab-agent serve` against dcmtk's echoscu/storescu, a parallel `store` into `serve`, and
+//! `lab-agent find` against dcmtk's dcmqrscp, all on 127.0.0.1. Skipped when dcmtk is not
 //! installed.
 
 mod common;
@@ -252,11 +252,10 @@ fn store_in_parallel_then_find_against_dcmqrscp() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 
-    // Two patients; the second study goes over 3 parallel associations.
-    for (name, id, seed, assocs) in [
-        ("DOE^JANE", "PID-1", "1", "1"),
-        ("ROE^RICHARD", "PID-2", "2", "3"),
-    ] {
+    // Two patients, each over one association: dcmqrscp forks a process per association and
+    // names its files by the clock, so parallel associations into it race each other ("DB:
+    // Cannot open file", status 0xC000). The parallel store goes to lab-agent serve below.
+    let store = |peer: &[&str], name: &str, id: &str, seed: &str, assocs: &str| {
         let out = agent()
             .arg("store")
             .args(peer)
@@ -286,7 +285,57 @@ fn store_in_parallel_then_find_against_dcmqrscp() {
         assert_eq!(v["stored"], 4);
         assert_eq!(v["associations"].as_u64().unwrap().to_string(), assocs);
         assert!(v["peak_rss_kib"].as_u64().unwrap() > 0);
-    }
+        assert!(v.get("warnings").is_none(), "{v}");
+    };
+    store(&peer, "DOE^JANE", "PID-1", "1", "1");
+    store(&peer, "ROE^RICHARD", "PID-2", "2", "1");
+
+    // The second study again, over 3 parallel associations into serve: all 4 arrive.
+    let out_dir = temp_dir("parallel-out");
+    let scp_port = free_port();
+    let mut child = agent()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &scp_port.to_string(),
+        ])
+        .args([
+            "--aet",
+            "LABSCP",
+            "--max-associations",
+            "4",
+            "--timeout-secs",
+            "10",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let scp = Guard(child);
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["event"], "listening");
+    let sp = scp_port.to_string();
+    store(
+        &["--host", "127.0.0.1", "--port", &sp, "--called", "LABSCP"],
+        "ROE^RICHARD",
+        "PID-2",
+        "2",
+        "3",
+    );
+    drop(scp);
+    let received = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "dcm"))
+        })
+        .count();
+    assert_eq!(received, 4, "files in {}", out_dir.display());
+    let _ = std::fs::remove_dir_all(&out_dir);
 
     // Patient level, universal match: both patients.
     let out = agent()
@@ -348,4 +397,67 @@ fn store_in_parallel_then_find_against_dcmqrscp() {
             .contains("PatientNmae")
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A peer that takes one association and resets the others (here `serve` that stops after
+/// one): the store goes through the one, says the others did not come up, and succeeds.
+#[test]
+fn extra_associations_that_never_come_up_are_warnings_when_one_carries_the_store() {
+    let out_dir = temp_dir("one-assoc-out");
+    let port = free_port();
+    let mut child = agent()
+        .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--aet",
+            "LABSCP",
+            "--max-associations",
+            "1",
+            "--timeout-secs",
+            "10",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _scp = Guard(child);
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["event"], "listening");
+    let p = port.to_string();
+    let out = agent()
+        .args([
+            "store",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &p,
+            "--called",
+            "LABSCP",
+        ])
+        .args([
+            "--modality",
+            "CT",
+            "--syntax",
+            "explicit-le",
+            "--instances",
+            "6",
+        ])
+        .args(["--rows", "32", "--cols", "32", "--associations", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = json_line(&out.stdout);
+    assert_eq!(v["stored"], 6, "{v}");
+    assert_eq!(v["associations"], 1, "{v}");
+    let warnings = v["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 2, "{v}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.as_str().unwrap().contains("did not come up")),
+        "{v}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: association"));
+    let _ = std::fs::remove_dir_all(&out_dir);
 }

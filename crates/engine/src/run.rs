@@ -24,11 +24,11 @@ use crate::tools;
 pub(crate) const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
 /// Where the IDS appends its alerts inside its container.
 pub(crate) const IDS_OUT: &str = "/evidence/alerts.jsonl";
-/// Where an attacker's `sniff` daemon writes its own capture.
-/// Run inside the PACS (`bash -c SCRIPT digest <user:password> <base url> <id>...`): one
-/// line per instance, `id<TAB>sha256 of frames/0/raw<TAB>simplified tags on one line`. The
-/// digest is empty when the instance has no frame (the same fingerprint lab-agent reports for
-/// what it sent: agent::pixels::first_frame_sha256).
+/// Run inside the PACS (`bash -c SCRIPT digest <user:password> <base url> <keep> <dir>
+/// <id>...`): one line per instance, `id<TAB>sha256 of frames/0/raw<TAB>yes if kept<TAB>
+/// simplified tags on one line`. The digest is empty when the instance has no frame; it is
+/// the fingerprint lab-agent reports for what it sent (agent::pixels::first_frame_sha256).
+///
 /// The first `keep` instances' files are also copied to `KEPT_INSTANCES_DIR` (at most 32 MiB
 /// each), for the engine to save as evidence.
 const INSTANCE_DIGEST_SCRIPT: &str = r#"set -o pipefail
@@ -51,6 +51,7 @@ const KEPT_INSTANCES_DIR: &str = "/tmp/dicom-range-evidence";
 /// How many stored files a run keeps per PACS (`pacs/<node>/instances/<id>.dcm`).
 const KEPT_INSTANCES: usize = 10;
 
+/// Where an attacker's `sniff` daemon writes its own capture.
 const ATTACKER_CAPTURE: &str = "/evidence/attacker.pcapng";
 /// Where an attacker's own captures are saved in the run directory (`<node>.pcapng`).
 const ATTACKER_CAPTURES_DIR: &str = "captures";
