@@ -914,7 +914,12 @@ pub async fn store_stream(
     } else {
         report.warnings = not_established
             .into_iter()
-            .map(|(n, e)| format!("association {} of {associations} did not come up: {e}", n + 1))
+            .map(|(n, e)| {
+                format!(
+                    "association {} of {associations} did not come up: {e}",
+                    n + 1
+                )
+            })
             .collect();
     }
     errors.sort_by_key(|(n, _)| *n);
