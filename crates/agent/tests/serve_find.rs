@@ -28,6 +28,34 @@ impl Drop for Guard {
     }
 }
 
+/// `lab-agent serve` on 127.0.0.1 as LABSCP, writing to `out`, stopping after
+/// `max_associations`; returns once it says it listens, with its port and its stdout lines.
+fn serve(
+    out: &std::path::Path,
+    max_associations: &str,
+) -> (
+    Guard,
+    u16,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let port = free_port();
+    let mut child = agent()
+        .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--aet", "LABSCP", "--max-associations", max_associations])
+        .args(["--timeout-secs", "10"])
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let guard = Guard(child);
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["event"], "listening");
+    assert_eq!(first["port"], port);
+    (guard, port, lines)
+}
+
 fn generate(dir: &std::path::Path, modality: &str, syntax: &str, n: &str, seed: &str) {
     let out = agent()
         .args(["generate", "--modality", modality, "--syntax", syntax])
@@ -60,27 +88,7 @@ fn dcmtk_echoscu_and_storescu_against_serve() {
     generate(&src.join("xa"), "XA", "jpeg-baseline", "2", "5");
     generate(&src.join("ct"), "CT", "explicit-le", "3", "6");
     let out_dir = temp_dir("serve-out");
-    let port = free_port();
-    let mut child = agent()
-        .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--aet",
-            "LABSCP",
-            "--max-associations",
-            "4",
-            "--timeout-secs",
-            "10",
-        ])
-        .arg("--out")
-        .arg(&out_dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let guard = Guard(child);
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert_eq!(first["event"], "listening");
-    assert_eq!(first["port"], port);
+    let (guard, port, mut lines) = serve(&out_dir, "4");
 
     let p = port.to_string();
     // 1. C-ECHO from dcmtk.
@@ -292,32 +300,7 @@ fn store_in_parallel_then_find_against_dcmqrscp() {
 
     // The second study again, over 3 parallel associations into serve: all 4 arrive.
     let out_dir = temp_dir("parallel-out");
-    let scp_port = free_port();
-    let mut child = agent()
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &scp_port.to_string(),
-        ])
-        .args([
-            "--aet",
-            "LABSCP",
-            "--max-associations",
-            "4",
-            "--timeout-secs",
-            "10",
-        ])
-        .arg("--out")
-        .arg(&out_dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let scp = Guard(child);
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert_eq!(first["event"], "listening");
+    let (scp, scp_port, _) = serve(&out_dir, "4");
     let sp = scp_port.to_string();
     store(
         &["--host", "127.0.0.1", "--port", &sp, "--called", "LABSCP"],
@@ -404,26 +387,7 @@ fn store_in_parallel_then_find_against_dcmqrscp() {
 #[test]
 fn extra_associations_that_never_come_up_are_warnings_when_one_carries_the_store() {
     let out_dir = temp_dir("one-assoc-out");
-    let port = free_port();
-    let mut child = agent()
-        .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--aet",
-            "LABSCP",
-            "--max-associations",
-            "1",
-            "--timeout-secs",
-            "10",
-        ])
-        .arg("--out")
-        .arg(&out_dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _scp = Guard(child);
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert_eq!(first["event"], "listening");
+    let (_scp, port, _) = serve(&out_dir, "1");
     let p = port.to_string();
     let out = agent()
         .args([
