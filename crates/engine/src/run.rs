@@ -1262,7 +1262,8 @@ impl Run<'_> {
         }
     }
 
-    /// `lab-agent arp-spoof` telling `victim` that the PACS `to` is at the attacker's MAC.
+    /// `lab-agent arp-spoof` telling `victim` that the PACS `to` is at the attacker's MAC
+    /// (and, with `both_ways`, the PACS that `victim` is).
     /// The addresses are asked of each node's own resolver (its name on its network), so
     /// an attacker on another segment sends to addresses it cannot reach.
     async fn arp_spoof_args(
@@ -1290,6 +1291,9 @@ impl Run<'_> {
             if let Some(n) = with.get(key).and_then(|v| v.as_u64()) {
                 cmd.extend([flag.to_string(), n.to_string()]);
             }
+        }
+        if with.get("both_ways").and_then(|v| v.as_bool()) == Some(true) {
+            cmd.push("--both-ways".into());
         }
         let _ = attacker;
         Ok(cmd)

@@ -87,6 +87,8 @@ fn arp_spoofing_puts_the_flat_network_attacker_on_path_and_segmentation_stops_it
     // capture (re-read here with wire, not taken from the step's word) holds the name.
     let spoof = step_result(&flat, "arp-spoof");
     assert_eq!(spoof["sent"], 10, "{spoof}");
+    assert_eq!(spoof["frames"], 20, "both ways: {spoof}");
+    assert_eq!(spoof["impersonate_mac_from"], "neighbour table", "{spoof}");
     assert_eq!(check(&flat, "store-ok")["outcome"], "met");
     assert_eq!(check(&flat, "on-path-phi")["finding"], true);
     for file in ["attacker.pcapng", "attacker.read-capture.pcapng"] {
@@ -96,12 +98,16 @@ fn arp_spoofing_puts_the_flat_network_attacker_on_path_and_segmentation_stops_it
             "{file}"
         );
     }
-    // Its own capture shows the modality's C-STORE (the modality is its peer, not it).
+    // Its own capture shows the modality's C-STORE (the modality is its peer, not it) and,
+    // since both caches are poisoned, the PACS's answer coming back through it.
     let a = wire::analyze_file(&runs[0].join("captures/attacker.pcapng")).unwrap();
-    assert!(
-        a.events.iter().any(|e| e.label == "C-STORE-RQ"),
-        "no C-STORE-RQ in the attacker's capture"
-    );
+    for label in ["C-STORE-RQ", "C-STORE-RSP"] {
+        assert!(
+            a.events.iter().any(|e| e.label.starts_with(label)),
+            "no {label} in the attacker's capture: {:?}",
+            a.events.iter().map(|e| &e.label).collect::<Vec<_>>()
+        );
+    }
 
     // Segmented: the same attack, nothing reaches the attacker, the store still works.
     assert_eq!(check(&seg, "store-ok")["outcome"], "met");

@@ -203,6 +203,7 @@ const ACTIONS: &[ActionRule] = &[
         by: &["attacker"],
         options: &[
             ("victim", Arg::Text),
+            ("both_ways", Arg::Flag),
             ("count", Arg::Number),
             ("interval_ms", Arg::Number),
         ],

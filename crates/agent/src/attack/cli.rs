@@ -60,6 +60,10 @@ pub enum AttackCommand {
         /// The target's MAC (default: the neighbour table, else broadcast).
         #[arg(long)]
         target_mac: Option<String>,
+        /// Also tell --impersonate that --target is at our MAC (the return path: a full man
+        /// in the middle, as arpspoof -r).
+        #[arg(long)]
+        both_ways: bool,
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         count: u32,
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=10_000))]
@@ -285,6 +289,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
             target,
             impersonate,
             target_mac,
+            both_ways,
             count,
             interval_ms,
         } => {
@@ -304,6 +309,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
                 target,
                 impersonate,
                 target_mac,
+                both_ways,
                 count,
                 interval: Duration::from_millis(interval_ms),
             }))
