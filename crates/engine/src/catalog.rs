@@ -46,6 +46,24 @@ pub fn list(explicit: Option<&Path>) -> Vec<PathBuf> {
     Vec::new()
 }
 
+/// The lab files that command-line targets name: every lab when there is none; a folder
+/// stands for its labs (and its `exercises/`), anything else is a lab name or file.
+pub fn targets(targets: &[String], explicit: Option<&Path>) -> Result<Vec<PathBuf>, EngineError> {
+    if targets.is_empty() {
+        return Ok(list(explicit));
+    }
+    let mut paths = Vec::new();
+    for t in targets {
+        let p = Path::new(t);
+        if p.is_dir() {
+            paths.extend(list(Some(p)));
+        } else {
+            paths.push(find(t, explicit)?);
+        }
+    }
+    Ok(paths)
+}
+
 /// Resolves a lab given as a path or as a name.
 pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> {
     let as_path = Path::new(lab);

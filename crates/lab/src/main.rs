@@ -184,7 +184,7 @@ enum Command {
     /// Check lab files and print every problem (exit 0 valid, 2 not).
     #[command(after_help = "Examples:\n  lab validate\n  lab validate labs/plaintext-store.yaml")]
     Validate {
-        /// Lab names or files (default: every lab).
+        /// Lab names, files or folders of labs (default: every lab).
         #[arg(value_name = "LAB")]
         targets: Vec<String>,
     },
@@ -619,18 +619,7 @@ async fn test(
     runs_dir: PathBuf,
     progress: Progress,
 ) -> Result<u8, engine::EngineError> {
-    let mut paths = Vec::new();
-    if targets.is_empty() {
-        paths = catalog::list(labs);
-    }
-    for t in &targets {
-        let p = std::path::Path::new(t);
-        if p.is_dir() {
-            paths.extend(catalog::list(Some(p)));
-        } else {
-            paths.push(catalog::find(t, labs)?);
-        }
-    }
+    let paths = catalog::targets(&targets, labs)?;
     if paths.is_empty() {
         return Err(engine::EngineError::Setup(
             "no lab files to test\n  fix: run from the project folder or name the labs".into(),
@@ -864,14 +853,7 @@ fn show(
 
 fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, engine::EngineError> {
     let all = catalog::list(labs);
-    let paths = if names.is_empty() {
-        all.clone()
-    } else {
-        names
-            .iter()
-            .map(|n| catalog::find(n, labs))
-            .collect::<Result<Vec<_>, _>>()?
-    };
+    let paths = catalog::targets(&names, labs)?;
     if paths.is_empty() {
         return Err(engine::EngineError::Setup(
             "no lab files found\n  fix: run from the project folder or pass --labs DIR".into(),

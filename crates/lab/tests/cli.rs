@@ -42,6 +42,18 @@ fn validate_accepts_the_catalog_and_locates_every_problem() {
         "{out}"
     );
     assert!(err.contains("2 of 2 lab file(s) have problems"), "{err}");
+
+    // A folder stands for its labs, as in `lab test labs/`.
+    let broken =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenario/tests/broken"))
+            .unwrap()
+            .count();
+    let (code, _, err) = lab(&["validate", "crates/scenario/tests/broken/"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(&format!("{broken} of {broken} lab file(s) have problems")),
+        "{err}"
+    );
 }
 
 #[test]
