@@ -25,6 +25,19 @@ pub const THREATS: &[&str] = &[
 ];
 
 /// Orthanc versions there is an image recipe for.
+/// Orthanc configuration keys the engine sets itself, with what to write instead.
+const ENGINE_OWNED_ORTHANC_KEYS: &[(&str, &str)] = &[
+    (
+        "DicomPort",
+        "the lab's nodes and the engine reach the PACS on DICOM port 4242; leave it out",
+    ),
+    (
+        "HttpPort",
+        "the engine reads the PACS's state on REST port 8042; leave it out",
+    ),
+    ("DicomAet", "write the node's `aet` instead"),
+];
+
 pub const ORTHANC_VERSIONS: &[&str] = &["1.10.1", "1.12.7"];
 
 pub const CHECK_KINDS: &[&str] = &[
@@ -757,6 +770,18 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                 && t.client_certificate.is_some()
             {
                 cx.at(loc, format!("`tls.client_certificate` is for modalities; on PACS `{name}` write `require_client_certificate`"));
+            }
+            // The engine, the sniffer's filter and every node reach the PACS on the ports it
+            // sets, and its AE title comes from `aet`: a config that moves them breaks the lab
+            // in ways no check explains.
+            for (key, instead) in ENGINE_OWNED_ORTHANC_KEYS {
+                if node.config.as_ref().is_some_and(|c| c.contains_key(*key)) {
+                    cx.at(
+                        node.kind.referenced,
+                        format!("PACS `{name}`: `config` may not set `{key}`"),
+                    )
+                    .hint = Some((*instead).to_string());
+                }
             }
             Some(NodeKind::Orthanc {
                 version: node
