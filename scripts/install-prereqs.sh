@@ -7,6 +7,7 @@
 #   tshark       Wireshark's dissector, the reference of wire's parity test and benchmark
 #   libxml2-utils  xmllint, validating junit.xml against the JUnit XSD in report's tests
 #   chromium     headless browser rendering report.html in report's tests
+#   openssl      RSA keys for the agent's TLS 1.2 test against Orthanc (ring cannot make them)
 #   docker-compose  runs the project `lab export compose` writes, in the e2e tests
 # Docker Engine itself is expected to be installed and running.
 set -euo pipefail
@@ -19,6 +20,7 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing host packages: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -380,7 +380,33 @@ fn leaf(
     eku: ExtendedKeyUsagePurpose,
     issuer: &(rcgen::Certificate, KeyPair),
 ) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
+    leaf_with(name, eku, issuer, KeyPair::generate().unwrap())
+}
+
+/// An RSA 2048 key: ring (rcgen's backend) signs with RSA keys but cannot make them, so
+/// openssl makes it (PKCS #8 PEM).
+fn rsa_key() -> KeyPair {
+    let out = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .output()
+        .expect("openssl (scripts/install-prereqs.sh installs it)");
+    assert!(out.status.success(), "{out:?}");
+    let pem = String::from_utf8(out.stdout).unwrap();
+    KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).unwrap()
+}
+
+fn leaf_with(
+    name: &str,
+    eku: ExtendedKeyUsagePurpose,
+    issuer: &(rcgen::Certificate, KeyPair),
+    key: KeyPair,
+) -> (String, String) {
     let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
     p.distinguished_name.push(DnType::CommonName, name);
     p.extended_key_usages = vec![eku];
@@ -522,5 +548,87 @@ fn tls_against_orthanc_1_10_1_mutual_and_refused_client_certificates() {
     assert_ne!(out.status.code(), Some(0), "{v}");
     assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
 
+    let _ = std::fs::remove_dir_all(&pki);
+}
+
+/// TLS 1.2 against Orthanc 1.10.1: DCMTK's BCP 195 profile offers it with RSA key exchange
+/// suites only, so with RSA certificates (and the agent limited to 1.2) the association comes
+/// up in TLS 1.2, mutual, and a store goes through.
+#[test]
+fn tls_1_2_against_orthanc_1_10_1_with_rsa_certificates() {
+    let ca = ca("agent interop CA (RSA leaves)");
+    let (server_pem, server_key) =
+        leaf_with("pacs", ExtendedKeyUsagePurpose::ServerAuth, &ca, rsa_key());
+    let (client_pem, client_key) = leaf_with(
+        "modality",
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &ca,
+        rsa_key(),
+    );
+    let pacs = Orthanc::start(
+        |_| {
+            json!({
+                "DicomTlsEnabled": true,
+                "DicomTlsCertificate": "/etc/orthanc-lab/server.pem",
+                "DicomTlsPrivateKey": "/etc/orthanc-lab/server.key",
+                "DicomTlsTrustedCertificates": "/etc/orthanc-lab/ca.pem",
+                "DicomTlsRemoteCertificateRequired": true,
+            })
+        },
+        &[
+            ("server.pem", server_pem),
+            ("server.key", server_key),
+            ("ca.pem", ca.0.pem()),
+        ],
+    );
+    let pki = temp_dir("orthanc-pki-rsa");
+    let ca_pem = write(&pki, "ca.pem", &ca.0.pem());
+    let client_pem = write(&pki, "client.pem", &client_pem);
+    let client_key = write(&pki, "client.key", &client_key);
+    let ip = pacs.ip.as_str();
+    let tls12 = [
+        "--host",
+        ip,
+        "--tls",
+        "--ca",
+        &ca_pem,
+        "--server-name",
+        "pacs",
+        "--cert",
+        &client_pem,
+        "--key",
+        &client_key,
+        "--tls-version",
+        "1.2",
+    ];
+    let mut echo = vec!["echo"];
+    echo.extend(tls12);
+    echo.extend(["--wait-secs", "60"]);
+    let (out, v) = agent(&echo);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{v}\n{}\n{}",
+        stderr(&out),
+        pacs.logs()
+    );
+    assert!(
+        v["tls"]["version"].as_str().unwrap_or("").contains("1.2"),
+        "{v}"
+    );
+    let mut store = vec!["store"];
+    store.extend(tls12);
+    store.extend([
+        "--modality",
+        "CT",
+        "--syntax",
+        "explicit-le",
+        "--instances",
+        "2",
+    ]);
+    store.extend(["--rows", "64", "--cols", "64"]);
+    let (out, v) = agent(&store);
+    assert_eq!(out.status.code(), Some(0), "{v}\n{}", pacs.logs());
+    assert_eq!(v["stored"], 2, "{v}");
     let _ = std::fs::remove_dir_all(&pki);
 }
