@@ -6,7 +6,8 @@
 //!   as stored (the JPEG stream and its pad byte, if any) for encapsulated pixel data.
 //! - [`inject_lesion`]: what the on-path proxy does to an image when asked (the CT-GAN style
 //!   of attack: a bright disc where there was none), for native 8/16-bit pixel data and for
-//!   JPEG Baseline (decoded, altered, encoded again). The rest of the data set is untouched.
+//!   JPEG Baseline (decoded, altered, encoded again). The rest of the data set keeps its
+//!   values; dicom-object writes it again in the same transfer syntax.
 
 use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value};
 use dicom_core::{DataElement, VR};
@@ -144,7 +145,7 @@ pub fn inject_lesion(data: &[u8], ts_uid: &str) -> Result<(Vec<u8>, Lesion), Str
             (Value::Primitive(value), "native")
         }
         Value::PixelSequence(seq) => {
-            if ts.uid() != "1.2.840.10008.1.2.4.50" {
+            if ts.uid() != dicom_dictionary_std::uids::JPEG_BASELINE8_BIT {
                 return Err(format!(
                     "encapsulated pixel data in {} is left as is: only JPEG Baseline is re-encoded",
                     ts.uid()
@@ -154,7 +155,7 @@ pub fn inject_lesion(data: &[u8], ts_uid: &str) -> Result<(Vec<u8>, Lesion), Str
                 .fragments()
                 .first()
                 .ok_or("encapsulated pixel data without a fragment")?;
-            let mut frames: Vec<Vec<u8>> = seq.fragments().to_vec();
+            let mut fragments: Vec<Vec<u8>> = seq.fragments().to_vec();
             let mut decoder = jpeg_decoder::Decoder::new(strip_jpeg_pad(frag));
             let mut pixels = decoder
                 .decode()
@@ -180,17 +181,17 @@ pub fn inject_lesion(data: &[u8], ts_uid: &str) -> Result<(Vec<u8>, Lesion), Str
             if jpeg.len() % 2 == 1 {
                 jpeg.push(0);
             }
-            frames[0] = jpeg;
-            let offsets = seq.offset_table().to_vec();
-            // A single-frame offset table is [0] and stays right; with more frames the
+            // The first fragment held the whole first frame (it decoded on its own).
+            fragments[0] = jpeg;
+            // A one-fragment offset table is [0] and stays right; with more fragments the
             // following offsets would move, so the table is dropped (it is optional).
-            let offsets = if frames.len() == 1 {
-                offsets
+            let offsets = if fragments.len() == 1 {
+                seq.offset_table().to_vec()
             } else {
                 Vec::new()
             };
             (
-                Value::PixelSequence(PixelFragmentSequence::new(offsets, frames)),
+                Value::PixelSequence(PixelFragmentSequence::new(offsets, fragments)),
                 "jpeg-baseline",
             )
         }
