@@ -173,7 +173,7 @@ fn stored(run: &Path) -> (serde_json::Value, dicom_object::DefaultDicomObject) {
 }
 
 /// SHA-256 of the first JPEG fragment, as the engine and lab-agent fingerprint images.
-fn first_fragment_sha256(obj: &dicom_object::DefaultDicomObject) -> String {
+fn first_fragment_sha256(obj: &dicom_object::InMemDicomObject) -> String {
     use sha2::Digest;
     let pixel = obj.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap();
     let fragment = &pixel.fragments().expect("encapsulated pixel data")[0];
@@ -181,6 +181,21 @@ fn first_fragment_sha256(obj: &dicom_object::DefaultDicomObject) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The data set of a file Wireshark exported: read after its file meta group, whose UIDs
+/// dicom-object finds malformed in Wireshark's writing (dcmdump reads it).
+fn exported_data_set(path: &Path) -> dicom_object::InMemDicomObject {
+    use dicom_encoding::TransferSyntaxIndex;
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[128..132], b"DICM", "{}", path.display());
+    // (0002,0000) UL, explicit VR: tag, VR, 2-byte length, then the group's length.
+    let group_len = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    let explicit_le = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get("1.2.840.10008.1.2.1")
+        .unwrap();
+    dicom_object::InMemDicomObject::read_dataset_with_ts(&bytes[144 + group_len..], explicit_le)
+        .unwrap()
 }
 
 #[test]
@@ -225,6 +240,44 @@ fn the_proxy_fakes_a_lesion_in_a_plain_store_and_tls_keeps_the_image_whole() {
             .unwrap()
             .contains("\"encoding\":\"jpeg-baseline\""),
         "{proxy}"
+    );
+
+    // Wireshark's own DICOM export takes both images out of the capture: the one sent (the
+    // modality's fingerprint) and the one the PACS got (the stored fingerprint).
+    let export = runs_dir("attacks-tamper-export");
+    let st = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(runs[0].join("capture.pcapng"))
+        .args(["-d", "tcp.port==4242,dicom", "--export-objects"])
+        .arg(format!("dicom,{}", export.display()))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("tshark (scripts/install-prereqs.sh installs it)");
+    assert!(st.success());
+    let mut seen: Vec<(String, String)> = std::fs::read_dir(&export)
+        .unwrap()
+        .map(|e| {
+            let obj = exported_data_set(&e.unwrap().path());
+            let name = obj
+                .element(dicom_dictionary_std::tags::PATIENT_NAME)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim()
+                .to_string();
+            (name, first_fragment_sha256(&obj))
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "ATTACKER^EVE".to_string(),
+                entry["FirstFrameSha256"].as_str().unwrap().to_string()
+            ),
+            ("DOE^JANE".to_string(), sent(&plain)),
+        ]
     );
 
     // TLS: the same proxy, but the PACS holds exactly the image and name sent.
