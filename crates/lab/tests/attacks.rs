@@ -242,6 +242,13 @@ fn the_proxy_fakes_a_lesion_in_a_plain_store_and_tls_keeps_the_image_whole() {
         "{proxy}"
     );
 
+    // The page shows the archived image (a PNG preview of the kept file).
+    let page = std::fs::read_to_string(runs[0].join("report.html")).unwrap();
+    assert!(
+        page.contains("Images the PACS holds") && page.contains("src=\"data:image/png;base64,"),
+        "no preview of the stored image in report.html"
+    );
+
     // Wireshark's own DICOM export takes both images out of the capture: the one sent (the
     // modality's fingerprint) and the one the PACS got (the stored fingerprint).
     let export = runs_dir("attacks-tamper-export");

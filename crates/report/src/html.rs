@@ -87,6 +87,7 @@ mark.phi{background:#fecaca;color:#7f1d1d;padding:1px 6px;border-radius:4px;font
 .diagram{overflow-x:auto;margin:6px 0 14px}.diagram svg{display:block;margin:0 auto;max-width:100%;height:auto}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
 svg .mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
+div.images{display:flex;flex-wrap:wrap;gap:16px}div.images figure{margin:0;max-width:260px}div.images img{display:block;max-width:256px;border:1px solid #ccc;background:#000}div.images figcaption{font-size:13px;word-break:break-all}
 ul.files{columns:2;padding-left:18px;margin:6px 0}ul.files li{margin:2px 0;break-inside:avoid}
 ul.files a{font-family:ui-monospace,monospace;font-size:13.5px}
 .legend{font-size:13px;color:var(--muted)}.legend i{display:inline-block;width:22px;height:3px;vertical-align:middle;margin:0 5px 0 12px}
@@ -100,6 +101,7 @@ pub fn html(
     report: &RunReport,
     analysis: Option<&Analysis>,
     scenario: Option<&Scenario>,
+    images: &[crate::StoredImage],
 ) -> String {
     let r = report;
     let mut o = String::with_capacity(32 * 1024);
@@ -130,7 +132,11 @@ pub fn html(
         let _ = write!(o, "<span>started {}</span>", esc(&r.started_at));
     }
     let _ = write!(o, "<span>{:.1} s</span></div>", r.duration_s);
-    o.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#topology\">Topology</a><a href=\"#sequence\">Sequence diagram</a><a href=\"#checks\">Checks</a><a href=\"#phi\">PHI in clear</a><a href=\"#steps\">Steps</a><a href=\"#evidence\">Evidence</a></nav></div></header>\n<main>\n");
+    o.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#topology\">Topology</a><a href=\"#sequence\">Sequence diagram</a><a href=\"#checks\">Checks</a><a href=\"#phi\">PHI in clear</a><a href=\"#steps\">Steps</a>");
+    if !images.is_empty() {
+        o.push_str("<a href=\"#images\">Images</a>");
+    }
+    o.push_str("<a href=\"#evidence\">Evidence</a></nav></div></header>\n<main>\n");
 
     summary(&mut o, r, analysis, scenario);
     topology(&mut o, scenario);
@@ -138,6 +144,7 @@ pub fn html(
     checks_table(&mut o, r);
     phi(&mut o, analysis);
     steps(&mut o, r);
+    stored_images(&mut o, images);
     evidence(&mut o, r);
 
     let _ = write!(
@@ -1038,10 +1045,48 @@ fn describe(path: &str) -> &'static str {
         "scenario.yaml" => "the lab file as it ran, parameters substituted",
         p if p.starts_with("logs/") && p.ends_with("steps.jsonl") => "each step's result line",
         p if p.starts_with("logs/") => "a node's log",
+        p if p.starts_with("pacs/") && p.ends_with(".dcm") => {
+            "a file the PACS stored, as it holds it (open it in a DICOM viewer)"
+        }
         p if p.starts_with("pacs/") => "what the PACS held at the end (REST snapshot)",
         p if p.starts_with("pki/") => "the run's certificates (TLS labs)",
         _ => "",
     }
+}
+
+/// The first images the PACS held, as PNG data URIs (the page stays self-contained).
+fn stored_images(o: &mut String, images: &[crate::StoredImage]) {
+    use base64::Engine as _;
+    if images.is_empty() {
+        return;
+    }
+    o.push_str("<section id=\"images\"><h2>Images the PACS holds</h2>\n<p class=\"muted\">The first frame of the first stored files, as archived (windowed to their own range); open the files in a DICOM viewer for the full image.</p>\n<div class=\"images\">\n");
+    for i in images {
+        let caption = format!(
+            "<figcaption><a href=\"{}\">{}</a><br>PatientName {}</figcaption>",
+            esc(&url_path(&i.file)),
+            esc(i.file.rsplit('/').next().unwrap_or(&i.file)),
+            esc(&i.patient_name)
+        );
+        match &i.png {
+            Ok(png) => {
+                let _ = writeln!(
+                    o,
+                    "<figure><img alt=\"stored image {}\" src=\"data:image/png;base64,{}\">{caption}</figure>",
+                    esc(&i.file),
+                    base64::engine::general_purpose::STANDARD.encode(png)
+                );
+            }
+            Err(why) => {
+                let _ = writeln!(
+                    o,
+                    "<figure><p class=\"muted\">No preview: {}</p>{caption}</figure>",
+                    esc(why)
+                );
+            }
+        }
+    }
+    o.push_str("</div>\n</section>\n");
 }
 
 fn evidence(o: &mut String, r: &RunReport) {

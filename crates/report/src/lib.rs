@@ -9,6 +9,7 @@
 
 mod escape;
 mod html;
+mod images;
 mod junit;
 mod sarif;
 mod scores;
@@ -19,6 +20,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 pub use html::html;
+pub use images::{MAX_IMAGES, StoredImage, stored_images};
 pub use junit::{RUN_TESTCASE, junit};
 pub use sarif::{RUN_DIR_BASE, SARIF_SCHEMA_URI, sarif, sarif_with_lines};
 pub use scores::{CheckScore, ScoreRow, scores_csv, scores_junit};
@@ -185,7 +187,8 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
 /// Writes every report of a run into its directory: `report.json`, `junit.xml`,
 /// `report.sarif` and `report.html`. What the HTML and SARIF need besides the report is
 /// loaded from the run directory: the capture (`capture.pcapng`, decoded by `wire`) and
-/// the resolved lab file (`scenario.yaml`); either may be missing, the pages say so.
+/// the resolved lab file (`scenario.yaml`), and the stored files the engine kept
+/// (`pacs/<node>/instances/`, previewed); any may be missing, the pages say so.
 ///
 /// The `evidence` list written to `report.json` leaves out the generated reports (they
 /// are outputs, not evidence), so that regenerating a run gives the same document. The
@@ -216,7 +219,8 @@ pub fn write_all(run_dir: &Path, report: &RunReport) -> std::io::Result<()> {
     let sarif = sarif_with_lines(std::slice::from_ref(&report), &lines);
     let sarif = serde_json::to_vec_pretty(&sarif).map_err(std::io::Error::other)?;
     write_atomic(run_dir, "report.sarif", &sarif)?;
-    let page = html(&report, analysis.as_ref(), scenario.as_ref());
+    let images = stored_images(run_dir);
+    let page = html(&report, analysis.as_ref(), scenario.as_ref(), &images);
     write_atomic(run_dir, "report.html", page.as_bytes())?;
     Ok(())
 }

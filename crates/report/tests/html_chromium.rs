@@ -188,7 +188,7 @@ fn html_escapes_everything_from_the_evidence() {
         .associations
         .iter_mut()
         .for_each(|a| a.calling_aet = Some("</text><script>alert(7)</script>".into()));
-    let page = report::html(&r, Some(&analysis), None);
+    let page = report::html(&r, Some(&analysis), None, &[]);
     for bad in [
         "<script",
         "<img",
