@@ -1569,17 +1569,25 @@ impl Run<'_> {
                 else {
                     continue;
                 };
+                // The stored file itself, to open in a viewer (the tampered image, say). A
+                // copy that fails is noted in tags.json; the snapshot does not depend on it.
+                let mut kept_error = None;
                 if kept == "yes" {
-                    // The stored file itself, to open in a viewer (the tampered image, say).
-                    let file = self
+                    match self
                         .docker
                         .read_file(&container, &format!("{KEPT_INSTANCES_DIR}/{id}.dcm"))
-                        .await?;
-                    std::fs::create_dir_all(&kept_dir)
-                        .map_err(EngineError::io(format!("creating {}", kept_dir.display())))?;
-                    let path = kept_dir.join(format!("{id}.dcm"));
-                    std::fs::write(&path, file)
-                        .map_err(EngineError::io(format!("writing {}", path.display())))?;
+                        .await
+                    {
+                        Ok(file) => {
+                            std::fs::create_dir_all(&kept_dir).map_err(EngineError::io(
+                                format!("creating {}", kept_dir.display()),
+                            ))?;
+                            let path = kept_dir.join(format!("{id}.dcm"));
+                            std::fs::write(&path, file)
+                                .map_err(EngineError::io(format!("writing {}", path.display())))?;
+                        }
+                        Err(e) => kept_error = Some(e.to_string()),
+                    }
                 }
                 let t: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
                 let mut entry = serde_json::json!({
@@ -1590,6 +1598,9 @@ impl Run<'_> {
                 });
                 if !frame.is_empty() {
                     entry["FirstFrameSha256"] = serde_json::json!(frame);
+                }
+                if let Some(e) = kept_error {
+                    entry["file_not_kept"] = serde_json::json!(e);
                 }
                 tags.push(entry);
             }
