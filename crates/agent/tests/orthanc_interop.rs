@@ -415,6 +415,27 @@ fn leaf_with(
     (cert.pem(), key.serialize_pem())
 }
 
+/// Orthanc in DICOM TLS mode requiring a client certificate, with this server certificate,
+/// key and trusted CA.
+fn tls_orthanc(server_pem: String, server_key: String, ca_pem: String) -> Orthanc {
+    Orthanc::start(
+        |_| {
+            json!({
+                "DicomTlsEnabled": true,
+                "DicomTlsCertificate": "/etc/orthanc-lab/server.pem",
+                "DicomTlsPrivateKey": "/etc/orthanc-lab/server.key",
+                "DicomTlsTrustedCertificates": "/etc/orthanc-lab/ca.pem",
+                "DicomTlsRemoteCertificateRequired": true,
+            })
+        },
+        &[
+            ("server.pem", server_pem),
+            ("server.key", server_key),
+            ("ca.pem", ca_pem),
+        ],
+    )
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -428,22 +449,7 @@ fn tls_against_orthanc_1_10_1_mutual_and_refused_client_certificates() {
     let (server_pem, server_key) = leaf("pacs", ExtendedKeyUsagePurpose::ServerAuth, &good);
     let (client_pem, client_key) = leaf("modality", ExtendedKeyUsagePurpose::ClientAuth, &good);
     let (rogue_pem, rogue_key) = leaf("rogue", ExtendedKeyUsagePurpose::ClientAuth, &other);
-    let pacs = Orthanc::start(
-        |_| {
-            json!({
-                "DicomTlsEnabled": true,
-                "DicomTlsCertificate": "/etc/orthanc-lab/server.pem",
-                "DicomTlsPrivateKey": "/etc/orthanc-lab/server.key",
-                "DicomTlsTrustedCertificates": "/etc/orthanc-lab/ca.pem",
-                "DicomTlsRemoteCertificateRequired": true,
-            })
-        },
-        &[
-            ("server.pem", server_pem),
-            ("server.key", server_key),
-            ("ca.pem", good.0.pem()),
-        ],
-    );
+    let pacs = tls_orthanc(server_pem, server_key, good.0.pem());
     let pki = temp_dir("orthanc-pki");
     let ca_pem = write(&pki, "ca.pem", &good.0.pem());
     let client_pem = write(&pki, "client.pem", &client_pem);
@@ -565,22 +571,7 @@ fn tls_1_2_against_orthanc_1_10_1_with_rsa_certificates() {
         &ca,
         rsa_key(),
     );
-    let pacs = Orthanc::start(
-        |_| {
-            json!({
-                "DicomTlsEnabled": true,
-                "DicomTlsCertificate": "/etc/orthanc-lab/server.pem",
-                "DicomTlsPrivateKey": "/etc/orthanc-lab/server.key",
-                "DicomTlsTrustedCertificates": "/etc/orthanc-lab/ca.pem",
-                "DicomTlsRemoteCertificateRequired": true,
-            })
-        },
-        &[
-            ("server.pem", server_pem),
-            ("server.key", server_key),
-            ("ca.pem", ca.0.pem()),
-        ],
-    );
+    let pacs = tls_orthanc(server_pem, server_key, ca.0.pem());
     let pki = temp_dir("orthanc-pki-rsa");
     let ca_pem = write(&pki, "ca.pem", &ca.0.pem());
     let client_pem = write(&pki, "client.pem", &client_pem);
