@@ -472,14 +472,14 @@ fn data_altered(
         let sent_frame = t["SOPInstanceUID"]
             .as_str()
             .and_then(|uid| sent_frames.get(uid));
-        if let (Some(stored), Some(&sent)) = (stored_frame, sent_frame)
-            && stored != sent
+        if let (Some(stored_hash), Some(&sent_hash)) = (stored_frame, sent_frame)
+            && stored_hash != sent_hash
         {
             images_changed += 1;
             altered.push(format!(
                 "{id}: the image is not the one sent (first frame sha256 {} stored, {} sent)",
-                &stored[..stored.len().min(12)],
-                &sent[..sent.len().min(12)]
+                &stored_hash[..stored_hash.len().min(12)],
+                &sent_hash[..sent_hash.len().min(12)]
             ));
         }
         if altered.len() > before {

@@ -52,7 +52,7 @@ struct Totals {
     associations: AtomicU64,
     rewritten: AtomicU64,
     pixels_tampered: AtomicU64,
-    /// The first lesions painted (instance, centre, radius, encoding), for the report.
+    /// The first lesions painted (centre, radius, encoding), for the report.
     lesions: Mutex<Vec<Value>>,
     tls_seen: AtomicBool,
     original_names: Mutex<Vec<String>>,
