@@ -91,6 +91,9 @@ fn strip_jpeg_pad(frag: &[u8]) -> &[u8] {
     }
 }
 
+/// The most bytes a JPEG frame may decode to (a 4096x4096 RGB image).
+const MAX_DECODED: usize = 4096 * 4096 * 3;
+
 /// What [`inject_lesion`] did, for the proxy's report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lesion {
@@ -157,6 +160,8 @@ pub fn inject_lesion(data: &[u8], ts_uid: &str) -> Result<(Vec<u8>, Lesion), Str
                 .ok_or("encapsulated pixel data without a fragment")?;
             let mut fragments: Vec<Vec<u8>> = seq.fragments().to_vec();
             let mut decoder = jpeg_decoder::Decoder::new(strip_jpeg_pad(frag));
+            // A header may claim any size; a lab image is far below this.
+            decoder.set_max_decoding_buffer_size(MAX_DECODED);
             let mut pixels = decoder
                 .decode()
                 .map_err(|e| format!("the JPEG frame could not be decoded: {e}"))?;

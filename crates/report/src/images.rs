@@ -149,6 +149,8 @@ fn first_frame(obj: &DefaultDicomObject) -> Result<Raster, String> {
             }
             let fragment = seq.fragments().first().ok_or("no fragment")?;
             let mut decoder = jpeg_decoder::Decoder::new(fragment.as_slice());
+            // A stored file's header may claim any size; a preview needs no more than this.
+            decoder.set_max_decoding_buffer_size(4096 * 4096 * 3);
             let data = decoder
                 .decode()
                 .map_err(|e| format!("the JPEG frame does not decode: {e}"))?;
