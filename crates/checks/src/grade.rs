@@ -355,12 +355,18 @@ fn attack_succeeded(
         return;
     };
     judge(r, success, expect);
+    // One line a student reads: scalars as they are, empty lists left out, lists of objects
+    // counted (the whole result is in `details`).
     let mut summary = result
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(k, _)| !matches!(k.as_str(), "action" | "success"))
-        .map(|(k, v)| format!("{k}={v}"))
+        .filter(|(_, v)| !v.as_array().is_some_and(|a| a.is_empty()))
+        .map(|(k, v)| match v.as_array() {
+            Some(a) if a.iter().any(|x| x.is_object()) => format!("{k}: {} item(s)", a.len()),
+            _ => format!("{k}={v}"),
+        })
         .collect::<Vec<_>>();
     summary.truncate(6);
     r.observed = format!(

@@ -238,6 +238,13 @@ fn the_proxy_fakes_a_lesion_in_a_plain_store_and_tls_keeps_the_image_whole() {
         proxy["observed"]
             .as_str()
             .unwrap()
+            .contains("lesions: 1 item(s)"),
+        "{proxy}"
+    );
+    assert!(
+        proxy["details"][0]
+            .as_str()
+            .unwrap()
             .contains("\"encoding\":\"jpeg-baseline\""),
         "{proxy}"
     );
