@@ -438,12 +438,7 @@ async fn run(
         keep,
         progress,
     };
-    let result = engine::run_lab(&scenario, &opts).await?;
-    let color = std::io::stdout().is_terminal() && progress.interactive;
-    print!(
-        "{}",
-        report::terminal_summary(&result.report, &result.run_dir.display().to_string(), color)
-    );
+    let result = run_and_summarize(&scenario, &opts).await?;
     if result.kept {
         println!(
             "the lab is still running: `lab down {}` removes it",
@@ -487,12 +482,7 @@ async fn check(
         keep: engine::KeepPolicy::Never,
         progress,
     };
-    let result = engine::run_lab(&scenario, &opts).await?;
-    let color = std::io::stdout().is_terminal() && progress.interactive;
-    print!(
-        "{}",
-        report::terminal_summary(&result.report, &result.run_dir.display().to_string(), color)
-    );
+    let result = run_and_summarize(&scenario, &opts).await?;
     let met = result
         .report
         .checks
@@ -609,6 +599,21 @@ async fn grade(
     } else {
         1
     })
+}
+
+/// Runs one lab and prints its terminal summary (colour only on a terminal): what `run`,
+/// `up` and `check` share.
+async fn run_and_summarize(
+    scenario: &scenario::Scenario,
+    opts: &engine::RunOptions,
+) -> Result<engine::RunResult, engine::EngineError> {
+    let result = engine::run_lab(scenario, opts).await?;
+    let color = std::io::stdout().is_terminal() && opts.progress.interactive;
+    print!(
+        "{}",
+        report::terminal_summary(&result.report, &result.run_dir.display().to_string(), color)
+    );
+    Ok(result)
 }
 
 async fn test(
@@ -988,12 +993,7 @@ async fn up(
         keep: engine::KeepPolicy::Always,
         progress,
     };
-    let result = engine::run_lab(&scenario, &opts).await?;
-    let color = std::io::stdout().is_terminal() && progress.interactive;
-    print!(
-        "{}",
-        report::terminal_summary(&result.report, &result.run_dir.display().to_string(), color)
-    );
+    let result = run_and_summarize(&scenario, &opts).await?;
     let id = &result.report.run_id;
     if !result.kept {
         println!("the lab was torn down (interrupted); nothing of {id} is left");
