@@ -23,15 +23,21 @@ fn capture_events(run: &Path) -> Vec<String> {
     a.events.iter().map(|e| e.label.clone()).collect()
 }
 
-#[test]
-fn orthanc_killed_mid_transfer() {
-    let dir = runs_dir("kill-pacs");
-    let mut lab_run = Running::spawn(lab().args(["run", LONG, "--runs-dir"]).arg(&dir));
+/// `lab run` of the long lab into `dir`, returned once its C-STOREs are reaching the PACS
+/// (step 2 started 1.5 s ago), with its run id.
+fn mid_transfer(dir: &Path) -> (Running, String) {
+    let mut lab_run = Running::spawn(lab().args(["run", LONG, "--runs-dir"]).arg(dir));
     lab_run.wait_for("==> run ", 120);
     let id = run_id_in(&lab_run.seen);
     lab_run.wait_for("==> step 2 (", 120);
-    // Mid-transfer: C-STOREs have reached the PACS.
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    (lab_run, id)
+}
+
+#[test]
+fn orthanc_killed_mid_transfer() {
+    let dir = runs_dir("kill-pacs");
+    let (lab_run, id) = mid_transfer(&dir);
     docker(&["kill", &format!("lab-{id}-pacs")]);
     let (code, out, err) = lab_run.finish();
     let stdout = String::from_utf8_lossy(&out);
@@ -178,12 +184,7 @@ interrupt_tests! {
 #[test]
 fn sigkill_then_gc() {
     let dir = runs_dir("sigkill");
-    let mut lab_run = Running::spawn(lab().args(["run", LONG, "--runs-dir"]).arg(&dir));
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
-    lab_run.wait_for("==> step 2 (", 120);
-    // Mid-transfer, as in the PACS test.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (lab_run, id) = mid_transfer(&dir);
     let pid = lab_run.child.id();
     lab_run.signal("KILL");
     let (code, _, _) = lab_run.finish();

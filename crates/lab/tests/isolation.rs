@@ -100,19 +100,7 @@ fn a_lab_network_has_no_way_out() {
             assert_eq!(nets.trim(), net, "{node}");
         }
         // Still a working lab: the PACS answers its modality (on-link, no gateway needed).
-        let echo = lab()
-            .args([
-                "exec",
-                &id,
-                "modality",
-                "--",
-                "lab-agent",
-                "echo",
-                "--host",
-                "pacs",
-            ])
-            .output()
-            .unwrap();
+        let echo = lab_exec(&id, "modality", &["lab-agent", "echo", "--host", "pacs"]);
         expect_exit(&echo, 0);
     });
     down(&dir);
@@ -133,37 +121,13 @@ fn two_runs_cannot_reach_or_capture_each_other() {
         // Reach: each run's modality tries the other run's PACS, by address (its name
         // resolves to its own run's PACS only). Both fail as unreachable (agent exit 4).
         for (from, to_ip) in [(&a, &b_ip), (&b, &a_ip)] {
-            let out = lab()
-                .args([
-                    "exec",
-                    from,
-                    "modality",
-                    "--",
-                    "lab-agent",
-                    "echo",
-                    "--host",
-                    to_ip,
-                ])
-                .output()
-                .unwrap();
+            let out = lab_exec(from, "modality", &["lab-agent", "echo", "--host", to_ip]);
             let said = String::from_utf8_lossy(&out.stdout);
             assert_eq!(out.status.code(), Some(4), "{from} reached {to_ip}: {said}");
         }
         // Control: each reaches its own PACS.
         for run in [&a, &b] {
-            let own = lab()
-                .args([
-                    "exec",
-                    run,
-                    "modality",
-                    "--",
-                    "lab-agent",
-                    "echo",
-                    "--host",
-                    "pacs",
-                ])
-                .output()
-                .unwrap();
+            let own = lab_exec(run, "modality", &["lab-agent", "echo", "--host", "pacs"]);
             expect_exit(&own, 0);
         }
 
@@ -171,30 +135,14 @@ fn two_runs_cannot_reach_or_capture_each_other() {
         let mut cap = Running::spawn(lab().args(["capture", &a]));
         cap.wait_for("\"capturing\"", 60);
         for (run, patient) in [(&b, "ONLY^B"), (&a, "ONLY^A")] {
-            let store = lab()
-                .args([
-                    "exec",
-                    run,
-                    "modality",
-                    "--",
-                    "lab-agent",
-                    "store",
-                    "--host",
-                    "pacs",
-                    "--patient",
-                    patient,
-                ])
-                .output()
-                .unwrap();
+            let store = lab_exec(
+                run,
+                "modality",
+                &["lab-agent", "store", "--host", "pacs", "--patient", patient],
+            );
             assert!(expect_exit(&store, 0).contains("\"ok\":true"));
         }
-        std::thread::sleep(std::time::Duration::from_millis(800));
-        cap.signal("INT");
-        let (code, pcap, err) = cap.finish();
-        assert_eq!(code, Some(0), "{err}");
-        let file = dir.join("a-live.pcapng");
-        std::fs::write(&file, &pcap).unwrap();
-        let analysis = wire::analyze_file(&file).unwrap();
+        let analysis = stop_live_capture(cap, &dir.join("a-live.pcapng"));
         let names: Vec<&str> = analysis.phi.iter().map(|p| p.value.as_str()).collect();
         assert!(
             names.contains(&"ONLY^A"),

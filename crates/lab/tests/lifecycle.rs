@@ -194,49 +194,19 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("its nodes: modality, pacs"));
 
     // exec: output through, the command's exit code out.
-    let echo = lab()
-        .args([
-            "exec",
-            id,
-            "modality",
-            "--",
-            "lab-agent",
-            "echo",
-            "--host",
-            "pacs",
-        ])
-        .output()
-        .unwrap();
+    let echo = lab_exec(id, "modality", &["lab-agent", "echo", "--host", "pacs"]);
     assert!(expect_exit(&echo, 0).contains("\"status_name\":\"Success\""));
-    let seven = lab()
-        .args([
-            "exec",
-            id,
-            "modality",
-            "--",
-            "sh",
-            "-c",
-            "echo out; echo err >&2; exit 7",
-        ])
-        .output()
-        .unwrap();
+    let seven = lab_exec(
+        id,
+        "modality",
+        &["sh", "-c", "echo out; echo err >&2; exit 7"],
+    );
     assert_eq!(expect_exit(&seven, 7), "out\n");
     assert_eq!(String::from_utf8_lossy(&seven.stderr), "err\n");
 
     // The PACS keeps its store on a bounded tmpfs, not in the container layer (which may be
     // fuse-overlayfs, where Orthanc's writes and fsyncs were the limit of every store).
-    let storage = lab()
-        .args([
-            "exec",
-            id,
-            "pacs",
-            "--",
-            "df",
-            "-T",
-            "/var/lib/orthanc/lab-db",
-        ])
-        .output()
-        .unwrap();
+    let storage = lab_exec(id, "pacs", &["df", "-T", "/var/lib/orthanc/lab-db"]);
     let df = expect_exit(&storage, 0);
     let line = df.lines().last().unwrap_or_default().to_string();
     assert!(
@@ -247,34 +217,25 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
     // capture: live pcapng on stdout while the modality stores again.
     let mut cap = Running::spawn(lab().args(["capture", id]));
     cap.wait_for("\"capturing\"", 60);
-    let store = lab()
-        .args([
-            "exec",
-            id,
-            "modality",
-            "--",
+    let store = lab_exec(
+        id,
+        "modality",
+        &[
             "lab-agent",
             "store",
             "--host",
             "pacs",
             "--patient",
             "LIVE^CAPTURE",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(expect_exit(&store, 0).contains("\"ok\":true"));
-    // Let the sniffer's 200 ms flush pass, then stop as a user's Ctrl-C would.
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    cap.signal("INT");
-    let (code, pcap, err) = cap.finish();
-    assert_eq!(code, Some(0), "{err}");
-    let file = dir.join("live.pcapng");
-    std::fs::write(&file, &pcap).unwrap();
-    let analysis = wire::analyze_file(&file).expect("lab capture wrote a readable pcapng");
+    let live = dir.join("live.pcapng");
+    let analysis = stop_live_capture(cap, &live);
     assert!(
         analysis.phi.iter().any(|p| p.value == "LIVE^CAPTURE"),
         "{} bytes, {:?}",
-        pcap.len(),
+        std::fs::metadata(&live).map(|m| m.len()).unwrap_or(0),
         analysis.phi
     );
     // A reader that goes away (Wireshark closed) ends the capture although the lab is

@@ -20,6 +20,15 @@ pub fn lab() -> Command {
     c
 }
 
+/// `lab exec <run> <node> -- <args>`, run to completion.
+pub fn lab_exec(run: &str, node: &str, args: &[&str]) -> std::process::Output {
+    lab()
+        .args(["exec", run, node, "--"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 pub fn runs_dir(test: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("runs")
@@ -176,6 +185,17 @@ impl Running {
 }
 
 /// The run id in a line such as `==> run plaintext-store-1a2b -> ...`.
+/// Stops a running `lab capture` as a user's Ctrl-C would, once the sniffer's 200 ms flush
+/// has passed; writes the pcapng it printed to `file` and decodes it.
+pub fn stop_live_capture(cap: Running, file: &Path) -> wire::Analysis {
+    std::thread::sleep(Duration::from_millis(800));
+    cap.signal("INT");
+    let (code, pcap, err) = cap.finish();
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::write(file, &pcap).unwrap();
+    wire::analyze_file(file).expect("lab capture wrote a readable pcapng")
+}
+
 pub fn run_id_in(text: &str) -> String {
     text.lines()
         .find_map(|l| l.strip_prefix("==> run "))
