@@ -6,7 +6,6 @@
 //! instructor's steps, attacks, images and hidden checks. A submission that cannot be read
 //! or run gets its own error row; the others are graded all the same.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,68 +20,19 @@ use crate::{EngineError, RunOptions, images, run_lab};
 /// The largest submission read; lab files are a few kilobytes.
 pub const MAX_SUBMISSION_BYTES: u64 = scenario::MAX_FILE_BYTES as u64;
 
-/// A student of the roster.
-#[derive(Debug, Clone)]
-pub struct Student {
-    pub id: String,
-    pub name: Option<String>,
-}
+pub use scenario::roster::Student;
 
-/// Reads a roster: CSV with a header naming an `id` (or `student`) column and, optionally,
-/// a `name` column.
+/// Reads a roster (see [`scenario::roster`]): at most [`scenario::roster::MAX_ROSTER_BYTES`]
+/// are read, whatever the file's size.
 pub fn read_roster(path: &Path) -> Result<Vec<Student>, EngineError> {
+    use std::io::Read;
     let shown = path.display().to_string();
-    let mut r = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_path(path)
+    let limit = scenario::roster::MAX_ROSTER_BYTES as u64;
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut text))
         .map_err(|e| EngineError::Setup(format!("{shown}: cannot read the roster: {e}")))?;
-    let headers = r
-        .headers()
-        .map_err(|e| EngineError::Setup(format!("{shown}: {e}")))?
-        .clone();
-    let col = |names: &[&str]| {
-        headers
-            .iter()
-            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
-    };
-    let Some(id_col) = col(&["id", "student", "student_id"]) else {
-        return Err(EngineError::Setup(format!(
-            "{shown}:1: the roster has no `id` column (its header is: {})\n  fix: make the first line `id,name` and put one student per line",
-            headers.iter().collect::<Vec<_>>().join(",")
-        )));
-    };
-    let name_col = col(&["name"]);
-    let mut students = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (i, rec) in r.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| EngineError::Setup(format!("{shown}:{line}: {e}")))?;
-        let id = rec.get(id_col).unwrap_or("").to_string();
-        if id.is_empty() {
-            continue;
-        }
-        if !exercise::valid_student_id(&id) {
-            return Err(EngineError::Setup(format!(
-                "{shown}:{line}: `{id}` is not a usable student id\n  fix: letters, digits, '.', '_' and '-', at most 40 (it names the student's file)"
-            )));
-        }
-        if !seen.insert(id.clone()) {
-            return Err(EngineError::Setup(format!(
-                "{shown}:{line}: student `{id}` is listed twice"
-            )));
-        }
-        students.push(Student {
-            id,
-            name: name_col.and_then(|c| rec.get(c)).map(String::from),
-        });
-    }
-    if students.is_empty() {
-        return Err(EngineError::Setup(format!(
-            "{shown}: the roster lists no students"
-        )));
-    }
-    Ok(students)
+    scenario::roster::parse(&shown, &text).map_err(|e| EngineError::Setup(e.to_string()))
 }
 
 /// Reads an exercise (the instructor's file) as text and scenario.

@@ -24,7 +24,9 @@ pub use images::{MAX_IMAGES, StoredImage, stored_images};
 pub use junit::{RUN_TESTCASE, junit};
 pub use sarif::{RUN_DIR_BASE, SARIF_SCHEMA_URI, sarif, sarif_with_lines};
 pub use scores::{CheckScore, ScoreRow, scores_csv, scores_junit};
-pub use sums::{SUMS_FILE, Verification, evidence_files, verify_sums, write_sums};
+#[doc(hidden)]
+pub use sums::fuzzing as sums_fuzzing;
+pub use sums::{MAX_SUMS_BYTES, SUMS_FILE, Verification, evidence_files, verify_sums, write_sums};
 
 /// The files [`write_all`] writes into a run directory.
 pub const REPORT_FILES: &[&str] = &["report.json", "junit.xml", "report.sarif", "report.html"];

@@ -15,19 +15,28 @@ pub const SUMS_FILE: &str = "SHA256SUMS";
 /// relative paths. Symbolic links are not followed nor listed.
 pub fn evidence_files(run_dir: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
-    walk(run_dir, run_dir, &mut out)?;
+    walk(run_dir, run_dir, 0, &mut out)?;
     out.retain(|f| f != SUMS_FILE);
     out.sort();
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
+fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<String>) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is nested more than {MAX_DEPTH} folders deep",
+                dir.display()
+            ),
+        ));
+    }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let ty = entry.file_type()?;
         let path = entry.path();
         if ty.is_dir() {
-            walk(root, &path, out)?;
+            walk(root, &path, depth + 1, out)?;
         } else if ty.is_file() {
             let rel = path.strip_prefix(root).expect("under root");
             let parts: Vec<String> = rel
@@ -40,10 +49,43 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
     Ok(())
 }
 
+/// The largest `SHA256SUMS` read by `lab verify`: a run lists a few hundred files.
+pub const MAX_SUMS_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How deep `evidence_files` walks: a run directory is two or three levels deep.
+const MAX_DEPTH: usize = 32;
+
+/// A run directory handed to `lab verify` may come from anywhere: a listed name whose path
+/// passes through a symbolic link (to `/dev/zero`, to `/etc`) is not evidence, and reading
+/// through it could hang or read the host's files.
+fn open_inside(run_dir: &Path, name: &str) -> io::Result<std::fs::File> {
+    let mut path = run_dir.to_path_buf();
+    for part in Path::new(name).components() {
+        path.push(part);
+        if std::fs::symlink_metadata(&path)?.file_type().is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a symbolic link inside the run directory",
+            ));
+        }
+    }
+    if !std::fs::symlink_metadata(&path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    std::fs::File::open(path)
+}
+
 fn sha256_file(path: &Path) -> io::Result<String> {
     let mut f = std::fs::File::open(path)?;
+    sha256_of(&mut f)
+}
+
+fn sha256_of(f: &mut std::fs::File) -> io::Result<String> {
     let mut h = Sha256::new();
-    io::copy(&mut f, &mut h)?;
+    io::copy(f, &mut h)?;
     Ok(hex::encode(h.finalize()))
 }
 
@@ -95,7 +137,17 @@ impl Verification {
 /// Checks `run_dir/SHA256SUMS`. `Err` with [`io::ErrorKind::NotFound`] when there is no
 /// `SHA256SUMS`; other errors when it cannot be read.
 pub fn verify_sums(run_dir: &Path) -> io::Result<Verification> {
-    let text = std::fs::read(run_dir.join(SUMS_FILE))?;
+    let mut text = Vec::new();
+    io::Read::read_to_end(
+        &mut io::Read::take(open_inside(run_dir, SUMS_FILE)?, MAX_SUMS_BYTES + 1),
+        &mut text,
+    )?;
+    if text.len() as u64 > MAX_SUMS_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{SUMS_FILE} is larger than {MAX_SUMS_BYTES} bytes: not a run's"),
+        ));
+    }
     let text = String::from_utf8_lossy(&text);
     let mut v = Verification::default();
     let mut listed = std::collections::BTreeSet::new();
@@ -117,7 +169,7 @@ pub fn verify_sums(run_dir: &Path) -> io::Result<Verification> {
             continue;
         }
         listed.insert(name.clone());
-        match sha256_file(&run_dir.join(&name)) {
+        match open_inside(run_dir, &name).and_then(|mut f| sha256_of(&mut f)) {
             Ok(actual) if actual.eq_ignore_ascii_case(&sum) => v.ok.push(name),
             Ok(_) => v.mismatched.push(name),
             Err(_) => v.missing.push(name),
@@ -130,6 +182,15 @@ pub fn verify_sums(run_dir: &Path) -> io::Result<Verification> {
             .collect();
     }
     Ok(v)
+}
+
+/// For the fuzz targets only; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// One line of `SHA256SUMS`: the digest and the unescaped name, if the line is one.
+    pub fn parse_line(line: &str) -> Option<(String, String)> {
+        super::parse_line(line)
+    }
 }
 
 /// `<hex>  <name>` or `<hex> *<name>`, with GNU's leading-backslash escaping.

@@ -100,3 +100,27 @@ fn write_all_without_capture_or_scenario_still_writes_every_report() {
         assert!(dir.join(f).exists(), "{f} written");
     }
 }
+
+/// A run directory handed to `lab verify` may be hostile: a listed name that is a symbolic
+/// link (to /dev/zero, which would never end, or to a host file) is missing evidence, never
+/// read; a huge SHA256SUMS is refused before it is read whole.
+#[test]
+fn verify_never_reads_through_symbolic_links_and_bounds_the_sums_file() {
+    let (dir, r) = plaintext_run("sums-links");
+    report::write_all(&dir, &r).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero")).unwrap();
+    std::os::unix::fs::symlink("/etc", dir.join("etc")).unwrap();
+    let sums = format!(
+        "{z}  zero\n{z}  etc/hostname\n{z}  report.json\n",
+        z = "0".repeat(64)
+    );
+    std::fs::write(dir.join(report::SUMS_FILE), sums).unwrap();
+    let v = report::verify_sums(&dir).unwrap();
+    assert_eq!(v.missing, vec!["zero", "etc/hostname"], "{v:?}");
+    assert_eq!(v.mismatched, vec!["report.json"], "{v:?}");
+
+    let f = std::fs::File::create(dir.join(report::SUMS_FILE)).unwrap();
+    f.set_len(report::MAX_SUMS_BYTES + 1).unwrap();
+    let e = report::verify_sums(&dir).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+}

@@ -16,6 +16,7 @@ mod error;
 pub mod exercise;
 mod params;
 mod raw;
+pub mod roster;
 pub mod schema;
 pub mod step_rules;
 mod tree;
