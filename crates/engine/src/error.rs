@@ -15,6 +15,9 @@ pub enum EngineError {
     /// A signal (SIGINT, SIGTERM) stopped the run; the text says which and in what phase.
     #[error("interrupted by {0}; the evidence gathered so far was saved and the lab torn down")]
     Interrupted(String),
+    /// A batch (`lab test`, `lab grade`) was interrupted before this run began.
+    #[error("not run: interrupted by {0} before it started")]
+    NotRun(String),
 }
 
 impl EngineError {
