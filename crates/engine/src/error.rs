@@ -12,6 +12,10 @@ pub enum EngineError {
         what: String,
         source: std::io::Error,
     },
+    /// A file of the run directory could not be written; the error names it (a full disk,
+    /// a read-only runs folder).
+    #[error("cannot save {0}")]
+    Save(std::io::Error),
     /// A signal (SIGINT, SIGTERM) stopped the run; the text says which and in what phase.
     #[error("interrupted by {0}; the evidence gathered so far was saved and the lab torn down")]
     Interrupted(String),

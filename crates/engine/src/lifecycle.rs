@@ -382,7 +382,7 @@ async fn salvage(
             }
             // The host could not take it: stop, keep the run. Other errors mean the node
             // never wrote the file, or is gone: nothing to save.
-            if let Err(e @ EngineError::Io { .. }) =
+            if let Err(e @ (EngineError::Save(_) | EngineError::Io { .. })) =
                 save::copy_out(docker, &container, inner, &dest, max).await
             {
                 return Err(e);

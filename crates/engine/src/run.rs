@@ -164,7 +164,7 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         // A node killed as the steps ended can still look alive to Docker when they are
         // checked; a collection that then fails asks again, so the report names the cause.
         if error.is_none()
-            && let Err(dead) = run.nodes_still_up().await
+            && let Err(dead) = run.nodes_still_up(true).await
         {
             error = Some(dead.to_string());
         }
@@ -552,22 +552,35 @@ impl Run<'_> {
             }
         }
         self.phase = "checking the nodes".into();
-        self.nodes_still_up().await
+        self.nodes_still_up(false).await
     }
 
     /// Every node is still up once the steps are over: a PACS that died mid-transfer, a
     /// sniffer that stopped (the capture then misses part of the exchange) make the run
     /// an error, named in words, rather than a verdict drawn from partial evidence.
-    async fn nodes_still_up(&self) -> Result<(), EngineError> {
+    /// `collected`: asked after the collection, which stops the taps and attacker daemons
+    /// itself (SIGTERM: they exit 0, or 143); those ends are not deaths.
+    async fn nodes_still_up(&self, collected: bool) -> Result<(), EngineError> {
         let mut dead = Vec::new();
         for node in &self.scenario.nodes {
             let tap = matches!(node.kind, NodeKind::Sniffer { .. } | NodeKind::Ids { .. });
             if tap && !self.taps_started.contains(&node.name) {
                 continue;
             }
+            let stopped_by_collect = collected
+                && (tap
+                    || matches!(
+                        node.kind,
+                        NodeKind::Attacker {
+                            daemon: Some(_),
+                            ..
+                        }
+                    ));
             let container = self.plan.container(&node.name);
             let state = self.docker.describe_state(&container).await?;
-            if state != "running" {
+            let stopped_by_us = stopped_by_collect
+                && (state == "exited with code 0" || state.starts_with("exited with code 143"));
+            if state != "running" && !stopped_by_us {
                 let what = match node.kind {
                     NodeKind::Orthanc { .. } => "the PACS",
                     NodeKind::Sniffer { .. } => "the sniffer; the capture stops where it died",

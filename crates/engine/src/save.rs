@@ -17,8 +17,7 @@ pub(crate) const MAX_ALERTS_BYTES: u64 = 256 << 20;
 
 /// Writes `bytes` to `dest` whole or not at all.
 pub(crate) fn write(dest: &Path, bytes: impl AsRef<[u8]>) -> Result<(), EngineError> {
-    report::write_atomic(dest, bytes.as_ref())
-        .map_err(EngineError::io(format!("saving {}", dest.display())))
+    report::write_atomic(dest, bytes.as_ref()).map_err(EngineError::Save)
 }
 
 /// Creates `dir` (and its parents); the error names it.
@@ -38,21 +37,16 @@ pub(crate) async fn copy_out(
     if let Some(dir) = dest.parent() {
         mkdir(dir)?;
     }
-    let file = report::AtomicFile::create(dest)
-        .map_err(EngineError::io(format!("saving {}", dest.display())))?;
+    let file = report::AtomicFile::create(dest).map_err(EngineError::Save)?;
     let (file, copied) = docker
         .copy_file_out(container, inner, file, max)
         .await
         .map_err(|e| match e {
-            // The host's side failed: an I/O error on a run-directory file, like the others.
-            runtime::RuntimeError::Destination { context, source } => EngineError::Io {
-                what: context,
-                source,
-            },
+            // The host's side failed (the error names the file), not the container.
+            runtime::RuntimeError::Destination { source, .. } => EngineError::Save(source),
             other => other.into(),
         })?;
-    file.commit()
-        .map_err(EngineError::io(format!("saving {}", dest.display())))?;
+    file.commit().map_err(EngineError::Save)?;
     if copied.truncated {
         return Err(EngineError::Setup(format!(
             "{container}:{inner} holds {} bytes; only the first {} were saved to {} (the limit)",

@@ -32,7 +32,7 @@ impl AtomicFile {
             .prefix(".tmp-")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
-            .map_err(|e| named(dest, "creating a temporary file for", e))?;
+            .map_err(|e| named(dest, "", e))?;
         Ok(AtomicFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -45,11 +45,11 @@ impl AtomicFile {
         self.tmp
             .as_file()
             .sync_all()
-            .map_err(|e| named(&dest, "writing", e))?;
+            .map_err(|e| named(&dest, "", e))?;
         self.tmp
             .persist(&dest)
             .map_err(|e| named(&dest, "renaming into place", e.error))?;
-        sync_dir(parent_of(&dest)).map_err(|e| named(&dest, "syncing the folder of", e))
+        sync_dir(parent_of(&dest)).map_err(|e| named(&dest, "syncing its folder", e))
     }
 
     /// Where the file will be.
@@ -60,15 +60,11 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp
-            .write(buf)
-            .map_err(|e| named(&self.dest, "writing", e))
+        self.tmp.write(buf).map_err(|e| named(&self.dest, "", e))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.tmp
-            .flush()
-            .map_err(|e| named(&self.dest, "writing", e))
+        self.tmp.flush().map_err(|e| named(&self.dest, "", e))
     }
 }
 
@@ -90,10 +86,30 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The error with the file and what was being done to it, so that "No space left on
-/// device" says which file it hit.
+/// The error with the file it hit, so that "No space left on device" says which file:
+/// `<dest>: <why>` (`<dest> (<doing>): <why>` past the write itself). The temporary
+/// file's name, which tempfile adds, is left out: it no longer exists.
 fn named(path: &Path, doing: &str, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{doing} {}: {e}", path.display()))
+    let why = reason(&e);
+    let what = if doing.is_empty() {
+        format!("{}: {why}", path.display())
+    } else {
+        format!("{} ({doing}): {why}", path.display())
+    };
+    io::Error::new(e.kind(), what)
+}
+
+/// The system's words for an error. tempfile appends ` at path "<temporary file>"` (and
+/// hides the OS error code under its own type): that name is cut, the file is gone.
+fn reason(e: &io::Error) -> String {
+    if let Some(code) = e.raw_os_error() {
+        return io::Error::from_raw_os_error(code).to_string();
+    }
+    let text = e.to_string();
+    match text.rfind(" at path \"") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +149,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("gone").join("report.json");
         let e = write_atomic(&dest, b"x").unwrap_err();
-        assert!(e.to_string().contains("report.json"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("{}: No such file or directory (os error 2)", dest.display())
+        );
     }
 }
