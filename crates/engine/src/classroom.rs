@@ -114,6 +114,10 @@ pub fn submissions(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, EngineError> {
 /// Grades every submission against the instructor's exercise, `jobs` at a time.
 /// Students of `roster` who handed in nothing get a row with score 0. `on_done` is called
 /// as each row is ready.
+///
+/// After SIGINT or SIGTERM (`opts.shutdown`, shared with every run) no new run starts:
+/// the runs in flight save their evidence and tear down, and each submission not run
+/// gets a row saying it was not graded, so the partial CSV names every student.
 pub async fn grade(
     instructor: &Path,
     files: Vec<PathBuf>,
@@ -124,7 +128,15 @@ pub async fn grade(
 ) -> Result<Vec<ScoreRow>, EngineError> {
     let (text, lab) = load_exercise(instructor)?;
     let docker = runtime::Docker::connect().await?;
-    images::ensure(&docker, &images::needed_by(&lab), opts.progress, false).await?;
+    let needed = images::needed_by(&lab);
+    tokio::select! {
+        r = images::ensure(&docker, &needed, opts.progress, false) => { r?; }
+        s = opts.shutdown.wait(1) => {
+            return Err(EngineError::Setup(format!(
+                "interrupted by {s} while building images; nothing was graded"
+            )));
+        }
+    }
     let max: u32 = lab.checks.iter().map(|c| c.points).sum();
     let text = Arc::new(text);
     let lab = Arc::new(lab);
@@ -244,6 +256,10 @@ async fn grade_one(
         );
     }
     row.ignored = graded.ignored.clone();
+    if let Some(s) = opts.shutdown.last() {
+        add_note(&mut row, EngineError::NotRun(s.to_string()).to_string());
+        return row;
+    }
     let opts = RunOptions {
         runs_dir: opts.runs_dir.join(&graded.student),
         ..opts.clone()

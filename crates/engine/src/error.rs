@@ -12,9 +12,16 @@ pub enum EngineError {
         what: String,
         source: std::io::Error,
     },
+    /// A file of the run directory could not be written; the error names it (a full disk,
+    /// a read-only runs folder).
+    #[error("cannot save {0}")]
+    Save(std::io::Error),
     /// A signal (SIGINT, SIGTERM) stopped the run; the text says which and in what phase.
     #[error("interrupted by {0}; the evidence gathered so far was saved and the lab torn down")]
     Interrupted(String),
+    /// A batch (`lab test`, `lab grade`) was interrupted before this run began.
+    #[error("not run: interrupted by {0} before it started")]
+    NotRun(String),
 }
 
 impl EngineError {

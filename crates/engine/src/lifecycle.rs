@@ -19,6 +19,7 @@ use crate::EngineError;
 use crate::images::Image;
 use crate::orthanc;
 use crate::plan::{RunPlan, process_start};
+use crate::save;
 
 /// The port on a PACS's lab address where `lab up` forwards Orthanc's REST API and web
 /// UI for the host (and only the host: other peers are refused).
@@ -282,12 +283,16 @@ pub struct Collected {
     /// Where its evidence was saved, when its run directory was found.
     pub saved: Option<PathBuf>,
     pub removed: Removed,
+    /// Saving what it left failed (a full disk, a read-only runs folder), so it was left in
+    /// place, untouched: removing it would lose the evidence for good.
+    pub left: Option<String>,
 }
 
 /// Removes every run whose owning process is gone and that was not kept on purpose, after
 /// saving what it left (node logs, the capture, IDS alerts, a report whose verdict is
-/// error with the cause) into its run directory. Also removes `lab capture` helpers whose
-/// process is gone. Runs with a live owner are never touched.
+/// error with the cause) into its run directory. A run whose salvage fails is left up
+/// (`Collected::left` says why); the next `gc` tries again. Also removes `lab capture`
+/// helpers whose process is gone. Runs with a live owner are never touched.
 pub async fn gc(docker: &Docker, runs_dir: Option<&Path>) -> Result<Vec<Collected>, EngineError> {
     let mut out = Vec::new();
     for run in list_runs(docker, runs_dir).await? {
@@ -298,13 +303,16 @@ pub async fn gc(docker: &Docker, runs_dir: Option<&Path>) -> Result<Vec<Collecte
                 ),
                 None => unreachable!("orphans name their owner"),
             };
-            let saved = salvage(docker, &run, &reason).await;
-            let removed = docker.remove_runs(Some(&run.run)).await?;
+            let (saved, removed, left) = match salvage(docker, &run, &reason).await {
+                Ok(saved) => (saved, docker.remove_runs(Some(&run.run)).await?, None),
+                Err(e) => (None, Removed::default(), Some(e.to_string())),
+            };
             out.push(Collected {
                 run: run.run,
                 reason,
                 saved,
                 removed,
+                left,
             });
         }
     }
@@ -322,28 +330,48 @@ pub async fn gc(docker: &Docker, runs_dir: Option<&Path>) -> Result<Vec<Collecte
                     containers: vec![c.name],
                     ..Default::default()
                 },
+                left: None,
             });
         }
     }
     Ok(out)
 }
 
-/// Saves what an orphaned run left into its run directory, if there is one: logs, the
-/// sniffer's capture and IDS alerts so far, and a report (verdict error, with `reason`).
-async fn salvage(docker: &Docker, run: &RunStatus, reason: &str) -> Option<PathBuf> {
-    let dir = Path::new(run.runs_dir.as_ref()?).join(&run.run);
-    let scenario = scenario::load(&dir.join("scenario.yaml"), &BTreeMap::new()).ok()?;
-    let _ = std::fs::create_dir_all(dir.join("logs"));
+/// Saves what an orphaned run left into its run directory: logs, the sniffer's capture
+/// and IDS alerts so far, and a report (verdict error, with `reason`). `Ok(None)` when
+/// there is nowhere to save to (no run directory with its `scenario.yaml`); `Err` when a
+/// file could not be written, or the lab file there cannot be read.
+async fn salvage(
+    docker: &Docker,
+    run: &RunStatus,
+    reason: &str,
+) -> Result<Option<PathBuf>, EngineError> {
+    let Some(runs_dir) = run.runs_dir.as_ref() else {
+        return Ok(None);
+    };
+    let dir = Path::new(runs_dir).join(&run.run);
+    let scenario_file = dir.join("scenario.yaml");
+    if !scenario_file.is_file() {
+        return Ok(None);
+    }
+    let scenario = scenario::load(&scenario_file, &BTreeMap::new())?;
+    save::mkdir(&dir.join("logs"))?;
     for node in &scenario.nodes {
         let container = format!("lab-{}-{}", run.run, node.name);
-        let (inner, dest) = match node.kind {
-            NodeKind::Sniffer { .. } => (crate::run::SNIFFER_OUT, dir.join(checks::CAPTURE_FILE)),
-            NodeKind::Ids { .. } => {
-                let d = dir.join(checks::IDS_DIR).join(&node.name);
-                let _ = std::fs::create_dir_all(&d);
-                (crate::run::IDS_OUT, d.join("alerts.jsonl"))
-            }
-            _ => ("", PathBuf::new()),
+        let (inner, dest, max) = match node.kind {
+            NodeKind::Sniffer { .. } => (
+                crate::run::SNIFFER_OUT,
+                dir.join(checks::CAPTURE_FILE),
+                save::MAX_CAPTURE_BYTES,
+            ),
+            NodeKind::Ids { .. } => (
+                crate::run::IDS_OUT,
+                dir.join(checks::IDS_DIR)
+                    .join(&node.name)
+                    .join("alerts.jsonl"),
+                save::MAX_ALERTS_BYTES,
+            ),
+            _ => ("", PathBuf::new(), 0),
         };
         if !inner.is_empty() && !dest.exists() {
             if docker.is_running(&container).await.unwrap_or(false) {
@@ -352,15 +380,19 @@ async fn salvage(docker: &Docker, run: &RunStatus, reason: &str) -> Option<PathB
                     .wait_stopped(&container, Duration::from_secs(15))
                     .await;
             }
-            if let Ok(bytes) = docker.read_file(&container, inner).await {
-                let _ = std::fs::write(&dest, bytes);
+            // The host could not take it: stop, keep the run. Other errors mean the node
+            // never wrote the file, or is gone: nothing to save.
+            if let Err(e @ (EngineError::Save(_) | EngineError::Io { .. })) =
+                save::copy_out(docker, &container, inner, &dest, max).await
+            {
+                return Err(e);
             }
         }
         let log = dir.join("logs").join(format!("{}.log", node.name));
         if !log.exists()
             && let Ok(text) = docker.logs(&container).await
         {
-            let _ = std::fs::write(&log, text);
+            save::write(&log, text)?;
         }
     }
     let previous: Option<report::RunReport> = std::fs::read(dir.join("report.json"))
@@ -375,8 +407,8 @@ async fn salvage(docker: &Docker, run: &RunStatus, reason: &str) -> Option<PathB
     ));
     report.verdict = report::Verdict::Error;
     report.duration_s = run.age_s as f64;
-    crate::run::write_report(&dir, &report).ok()?;
-    Some(dir)
+    crate::run::write_report(&dir, &report)?;
+    Ok(Some(dir))
 }
 
 /// Removes every run (or every run whose evidence goes to `runs_dir`), by label alone.

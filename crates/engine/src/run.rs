@@ -12,12 +12,15 @@ use runtime::{ContainerSpec, Docker, NetworkSpec, Removed};
 use scenario::{Action, NodeKind, Scenario};
 
 use crate::EngineError;
+use crate::finish;
 use crate::images::{self, Image};
 use crate::lifecycle;
 use crate::orthanc;
 use crate::pki::{Identity, RunCa};
 use crate::plan::{RunPlan, free_subnets, suffix_of};
 use crate::progress::Progress;
+use crate::save;
+use crate::shutdown::Shutdown;
 use crate::tools;
 
 /// Where the sniffer writes inside its container; copied out after it stops.
@@ -69,6 +72,8 @@ pub struct RunOptions {
     /// Leave the lab running afterwards (`lab up`, or `--keep` on failure).
     pub keep: KeepPolicy,
     pub progress: Progress,
+    /// The process's signals (one handle per `lab` command, shared by a batch's runs).
+    pub shutdown: Shutdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,16 +93,22 @@ pub struct RunResult {
 }
 
 /// Runs a lab from start to teardown. `Err` only when nothing could be started (no run
-/// directory); once the run exists, failures are recorded in its report (verdict error).
+/// directory); once the run exists, failures are recorded in its report (verdict error),
+/// including a report that could not be saved: the lab is torn down all the same.
 pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult, EngineError> {
     let started = Instant::now();
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let progress = opts.progress;
-    // From here on SIGINT and SIGTERM are ours: every phase turns them into exit 2 with
-    // the evidence saved, instead of the default (die, leaving the lab up).
-    let mut signals = Signals::install();
+    // SIGINT and SIGTERM are the caller's (`opts.shutdown`): every phase turns them into
+    // exit 2 with the evidence saved, instead of the default (die, leaving the lab up).
+    let signals = &opts.shutdown;
+    if let Some(s) = signals.last() {
+        return Err(EngineError::Setup(format!(
+            "interrupted by {s} before the run began; nothing was started"
+        )));
+    }
     let docker = Docker::connect().await?;
 
     let needed = images::needed_by(scenario);
@@ -118,10 +129,8 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     };
     let plan = plan_unique(&docker, scenario, &opts.runs_dir).await?;
     let run_dir = opts.runs_dir.join(&plan.id);
-    std::fs::create_dir_all(run_dir.join("logs"))
-        .map_err(EngineError::io(format!("creating {}", run_dir.display())))?;
-    std::fs::write(run_dir.join("scenario.yaml"), &scenario.resolved_text)
-        .map_err(EngineError::io("saving the resolved scenario"))?;
+    save::mkdir(&run_dir.join("logs"))?;
+    save::write(&run_dir.join("scenario.yaml"), &scenario.resolved_text)?;
     progress.phase(&format!("run {} -> {}", plan.id, run_dir.display()));
 
     let mut run = Run {
@@ -155,7 +164,7 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         // A node killed as the steps ended can still look alive to Docker when they are
         // checked; a collection that then fails asks again, so the report names the cause.
         if error.is_none()
-            && let Err(dead) = run.nodes_still_up().await
+            && let Err(dead) = run.nodes_still_up(true).await
         {
             error = Some(dead.to_string());
         }
@@ -180,114 +189,12 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         report.error = Some(e);
         report.verdict = Verdict::Error;
     }
-    write_report(&run.run_dir, &report)?;
-
-    let interrupted = signals.last().is_some();
-    let keep = match opts.keep {
-        KeepPolicy::Always => true,
-        KeepPolicy::OnFailure => report.verdict != Verdict::Pass,
-        KeepPolicy::Never => false,
-    } && !interrupted;
-    if keep {
-        lifecycle::mark_kept(&run.docker, &run.plan).await?;
-        // `lab up`: the taps were stopped to save their evidence; `lab capture` taps the
-        // lab from now on. (`--keep` on failure leaves them, stopped, for debugging.)
-        let taps = match opts.keep {
-            KeepPolicy::Always => run.taps_started.as_slice(),
-            _ => &[],
-        };
-        for tap in taps {
-            run.docker
-                .remove_container(&run.plan.container(tap))
-                .await?;
-        }
-    } else {
-        // Teardown runs to its end whatever signal comes: stopping half-way would leave
-        // the lab up, which is the one thing an interruption must not do.
-        progress.phase("tearing down");
-        teardown(&run.docker, Some(&run.plan.id)).await?;
-        // A signal that cut a network or container creation short leaves that request
-        // with the daemon, which may finish it after the sweep above: sweep again once it
-        // has had time to (seen: a network left by SIGINT while starting, under load).
-        if interrupted && (run.phase.starts_with("creating") || run.phase.starts_with("starting")) {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            teardown(&run.docker, Some(&run.plan.id)).await?;
-        }
-        if report.error.is_none()
-            && let Some(s) = signals.last()
-        {
-            report.error =
-                Some(EngineError::Interrupted(format!("{s} while tearing down")).to_string());
-            report.verdict = Verdict::Error;
-            write_report(&run.run_dir, &report)?;
-        }
-    }
+    let (report, kept) = finish::save_and_end(&run, report, opts).await;
     Ok(RunResult {
         report,
         run_dir,
-        kept: keep,
+        kept,
     })
-}
-
-/// SIGINT and SIGTERM as they arrive, counted, for the whole of a run.
-struct Signals {
-    rx: tokio::sync::watch::Receiver<(u32, &'static str)>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Signals {
-    fn install() -> Signals {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (tx, rx) = tokio::sync::watch::channel((0u32, ""));
-        let mut int = signal(SignalKind::interrupt()).ok();
-        let mut term = signal(SignalKind::terminate()).ok();
-        let task = tokio::spawn(async move {
-            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-                match s.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            }
-            loop {
-                let name = tokio::select! {
-                    _ = next(&mut int) => "SIGINT (Ctrl-C)",
-                    _ = next(&mut term) => "SIGTERM",
-                };
-                tx.send_modify(|(n, s)| {
-                    *n += 1;
-                    *s = name;
-                });
-            }
-        });
-        Signals { rx, task }
-    }
-
-    /// Waits until at least `count` signals have come in all; returns the last one's name.
-    async fn wait(&mut self, count: u32) -> &'static str {
-        loop {
-            let (n, name) = *self.rx.borrow_and_update();
-            if n >= count {
-                return name;
-            }
-            if self.rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-
-    /// The last signal received, if any.
-    fn last(&self) -> Option<&'static str> {
-        let (n, name) = *self.rx.borrow();
-        (n > 0).then_some(name)
-    }
-}
-
-impl Drop for Signals {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// A host-wide lock (a file in the temp folder) held while a run picks its names and
@@ -387,15 +294,15 @@ pub async fn teardown(docker: &Docker, id: Option<&str>) -> Result<Removed, Engi
     Ok(docker.remove_runs(id).await?)
 }
 
-struct Run<'a> {
-    docker: Docker,
-    plan: RunPlan,
+pub(crate) struct Run<'a> {
+    pub(crate) docker: Docker,
+    pub(crate) plan: RunPlan,
     scenario: &'a Scenario,
-    run_dir: PathBuf,
+    pub(crate) run_dir: PathBuf,
     progress: Progress,
     steps: Vec<StepRecord>,
     /// Sniffer and IDS nodes started so far (their evidence is copied out at the end).
-    taps_started: Vec<String>,
+    pub(crate) taps_started: Vec<String>,
     /// TLS identities from the run's CA, by node.
     identities: BTreeMap<String, Identity>,
     /// The engine's own REST account on every PACS of the run (for state snapshots).
@@ -403,7 +310,7 @@ struct Run<'a> {
     /// Held from planning until the run's networks exist.
     plan_lock: Option<PlanLock>,
     /// What the run is doing, in words ("waiting for the PACS"), for interruptions.
-    phase: String,
+    pub(crate) phase: String,
 }
 
 impl Run<'_> {
@@ -645,22 +552,35 @@ impl Run<'_> {
             }
         }
         self.phase = "checking the nodes".into();
-        self.nodes_still_up().await
+        self.nodes_still_up(false).await
     }
 
     /// Every node is still up once the steps are over: a PACS that died mid-transfer, a
     /// sniffer that stopped (the capture then misses part of the exchange) make the run
     /// an error, named in words, rather than a verdict drawn from partial evidence.
-    async fn nodes_still_up(&self) -> Result<(), EngineError> {
+    /// `collected`: asked after the collection, which stops the taps and attacker daemons
+    /// itself (SIGTERM: they exit 0, or 143); those ends are not deaths.
+    async fn nodes_still_up(&self, collected: bool) -> Result<(), EngineError> {
         let mut dead = Vec::new();
         for node in &self.scenario.nodes {
             let tap = matches!(node.kind, NodeKind::Sniffer { .. } | NodeKind::Ids { .. });
             if tap && !self.taps_started.contains(&node.name) {
                 continue;
             }
+            let stopped_by_collect = collected
+                && (tap
+                    || matches!(
+                        node.kind,
+                        NodeKind::Attacker {
+                            daemon: Some(_),
+                            ..
+                        }
+                    ));
             let container = self.plan.container(&node.name);
             let state = self.docker.describe_state(&container).await?;
-            if state != "running" {
+            let stopped_by_us = stopped_by_collect
+                && (state == "exited with code 0" || state.starts_with("exited with code 143"));
+            if state != "running" && !stopped_by_us {
                 let what = match node.kind {
                     NodeKind::Orthanc { .. } => "the PACS",
                     NodeKind::Sniffer { .. } => "the sniffer; the capture stops where it died",
@@ -728,16 +648,12 @@ impl Run<'_> {
         }
         let ca = RunCa::new(&self.plan.id)?;
         let dir = self.run_dir.join("pki");
-        std::fs::create_dir_all(&dir)
-            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-        std::fs::write(dir.join("ca.pem"), ca.ca_pem())
-            .map_err(EngineError::io("writing pki/ca.pem"))?;
+        save::mkdir(&dir)?;
+        save::write(&dir.join("ca.pem"), ca.ca_pem())?;
         for (name, server) in tls_nodes {
             let id = ca.issue(name, server)?;
-            std::fs::write(dir.join(format!("{name}.pem")), &id.cert_pem)
-                .map_err(EngineError::io("writing pki/"))?;
-            std::fs::write(dir.join(format!("{name}.key")), &id.key_pem)
-                .map_err(EngineError::io("writing pki/"))?;
+            save::write(&dir.join(format!("{name}.pem")), &id.cert_pem)?;
+            save::write(&dir.join(format!("{name}.key")), &id.key_pem)?;
             self.identities.insert(name.to_string(), id);
         }
         Ok(())
@@ -1200,11 +1116,9 @@ impl Run<'_> {
         let cmd = tools::nmap_cmd(verb, host, orthanc::DICOM_PORT, &args);
         let (out, _) = self.exec_step(step, &cmd, t0, true).await?;
         let dir = self.run_dir.join(ATTACKS_DIR);
-        std::fs::create_dir_all(&dir)
-            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        save::mkdir(&dir)?;
         let file = format!("{}.nmap.xml", step.id);
-        std::fs::write(dir.join(&file), &out.stdout)
-            .map_err(EngineError::io(format!("writing {ATTACKS_DIR}/{file}")))?;
+        save::write(&dir.join(&file), &out.stdout)?;
         let target = format!("{to}:{}", orthanc::DICOM_PORT);
         let mut result = tools::nmap_result(verb, &target, &out.stdout);
         result["evidence"] = serde_json::json!(format!("{ATTACKS_DIR}/{file}"));
@@ -1235,16 +1149,16 @@ impl Run<'_> {
         ));
         // The sniffer flushes its file every 200 ms.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let bytes = self
-            .docker
-            .read_file(&self.plan.container(&step.node), ATTACKER_CAPTURE)
-            .await?;
-        let dir = self.run_dir.join(ATTACKER_CAPTURES_DIR);
-        std::fs::create_dir_all(&dir)
-            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
         let rel = format!("{ATTACKER_CAPTURES_DIR}/{}.{}.pcapng", step.node, step.id);
         let path = self.run_dir.join(&rel);
-        std::fs::write(&path, bytes).map_err(EngineError::io(format!("writing {rel}")))?;
+        save::copy_out(
+            &self.docker,
+            &self.plan.container(&step.node),
+            ATTACKER_CAPTURE,
+            &path,
+            save::MAX_CAPTURE_BYTES,
+        )
+        .await?;
         match wire::analyze_file(&path) {
             Ok(analysis) => Ok(Self::record(
                 step,
@@ -1403,16 +1317,18 @@ impl Run<'_> {
                     }
                     // An attacker's own capture is evidence too: what reached it, whole.
                     if d.action == "sniff" {
-                        let dir = this.run_dir.join(ATTACKER_CAPTURES_DIR);
-                        let saved = match this.docker.read_file(&container, ATTACKER_CAPTURE).await
-                        {
-                            Ok(bytes) => std::fs::create_dir_all(&dir)
-                                .and_then(|()| {
-                                    std::fs::write(dir.join(format!("{}.pcapng", node.name)), bytes)
-                                })
-                                .map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        };
+                        let dest = this
+                            .run_dir
+                            .join(ATTACKER_CAPTURES_DIR)
+                            .join(format!("{}.pcapng", node.name));
+                        let saved = save::copy_out(
+                            &this.docker,
+                            &container,
+                            ATTACKER_CAPTURE,
+                            &dest,
+                            save::MAX_CAPTURE_BYTES,
+                        )
+                        .await;
                         if let Err(e) = saved {
                             problems.push(format!("capture of attacker `{}`: {e}", node.name));
                         }
@@ -1423,20 +1339,25 @@ impl Run<'_> {
                 if !this.taps_started.contains(&node.name) {
                     continue;
                 }
+                // One tap's failure (its folder cannot be made, the disk is full) is a
+                // problem of its own: the other taps and the logs are still saved.
                 let saved = match &node.kind {
                     NodeKind::Sniffer { .. } => {
                         this.save_tap_output(
                             &node.name,
                             SNIFFER_OUT,
                             &this.run_dir.join(CAPTURE_FILE),
+                            save::MAX_CAPTURE_BYTES,
                         )
                         .await
                     }
                     NodeKind::Ids { .. } => {
-                        let dir = this.run_dir.join(IDS_DIR).join(&node.name);
-                        std::fs::create_dir_all(&dir)
-                            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-                        this.save_tap_output(&node.name, IDS_OUT, &dir.join("alerts.jsonl"))
+                        let dest = this
+                            .run_dir
+                            .join(IDS_DIR)
+                            .join(&node.name)
+                            .join("alerts.jsonl");
+                        this.save_tap_output(&node.name, IDS_OUT, &dest, save::MAX_ALERTS_BYTES)
                             .await
                     }
                     _ => Ok(()),
@@ -1445,18 +1366,18 @@ impl Run<'_> {
                     problems.push(format!("evidence of `{}`: {e}", node.name));
                 }
             }
-            Ok::<_, EngineError>(problems)
+            problems
         };
         let (pacs, taps) = tokio::join!(pacs, taps);
         problems.extend(pacs);
-        problems.extend(taps?);
+        problems.extend(taps);
         for node in &nodes {
             let container = self.plan.container(&node.name);
             if let Ok(logs) = self.docker.logs(&container).await {
-                let _ = std::fs::write(
-                    self.run_dir.join("logs").join(format!("{}.log", node.name)),
-                    logs,
-                );
+                let dest = self.run_dir.join("logs").join(format!("{}.log", node.name));
+                if let Err(e) = save::write(&dest, logs) {
+                    problems.push(format!("log of `{}`: {e}", node.name));
+                }
             }
         }
         let steps_log: String = self
@@ -1464,7 +1385,9 @@ impl Run<'_> {
             .iter()
             .map(|s| format!("{}\n", serde_json::to_string(s).unwrap_or_default()))
             .collect();
-        let _ = std::fs::write(self.run_dir.join("logs").join("steps.jsonl"), steps_log);
+        if let Err(e) = save::write(&self.run_dir.join("logs").join("steps.jsonl"), steps_log) {
+            problems.push(format!("step results: {e}"));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -1639,6 +1562,7 @@ impl Run<'_> {
         node: &str,
         inner: &str,
         dest: &Path,
+        max: u64,
     ) -> Result<(), EngineError> {
         let container = self.plan.container(node);
         // Let the last segments of the exchange (FIN, final ACKs) reach the capture.
@@ -1656,9 +1580,7 @@ impl Run<'_> {
                 ));
             }
         }
-        let bytes = self.docker.read_file(&container, inner).await?;
-        std::fs::write(dest, bytes)
-            .map_err(EngineError::io(format!("writing {}", dest.display())))?;
+        save::copy_out(&self.docker, &container, inner, dest, max).await?;
         Ok(())
     }
 }
@@ -1745,7 +1667,9 @@ pub(crate) fn grade_run(
             .iter()
             .map(|e| format!("{}\n", serde_json::to_string(e).unwrap_or_default()))
             .collect();
-        let _ = std::fs::write(run_dir.join("timeline.json"), lines);
+        // Derived from the capture (`lab report` rebuilds it): a failure here shows in
+        // the report's own write, which follows.
+        let _ = save::write(&run_dir.join("timeline.json"), lines);
     }
     let checks = checks::grade(scenario, &evidence);
     let verdict = Verdict::of(&checks);

@@ -1,5 +1,10 @@
 //! Many labs in one go (`lab test`): images built once up front, then the runs in
 //! parallel, at most `jobs` at a time, each on its own networks and subnets.
+//!
+//! The batch owns the signals (`RunOptions::shutdown`, shared with every run): after
+//! SIGINT or SIGTERM no new run starts, the runs in flight save their evidence and tear
+//! down (their reports say they were interrupted), and every lab not run gets an entry
+//! saying so, so that the partial JUnit/JSON still names every lab.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +20,33 @@ pub struct SuiteEntry {
     /// The lab's name, or the file name when it did not parse.
     pub name: String,
     pub outcome: Result<RunResult, EngineError>,
+}
+
+impl SuiteEntry {
+    /// The entry as a report: the run's own, or one with verdict error that says why
+    /// there is no run (the file did not parse, the batch was interrupted first), so that
+    /// JUnit, SARIF and JSON list every lab of the suite.
+    pub fn report(&self) -> report::RunReport {
+        match &self.outcome {
+            Ok(r) => r.report.clone(),
+            Err(e) => report::RunReport {
+                schema: report::REPORT_SCHEMA.into(),
+                run_id: String::new(),
+                lab: self.name.clone(),
+                title: self.path.display().to_string(),
+                threat: String::new(),
+                variant: String::new(),
+                mitre: Vec::new(),
+                started_at: String::new(),
+                duration_s: 0.0,
+                verdict: report::Verdict::Error,
+                error: Some(e.to_string()),
+                steps: Vec::new(),
+                checks: Vec::new(),
+                evidence: Vec::new(),
+            },
+        }
+    }
 }
 
 /// Runs every lab file, `jobs` at a time; `on_done` is called as each one finishes.
@@ -45,7 +77,14 @@ pub async fn run_suite(
         }
     }
     let docker = runtime::Docker::connect().await?;
-    images::ensure(&docker, &needed, opts.progress, false).await?;
+    tokio::select! {
+        r = images::ensure(&docker, &needed, opts.progress, false) => { r?; }
+        s = opts.shutdown.wait(1) => {
+            return Err(EngineError::Setup(format!(
+                "interrupted by {s} while building images; no lab was run"
+            )));
+        }
+    }
 
     let quiet = RunOptions {
         progress: Progress {
@@ -68,10 +107,15 @@ pub async fn run_suite(
                 let entry = match parsed {
                     Ok(s) => {
                         let name = s.metadata.name.clone();
+                        // After a signal nothing new starts.
+                        let outcome = match opts.shutdown.last() {
+                            Some(sig) => Err(EngineError::NotRun(sig.to_string())),
+                            None => run_lab(&s, &opts).await,
+                        };
                         SuiteEntry {
                             path,
                             name,
-                            outcome: run_lab(&s, &opts).await,
+                            outcome,
                         }
                     }
                     Err(e) => SuiteEntry {

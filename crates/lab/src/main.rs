@@ -425,6 +425,8 @@ async fn run(
     keep: bool,
     progress: Progress,
 ) -> Result<u8, engine::EngineError> {
+    // SIGINT and SIGTERM are caught from here on, for every run this command makes.
+    let shutdown = engine::Shutdown::install();
     let path = catalog::find(lab, labs)?;
     let overrides = params.resolve()?;
     let scenario = scenario::load(&path, &overrides)?;
@@ -437,6 +439,7 @@ async fn run(
         runs_dir,
         keep,
         progress,
+        shutdown,
     };
     let result = run_and_summarize(&scenario, &opts).await?;
     if result.kept {
@@ -467,6 +470,8 @@ async fn check(
     runs_dir: PathBuf,
     progress: Progress,
 ) -> Result<u8, engine::EngineError> {
+    // SIGINT and SIGTERM are caught from here on, for every run this command makes.
+    let shutdown = engine::Shutdown::install();
     let path = catalog::find(lab, labs)?;
     let scenario = scenario::load(&path, &BTreeMap::new())?;
     let Some(ex) = scenario.exercise.clone() else {
@@ -481,6 +486,7 @@ async fn check(
         runs_dir,
         keep: engine::KeepPolicy::Never,
         progress,
+        shutdown: shutdown.clone(),
     };
     let result = run_and_summarize(&scenario, &opts).await?;
     let met = result
@@ -530,6 +536,8 @@ async fn grade(
     runs_dir: PathBuf,
     progress: Progress,
 ) -> Result<u8, engine::EngineError> {
+    // SIGINT and SIGTERM are caught from here on, for every run this command makes.
+    let shutdown = engine::Shutdown::install();
     let path = catalog::find(lab, labs)?;
     let roster = students
         .as_deref()
@@ -550,6 +558,7 @@ async fn grade(
         runs_dir: runs_dir.join(format!("grade-{name}")),
         keep: engine::KeepPolicy::Never,
         progress,
+        shutdown: shutdown.clone(),
     };
     let rows = engine::classroom::grade(&path, files, roster.as_deref(), jobs, opts, move |r| {
         if !progress.quiet {
@@ -565,19 +574,9 @@ async fn grade(
     .await?;
     let (_, lab_scenario) = engine::classroom::load_exercise(&path)?;
     let ids: Vec<String> = lab_scenario.checks.iter().map(|c| c.id.clone()).collect();
-    std::fs::write(&csv_out, report::scores_csv(&rows, &ids)).map_err(|e| {
-        engine::EngineError::Io {
-            what: format!("writing {}", csv_out.display()),
-            source: e,
-        }
-    })?;
+    write_output(&csv_out, report::scores_csv(&rows, &ids))?;
     if let Some(j) = &junit_out {
-        std::fs::write(j, report::scores_junit(&name, &rows)).map_err(|e| {
-            engine::EngineError::Io {
-                what: format!("writing {}", j.display()),
-                source: e,
-            }
-        })?;
+        write_output(j, report::scores_junit(&name, &rows))?;
     }
     println!("{:<24} {:>7}  note", "student", "score");
     for r in &rows {
@@ -592,6 +591,13 @@ async fn grade(
     }
     println!("scores written to {}", csv_out.display());
     let graded = rows.iter().filter(|r| !r.checks.is_empty()).count();
+    if let Some(s) = shutdown.last() {
+        println!(
+            "interrupted by {s}: {graded} of {} submission(s) graded; the others are marked not graded",
+            rows.len()
+        );
+        return Ok(2);
+    }
     Ok(if graded == 0 {
         2
     } else if rows.iter().all(|r| r.error.is_none() && r.score == r.max) {
@@ -624,6 +630,8 @@ async fn test(
     runs_dir: PathBuf,
     progress: Progress,
 ) -> Result<u8, engine::EngineError> {
+    // SIGINT and SIGTERM are caught from here on, for every run this command makes.
+    let shutdown = engine::Shutdown::install();
     let paths = catalog::targets(&targets, labs)?;
     if paths.is_empty() {
         return Err(engine::EngineError::Setup(
@@ -639,6 +647,7 @@ async fn test(
         runs_dir,
         keep: engine::KeepPolicy::Never,
         progress,
+        shutdown: shutdown.clone(),
     };
     let entries = engine::suite::run_suite(paths, jobs, opts, move |e| {
         if !progress.quiet {
@@ -656,7 +665,8 @@ async fn test(
         "LAB", "THREAT", "VARIANT", "CHECKS", "TIME"
     );
     let mut worst = 0u8;
-    let mut reports = Vec::new();
+    // Every lab is in the reports, those that did not run too (with why).
+    let reports: Vec<report::RunReport> = entries.iter().map(|e| e.report()).collect();
     for e in &entries {
         match &e.outcome {
             Ok(r) => {
@@ -689,7 +699,6 @@ async fn test(
                     println!("    error: {err}");
                 }
                 worst = worst.max(rep.verdict.exit_code() as u8);
-                reports.push(rep.clone());
             }
             Err(err) => {
                 println!(
@@ -707,11 +716,10 @@ async fn test(
         .count();
     println!("{passed} of {} lab(s) met every expectation", entries.len());
     let write = |path: &Option<PathBuf>, body: String| -> Result<(), engine::EngineError> {
-        if let Some(p) = path {
-            std::fs::write(p, body)
-                .map_err(|e| engine::EngineError::Setup(format!("writing {}: {e}", p.display())))?;
+        match path {
+            Some(p) => write_output(p, body),
+            None => Ok(()),
         }
-        Ok(())
     };
     write(&junit, report::junit(&reports))?;
     write(
@@ -719,7 +727,27 @@ async fn test(
         serde_json::to_string_pretty(&report::sarif(&reports)).expect("json"),
     )?;
     write(&json, serde_json::to_string_pretty(&reports).expect("json"))?;
+    if let Some(s) = shutdown.last() {
+        let not_run = entries
+            .iter()
+            .filter(|e| matches!(e.outcome, Err(engine::EngineError::NotRun(_))))
+            .count();
+        println!(
+            "interrupted by {s}: {not_run} of {} lab(s) not run",
+            entries.len()
+        );
+        return Ok(2);
+    }
     Ok(worst)
+}
+
+/// Writes a file the user asked for (scores, JUnit, JSON) whole or not at all.
+fn write_output(path: &std::path::Path, body: String) -> Result<(), engine::EngineError> {
+    // The error names the file already.
+    report::write_atomic(path, body.as_bytes()).map_err(|source| engine::EngineError::Io {
+        what: "saving output".into(),
+        source,
+    })
 }
 
 async fn down(
@@ -986,12 +1014,15 @@ async fn up(
     runs_dir: PathBuf,
     progress: Progress,
 ) -> Result<u8, engine::EngineError> {
+    // SIGINT and SIGTERM are caught from here on, for every run this command makes.
+    let shutdown = engine::Shutdown::install();
     let path = catalog::find(lab, labs)?;
     let scenario = scenario::load(&path, &params.resolve()?)?;
     let opts = engine::RunOptions {
         runs_dir,
         keep: engine::KeepPolicy::Always,
         progress,
+        shutdown: shutdown.clone(),
     };
     let result = run_and_summarize(&scenario, &opts).await?;
     let id = &result.report.run_id;
@@ -1224,9 +1255,9 @@ async fn capture(
 ) -> Result<u8, engine::EngineError> {
     use futures_util::StreamExt;
     use std::io::Write;
+    let shutdown = engine::Shutdown::install();
     let (helper, mut stream) = engine::lifecycle::capture(docker, id, network.as_deref()).await?;
     let mut stdout = std::io::stdout().lock();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut outcome = Ok(0);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
@@ -1237,8 +1268,7 @@ async fn capture(
             _ = tick.tick() => {
                 if reader_gone() { None } else { continue }
             }
-            _ = tokio::signal::ctrl_c() => None,
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => None,
+            _ = shutdown.wait(1) => None,
         };
         match next {
             // The pcapng is the helper's stderr; its stdout says when it is capturing.
@@ -1285,7 +1315,16 @@ async fn gc(
     if collected.is_empty() {
         println!("nothing to collect: every run has a live owner or was kept on purpose");
     }
+    let mut code = 0;
     for c in &collected {
+        if let Some(why) = &c.left {
+            println!(
+                "left {} in place: {}, but saving what it left failed: {why}\n  fix: free space or make its runs folder writable, then `lab gc` again (or `lab down {}` removes it without saving)",
+                c.run, c.reason, c.run
+            );
+            code = 2;
+            continue;
+        }
         println!(
             "removed {}: {} container(s), {} network(s); {}",
             c.run,
@@ -1297,5 +1336,5 @@ async fn gc(
             println!("  what it left is saved in {}", dir.display());
         }
     }
-    Ok(0)
+    Ok(code)
 }

@@ -7,6 +7,7 @@
 //! (that is `checks`) nor run anything; everything here can be rebuilt from a run
 //! directory at any time ([`write_all`]).
 
+pub mod atomic;
 mod escape;
 mod html;
 mod images;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+pub use atomic::{AtomicFile, write_atomic};
 pub use html::html;
 pub use images::{MAX_IMAGES, StoredImage, stored_images};
 pub use junit::{RUN_TESTCASE, junit};
@@ -209,8 +211,8 @@ pub fn write_all(run_dir: &Path, report: &RunReport) -> std::io::Result<()> {
     let scenario = scenario::load(&run_dir.join("scenario.yaml"), &BTreeMap::new()).ok();
 
     let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
-    write_atomic(run_dir, "report.json", &json)?;
-    write_atomic(
+    write_in(run_dir, "report.json", &json)?;
+    write_in(
         run_dir,
         "junit.xml",
         junit(std::slice::from_ref(&report)).as_bytes(),
@@ -220,10 +222,10 @@ pub fn write_all(run_dir: &Path, report: &RunReport) -> std::io::Result<()> {
     };
     let sarif = sarif_with_lines(std::slice::from_ref(&report), &lines);
     let sarif = serde_json::to_vec_pretty(&sarif).map_err(std::io::Error::other)?;
-    write_atomic(run_dir, "report.sarif", &sarif)?;
+    write_in(run_dir, "report.sarif", &sarif)?;
     let images = stored_images(run_dir);
     let page = html(&report, analysis.as_ref(), scenario.as_ref(), &images);
-    write_atomic(run_dir, "report.html", page.as_bytes())?;
+    write_in(run_dir, "report.html", page.as_bytes())?;
     Ok(())
 }
 
@@ -239,8 +241,6 @@ fn check_line(text: &str, id: &str) -> Option<u64> {
         .map(|i| i as u64 + 1)
 }
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, dir.join(name))
+fn write_in(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    atomic::write_atomic(&dir.join(name), bytes)
 }

@@ -106,9 +106,7 @@ pub fn write_sums(run_dir: &Path) -> io::Result<Vec<String>> {
             text.push_str(&format!("{sum}  {f}\n"));
         }
     }
-    let tmp = run_dir.join(format!(".{SUMS_FILE}.tmp"));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, run_dir.join(SUMS_FILE))?;
+    crate::atomic::write_atomic(&run_dir.join(SUMS_FILE), text.as_bytes())?;
     Ok(files)
 }
 

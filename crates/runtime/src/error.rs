@@ -17,6 +17,13 @@ pub enum RuntimeError {
         context: String,
         source: std::io::Error,
     },
+    /// Writing what was copied out of a container failed on the host's side (a full
+    /// disk, a read-only folder): the container is not at fault.
+    #[error("{context}: {source}")]
+    Destination {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }

@@ -15,7 +15,7 @@ mod error;
 
 pub use bytes::Bytes;
 pub use docker::{
-    ContainerInfo, ContainerSpec, Docker, ExecOutput, NetworkInfo, NetworkSpec, Removed,
+    ContainerInfo, ContainerSpec, CopiedOut, Docker, ExecOutput, NetworkInfo, NetworkSpec, Removed,
 };
 pub use error::RuntimeError;
 
