@@ -20,6 +20,7 @@ mod finish;
 pub mod images;
 pub mod lifecycle;
 mod orthanc;
+mod pacs_evidence;
 mod pki;
 mod plan;
 pub mod progress;

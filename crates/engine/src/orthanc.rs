@@ -14,15 +14,34 @@ pub const CONFIG_DIR: &str = "/etc/orthanc-lab";
 /// store is small and lives as long as the run; evidence is taken through REST.
 pub const STORAGE_DIR: &str = "/var/lib/orthanc/lab-db";
 /// The tmpfs options of `STORAGE_DIR`: a bound, so a run that floods the PACS fills its
-/// storage, not the host's memory. Memory is only used as files are written.
-pub const STORAGE_TMPFS: &str = "size=4g";
+/// storage, not the host's memory. Memory is only used as files are written. Only its
+/// owner (`ORTHANC_USER`, once `command` hands it over) reads it.
+pub const STORAGE_TMPFS: &str = "size=4g,mode=0700";
+/// The account Orthanc runs as (Debian's package creates it; its uid differs by suite).
+/// Not root: a lab's Lua (`os.execute`) runs as Orthanc, and must not be able to replace
+/// the tools the engine runs as root inside the container to read the PACS's state.
+pub const ORTHANC_USER: &str = "orthanc";
 /// The engine's REST account, added wherever a lab turns authentication on, so state
 /// snapshots work without weakening the lab.
 pub const GRADER_USER: &str = "dicom-range-grader";
 
 /// Orthanc's command line: the lab's configuration folder, INFO logging when `verbose`.
+/// It starts as root only to hand the storage tmpfs to `ORTHANC_USER`, then becomes that
+/// user for good (`setpriv`: no capabilities left, no setuid gain) and execs Orthanc, which
+/// stays PID 1 and gets `docker stop`'s SIGTERM itself.
 pub fn command(verbose: bool) -> Vec<String> {
-    let mut cmd = vec!["Orthanc".to_string()];
+    let mut cmd: Vec<String> = [
+        "sh",
+        "-c",
+        "u=$1 d=$2; shift 2; chown \"$u:$u\" \"$d\" && exec setpriv --reuid=\"$u\" \
+         --regid=\"$u\" --init-groups --no-new-privs -- \"$@\"",
+        "orthanc-start",
+        ORTHANC_USER,
+        STORAGE_DIR,
+        "Orthanc",
+    ]
+    .map(String::from)
+    .to_vec();
     if verbose {
         cmd.push("--verbose".into());
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use checks::{CAPTURE_FILE, Evidence, IDS_DIR, PACS_DIR, PACS_INSTANCES_DIR};
+use checks::{CAPTURE_FILE, Evidence, IDS_DIR, PACS_DIR};
 use report::{REPORT_SCHEMA, RunReport, StepRecord, Verdict};
 use runtime::{ContainerSpec, Docker, NetworkSpec, Removed};
 use scenario::{Action, NodeKind, Scenario};
@@ -16,6 +16,7 @@ use crate::finish;
 use crate::images::{self, Image};
 use crate::lifecycle;
 use crate::orthanc;
+use crate::pacs_evidence;
 use crate::pki::{Identity, RunCa};
 use crate::plan::{RunPlan, free_subnets, suffix_of};
 use crate::progress::Progress;
@@ -27,33 +28,6 @@ use crate::tools;
 pub(crate) const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
 /// Where the IDS appends its alerts inside its container.
 pub(crate) const IDS_OUT: &str = "/evidence/alerts.jsonl";
-/// Run inside the PACS (`bash -c SCRIPT digest <user:password> <base url> <keep> <dir>
-/// <id>...`): one line per instance, `id<TAB>sha256 of frames/0/raw<TAB>yes if kept<TAB>
-/// simplified tags on one line`. The digest is empty when the instance has no frame; it is
-/// the fingerprint lab-agent reports for what it sent (agent::pixels::first_frame_sha256).
-///
-/// The first `keep` instances' files are also copied to `KEPT_INSTANCES_DIR` (at most 32 MiB
-/// each), for the engine to save as evidence.
-const INSTANCE_DIGEST_SCRIPT: &str = r#"set -o pipefail
-auth=$1 base=$2 keep=$3 dir=$4; shift 4
-mkdir -p "$dir"
-n=0
-for id in "$@"; do
-  tags=$(curl -sf --max-time 10 -u "$auth" "$base/instances/$id/simplified-tags" | tr -d '\n\t') || tags='{}'
-  frame=$(curl -sf --max-time 10 -u "$auth" "$base/instances/$id/frames/0/raw" | sha256sum | cut -d' ' -f1) || frame=
-  kept=
-  if [ "$n" -lt "$keep" ] && curl -sf --max-time 20 --max-filesize 33554432 -u "$auth" -o "$dir/$id.dcm" "$base/instances/$id/file"; then
-    kept=yes
-  fi
-  n=$((n + 1))
-  printf '%s\t%s\t%s\t%s\n' "$id" "$frame" "$kept" "$tags"
-done
-"#;
-/// Where the digest script leaves copies of stored files inside the PACS container.
-const KEPT_INSTANCES_DIR: &str = "/tmp/dicom-range-evidence";
-/// How many stored files a run keeps per PACS (`pacs/<node>/instances/<id>.dcm`).
-const KEPT_INSTANCES: usize = 10;
-
 /// Where an attacker's `sniff` daemon writes its own capture.
 const ATTACKER_CAPTURE: &str = "/evidence/attacker.pcapng";
 /// Where an attacker's own captures are saved in the run directory (`<node>.pcapng`).
@@ -371,6 +345,11 @@ impl Run<'_> {
                         cfg["LuaScripts"] =
                             serde_json::json!([format!("{}/lab.lua", orthanc::CONFIG_DIR)]);
                     }
+                    files.push((
+                        pacs_evidence::GRADER_NETRC_DIR.into(),
+                        pacs_evidence::GRADER_NETRC_FILE.into(),
+                        pacs_evidence::grader_netrc(&self.grader_password),
+                    ));
                     files.push((
                         orthanc::CONFIG_DIR.into(),
                         "orthanc.json".into(),
@@ -757,7 +736,7 @@ impl Run<'_> {
             };
             let container = self.plan.container(&node.name);
             let deadline = Instant::now() + READY_LIMIT;
-            let probe = self.curl("/system", 2);
+            let probe = pacs_evidence::curl("/system", 2);
             loop {
                 if !self.docker.is_running(&container).await? {
                     let logs = self.docker.logs(&container).await.unwrap_or_default();
@@ -1395,165 +1374,25 @@ impl Run<'_> {
         }
     }
 
-    /// GET from Orthanc's REST API inside its own container, as the engine's grader
-    /// account (harmless where authentication is off).
-    async fn pacs_get(&self, container: &str, path: &str) -> Result<String, EngineError> {
-        let cmd = vec![
-            "curl".to_string(),
-            "-sf".into(),
-            "--max-time".into(),
-            "10".into(),
-            "-u".into(),
-            format!("{}:{}", orthanc::GRADER_USER, self.grader_password),
-            format!("http://127.0.0.1:{}{path}", orthanc::HTTP_PORT),
-        ];
-        let out = self
-            .docker
-            .exec(container, &cmd, Duration::from_secs(15))
-            .await?;
-        if out.exit_code != 0 {
-            return Err(EngineError::Setup(format!(
-                "GET {path} failed (curl exit {})",
-                out.exit_code
-            )));
-        }
-        Ok(out.stdout)
-    }
-
-    /// `curl` of Orthanc's REST API on the PACS's own localhost, as the grader.
-    fn curl(&self, path: &str, max_secs: u32) -> Vec<String> {
-        vec![
-            "curl".to_string(),
-            "-sf".into(),
-            "--max-time".into(),
-            max_secs.to_string(),
-            "-u".into(),
-            format!("{}:{}", orthanc::GRADER_USER, self.grader_password),
-            format!("http://127.0.0.1:{}{path}", orthanc::HTTP_PORT),
-        ]
-    }
-
     async fn save_pacs_state(&self, node: &str) -> Result<(), EngineError> {
-        let container = self.plan.container(node);
-        let dir = self.run_dir.join(PACS_DIR).join(node);
-        std::fs::create_dir_all(&dir)
-            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-        let write = |file: &str, body: &str| {
-            std::fs::write(dir.join(file), body).map_err(EngineError::io(format!("writing {file}")))
-        };
-        for (file, path) in [
-            ("instances.json", "/instances"),
-            ("system.json", "/system"),
-            ("statistics.json", "/statistics"),
-        ] {
-            let body = self.pacs_get(&container, path).await?;
-            write(file, &body)?;
-        }
-        // The main tags and the first frame's fingerprint of each instance (bounded), for
-        // checks on what was stored. One exec for all: a docker exec costs tens of ms.
-        let ids: Vec<String> = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("instances.json")).unwrap_or_default(),
-        )
-        .unwrap_or_default();
-        let ids: Vec<&String> = ids
+        let file_checks: Vec<String> = self
+            .scenario
+            .checks
             .iter()
-            .take(100)
-            .filter(|id| id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+            .filter_map(|check| match &check.kind {
+                scenario::CheckKind::PacsFileWritten { node: n, path, .. } if n == node => {
+                    Some(path.clone())
+                }
+                _ => None,
+            })
             .collect();
-        let mut tags = Vec::new();
-        if !ids.is_empty() {
-            let mut cmd = vec![
-                "bash".to_string(),
-                "-c".into(),
-                INSTANCE_DIGEST_SCRIPT.into(),
-                "digest".into(),
-                format!("{}:{}", orthanc::GRADER_USER, self.grader_password),
-                format!("http://127.0.0.1:{}", orthanc::HTTP_PORT),
-                KEPT_INSTANCES.to_string(),
-                KEPT_INSTANCES_DIR.into(),
-            ];
-            cmd.extend(ids.iter().map(|id| id.to_string()));
-            let out = self
-                .docker
-                .exec(&container, &cmd, Duration::from_secs(60))
-                .await?;
-            if out.exit_code != 0 {
-                return Err(EngineError::Setup(format!(
-                    "reading the stored instances failed (exit {}): {}",
-                    out.exit_code,
-                    out.stderr.trim()
-                )));
-            }
-            let kept_dir = dir.join(PACS_INSTANCES_DIR);
-            for line in out.stdout.lines() {
-                let mut parts = line.splitn(4, '\t');
-                let (Some(id), Some(frame), Some(kept), Some(json)) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
-                else {
-                    continue;
-                };
-                // The stored file itself, to open in a viewer (the tampered image, say). A
-                // copy that fails is noted in tags.json; the snapshot does not depend on it.
-                let mut kept_error = None;
-                if kept == "yes" {
-                    match self
-                        .docker
-                        .read_file(&container, &format!("{KEPT_INSTANCES_DIR}/{id}.dcm"))
-                        .await
-                    {
-                        Ok(file) => {
-                            std::fs::create_dir_all(&kept_dir).map_err(EngineError::io(
-                                format!("creating {}", kept_dir.display()),
-                            ))?;
-                            let path = kept_dir.join(format!("{id}.dcm"));
-                            std::fs::write(&path, file)
-                                .map_err(EngineError::io(format!("writing {}", path.display())))?;
-                        }
-                        Err(e) => kept_error = Some(e.to_string()),
-                    }
-                }
-                let t: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-                let mut entry = serde_json::json!({
-                    "id": id,
-                    "PatientName": t["PatientName"],
-                    "PatientID": t["PatientID"],
-                    "SOPInstanceUID": t["SOPInstanceUID"],
-                });
-                if !frame.is_empty() {
-                    entry["FirstFrameSha256"] = serde_json::json!(frame);
-                }
-                if let Some(e) = kept_error {
-                    entry["file_not_kept"] = serde_json::json!(e);
-                }
-                tags.push(entry);
-            }
-        }
-        write(
-            "tags.json",
-            &serde_json::to_string_pretty(&tags).expect("json"),
-        )?;
-        // Files the lab's checks ask about (an arbitrary file write lands there or not).
-        let mut files = serde_json::Map::new();
-        for check in &self.scenario.checks {
-            if let scenario::CheckKind::PacsFileWritten { node: n, path, .. } = &check.kind
-                && n == node
-            {
-                let out = self
-                    .docker
-                    .exec(
-                        &container,
-                        &["test".into(), "-e".into(), path.clone()],
-                        Duration::from_secs(10),
-                    )
-                    .await?;
-                files.insert(path.clone(), serde_json::json!(out.exit_code == 0));
-            }
-        }
-        write(
-            "files.json",
-            &serde_json::to_string_pretty(&files).expect("json"),
-        )?;
-        Ok(())
+        pacs_evidence::save(
+            &self.docker,
+            &self.plan.container(node),
+            &self.run_dir.join(PACS_DIR).join(node),
+            &file_checks,
+        )
+        .await
     }
 
     /// Stops a tap node (it flushes on SIGTERM) and copies its output file out.

@@ -972,46 +972,71 @@ fn untar_one<R: std::io::Read, W: std::io::Write>(
         context: format!("copying {what}"),
         source,
     };
+    // The archive is the container's word: what it holds must be the one regular file
+    // asked for, not a link (to follow later, on the host) nor a tree of other names.
+    let asked = what.rsplit(['/', ':']).next().unwrap_or(what);
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(from)? {
-        let mut entry = entry.map_err(from)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let size = entry.header().size().map_err(from)?;
-        let mut buf = vec![0u8; 64 << 10];
-        let mut written = 0u64;
-        while written < max {
-            let want = buf
-                .len()
-                .min(usize::try_from(max - written).unwrap_or(usize::MAX));
-            let n = match std::io::Read::read(&mut entry, &mut buf[..want]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(from(e)),
-            };
-            out.write_all(&buf[..n])
-                .map_err(|source| RuntimeError::Destination {
-                    context: format!("saving {what}"),
-                    source,
-                })?;
-            written += n as u64;
-        }
-        out.flush().map_err(|source| RuntimeError::Destination {
-            context: format!("saving {what}"),
-            source,
-        })?;
-        return Ok((
-            out,
-            CopiedOut {
-                size,
-                written,
-                truncated: size > written,
-            },
-        ));
+    let mut entries = archive.entries().map_err(from)?;
+    let mut entry = match entries.next() {
+        Some(entry) => entry.map_err(from)?,
+        None => return Err(RuntimeError::Other(format!("{what} is empty"))),
+    };
+    let kind = entry.header().entry_type();
+    if !kind.is_file() {
+        let is = if kind.is_symlink() || kind.is_hard_link() {
+            "a link; it was not followed"
+        } else {
+            "not a regular file"
+        };
+        return Err(RuntimeError::Other(format!("{what} is {is}")));
     }
-    Err(RuntimeError::Other(format!("{what} is not a file")))
+    let name = entry.path().map_err(from)?.into_owned();
+    if name.as_os_str() != std::ffi::OsStr::new(asked) {
+        return Err(RuntimeError::Other(format!(
+            "copying {what} gave {} instead; refused",
+            name.display()
+        )));
+    }
+    let size = entry.header().size().map_err(from)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut written = 0u64;
+    while written < max {
+        let want = buf
+            .len()
+            .min(usize::try_from(max - written).unwrap_or(usize::MAX));
+        let n = match std::io::Read::read(&mut entry, &mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(from(e)),
+        };
+        out.write_all(&buf[..n])
+            .map_err(|source| RuntimeError::Destination {
+                context: format!("saving {what}"),
+                source,
+            })?;
+        written += n as u64;
+    }
+    out.flush().map_err(|source| RuntimeError::Destination {
+        context: format!("saving {what}"),
+        source,
+    })?;
+    let truncated = size > written;
+    drop(entry);
+    // Only a whole archive can be told to hold one file; a truncated copy stops reading.
+    if !truncated && entries.next().is_some() {
+        return Err(RuntimeError::Other(format!(
+            "copying {what} gave more than one file; refused"
+        )));
+    }
+    Ok((
+        out,
+        CopiedOut {
+            size,
+            written,
+            truncated,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -1032,7 +1057,7 @@ mod copy_out_tests {
     fn the_file_streams_out_whole() {
         let body: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
         let tar = tar_of("capture.pcapng", &body);
-        let (out, c) = untar_one(tar.as_slice(), Vec::new(), u64::MAX, "x:/f").unwrap();
+        let (out, c) = untar_one(tar.as_slice(), Vec::new(), u64::MAX, "x:/tmp/capture.pcapng").unwrap();
         assert_eq!(out, body);
         assert_eq!((c.size, c.written, c.truncated), (200_000, 200_000, false));
     }
@@ -1060,5 +1085,27 @@ mod copy_out_tests {
         let tar = tar_of("f", b"data");
         let e = untar_one(tar.as_slice(), Full, 10, "c:/f").unwrap_err();
         assert!(e.to_string().starts_with("saving c:/f: "), "{e}");
+    }
+
+    #[test]
+    fn a_link_or_another_name_or_a_second_file_is_refused() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "f", "/etc/shadow").unwrap();
+        let link = b.into_inner().unwrap();
+        let e = untar_one(link.as_slice(), Vec::new(), 10, "c:/f").unwrap_err();
+        assert!(e.to_string().contains("a link"), "{e}");
+
+        let other = tar_of("g", b"x");
+        let e = untar_one(other.as_slice(), Vec::new(), 10, "c:/f").unwrap_err();
+        assert!(e.to_string().contains("gave g instead"), "{e}");
+
+        let mut two = tar_of("f", b"x");
+        two.truncate(two.len() - 1024); // drop the end-of-archive blocks
+        two.extend(tar_of("h", b"y"));
+        let e = untar_one(two.as_slice(), Vec::new(), 10, "c:/f").unwrap_err();
+        assert!(e.to_string().contains("more than one file"), "{e}");
     }
 }
