@@ -109,6 +109,14 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
     let mut stack: Vec<Container> = Vec::new();
     let mut pos: u64 = 0;
     loop {
+        // dicom-object parses sequences by recursion: deep nesting would overflow the
+        // stack (an abort no catch_unwind catches), so it is refused here, first
+        if stack.len() > crate::MAX_NESTING {
+            return Err(format!(
+                "sequences and items nest deeper than {} levels at offset {pos}",
+                crate::MAX_NESTING
+            ));
+        }
         // close defined-length containers that end here
         while let Some(Container::Until(end)) = stack.last() {
             if pos >= *end {
@@ -226,6 +234,23 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
             pos += u64::from(l);
         }
     }
+}
+
+/// Checks an encoded data set before anything parses it: every length fits in `buf`,
+/// headers are well formed and sequences and items nest at most [`crate::MAX_NESTING`]
+/// levels. Returns how many leading bytes precede the top-level Pixel Data. `ts_uid` is
+/// the transfer syntax it is encoded in; deflated syntaxes cannot be checked and are
+/// refused, as are syntaxes this crate does not know.
+pub fn check_dataset(buf: &[u8], ts_uid: &str) -> Result<usize, String> {
+    let Some((explicit, big)) = encoding(ts_uid) else {
+        return Err(format!("transfer syntax {ts_uid} cannot be checked before parsing"));
+    };
+    prescan(buf, explicit, big)
+}
+
+/// [`check_dataset`] for a DIMSE command set (always implicit VR little endian).
+pub fn check_command(buf: &[u8]) -> Result<usize, String> {
+    prescan(buf, false, false)
 }
 
 /// Values of a decoded DIMSE command set.

@@ -41,6 +41,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use dataset::{check_command, check_dataset};
 pub use names::{command_name, sop_class_name, status_name};
 pub use output::{JsonLines, TIMELINE_SCHEMA, Table, association_text};
 
@@ -48,6 +49,10 @@ pub use output::{JsonLines, TIMELINE_SCHEMA, Table, association_text};
 pub const MAX_PDU_LENGTH: u32 = 16 * 1024 * 1024;
 /// Largest data set (sum of its PDV fragments) that is parsed for PHI.
 pub const MAX_DATASET_BYTES: usize = 64 * 1024 * 1024;
+/// Deepest nesting of sequences and items (together) a data set may have before it is
+/// parsed: `dicom-object` recurses once per level, and 10,000 levels overflow any stack.
+/// Real objects nest a handful of levels (structured reports reach about 10).
+pub const MAX_NESTING: usize = 64;
 /// Largest number of out-of-order bytes buffered per TCP direction before resyncing.
 pub const MAX_TCP_BUFFERED: usize = 64 * 1024 * 1024;
 
