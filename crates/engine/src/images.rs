@@ -566,18 +566,11 @@ async fn run_streamed(
     }
 }
 
-/// An exclusive lock on image building, held until dropped (the file stays).
+/// An exclusive lock on image building, held until dropped (the file stays). It is in
+/// the same private folder as the plan lock (`lock.rs`), never in a shared one.
 async fn build_lock(progress: Progress) -> Result<std::fs::File, EngineError> {
-    let dir = cache_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-    let path = dir.join("images.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(EngineError::io(format!("opening {}", path.display())))?;
+    let path = crate::lock::lock_dir()?.join("images.lock");
+    let file = crate::lock::open_lock_file(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {

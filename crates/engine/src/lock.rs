@@ -1,5 +1,6 @@
-//! The host-wide lock a run holds while it picks its names and subnets and creates its
-//! networks, as a file in a private directory.
+//! The host-wide locks, as files in a private directory: the one a run holds while it
+//! picks its names and subnets and creates its networks, and the image build lock
+//! (`images.rs`).
 //!
 //! The lock used to be `/tmp/dicom-range-plan.lock`: in a world-writable folder, anyone
 //! could hold it (every `lab` then waits 120 s and fails) or plant a symbolic link there
