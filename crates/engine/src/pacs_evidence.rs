@@ -190,15 +190,26 @@ fn preview(s: &str) -> String {
 }
 
 /// Writes a new evidence file: never over an existing file, never through a link planted
-/// where it should be (`create_new` fails on anything already at the path).
+/// where it should be (`create_new` fails on anything already at the path), and whole or
+/// not at all: a write that fails (a full disk) removes the file it made, so no
+/// half-written JSON is left to be graded as if it were the PACS's answer.
 pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
     use std::io::Write;
-    std::fs::OpenOptions::new()
+    let err = |e| EngineError::io(format!("writing {}", path.display()))(e);
+    let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(EngineError::io(format!("writing {}", path.display())))
+        .map_err(err)?;
+    match f.write_all(bytes).and_then(|()| f.sync_all()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            drop(f);
+            // Ours: `create_new` made it a moment ago.
+            let _ = std::fs::remove_file(path);
+            Err(err(e))
+        }
+    }
 }
 
 /// The instance ids a snapshot believes from REST `/instances`: Orthanc ids only, each

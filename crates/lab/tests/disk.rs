@@ -61,6 +61,14 @@ fn a_full_disk_still_tears_the_lab_down_and_names_the_report_file() {
     let left = files_under(&dir.join(&id));
     eprintln!("left in the run directory: {left:?}");
     assert!(!left.iter().any(|f| f.contains(".tmp-")), "{left:?}");
+    for f in left.iter().filter(|f| f.ends_with(".json")) {
+        let bytes = std::fs::read(dir.join(&id).join(f)).unwrap();
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(),
+            "{f} was left half-written ({} bytes)",
+            bytes.len()
+        );
+    }
     assert!(!left.contains(&"report.json".to_string()), "{left:?}");
     assert!(left.contains(&"scenario.yaml".to_string()), "{left:?}");
 }
