@@ -893,7 +893,13 @@ fn show(
     if json {
         println!("{}", serde_json::to_string_pretty(&s).expect("json"));
     } else {
-        print!("{}", s.resolved_text);
+        // The file as written, byte for byte, into a pipe; on a terminal its comments
+        // (which validation does not read) cannot drive the terminal either.
+        if std::io::stdout().is_terminal() {
+            print!("{}", tt(&s.resolved_text));
+        } else {
+            print!("{}", s.resolved_text);
+        }
     }
     Ok(0)
 }
