@@ -1057,7 +1057,13 @@ mod copy_out_tests {
     fn the_file_streams_out_whole() {
         let body: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
         let tar = tar_of("capture.pcapng", &body);
-        let (out, c) = untar_one(tar.as_slice(), Vec::new(), u64::MAX, "x:/tmp/capture.pcapng").unwrap();
+        let (out, c) = untar_one(
+            tar.as_slice(),
+            Vec::new(),
+            u64::MAX,
+            "x:/tmp/capture.pcapng",
+        )
+        .unwrap();
         assert_eq!(out, body);
         assert_eq!((c.size, c.written, c.truncated), (200_000, 200_000, false));
     }
