@@ -168,6 +168,11 @@ pub enum Command {
         /// The password --require-user must come with.
         #[arg(long, value_name = "PASSWORD", requires = "require_user")]
         require_password: Option<String>,
+        /// The largest data set accepted in one C-STORE, in MiB (more aborts the
+        /// association; memory grows only with the bytes received).
+        #[arg(long, value_name = "N", default_value_t = (crate::bounds::DEFAULT_MAX_DATASET >> 20) as u64,
+              value_parser = clap::value_parser!(u64).range(1..=4096))]
+        max_dataset_mb: u64,
     },
     /// Capture packets on an interface into a pcapng file until SIGTERM or SIGINT.
     #[command(
@@ -453,6 +458,7 @@ pub fn run(cmd: Command) -> ExitCode {
             timeout_secs,
             require_user,
             require_password,
+            max_dataset_mb,
         } => cmd_serve(ServeOptions {
             bind,
             port,
@@ -462,6 +468,7 @@ pub fn run(cmd: Command) -> ExitCode {
             max_associations,
             timeout: Duration::from_secs(timeout_secs.max(1)),
             require_user: require_user.zip(require_password),
+            max_dataset: (max_dataset_mb as usize) << 20,
         }),
         Command::Sniff {
             iface,
