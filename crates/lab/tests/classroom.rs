@@ -256,3 +256,37 @@ fn bad_and_cheating_submissions_get_their_own_row_and_the_rest_is_graded() {
         "{report}"
     );
 }
+
+/// A submission's file name is the student's text, and it reaches the instructor's
+/// spreadsheet: a file named like a formula lands there as a name (its cells start with
+/// `'`), never as a formula.
+#[test]
+fn a_submission_named_like_a_formula_lands_in_the_csv_as_text() {
+    let dir = runs_dir("formula");
+    let back = dir.join("submissions");
+    std::fs::create_dir_all(&back).unwrap();
+    std::fs::write(back.join("=HYPERLINK(1).yaml"), "nodes: [unclosed\n").unwrap();
+    let csv = dir.join("grades.csv");
+    run_lab(
+        lab()
+            .args(["grade", "turn-on-dicom-tls"])
+            .arg(&back)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--runs-dir")
+            .arg(dir.join("runs")),
+        2,
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let g = grades(&csv);
+    assert!(g.contains_key("'=HYPERLINK(1)"), "{text}");
+    let mut r = csv::Reader::from_path(&csv).unwrap();
+    for rec in r.records() {
+        for cell in rec.unwrap().iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} in\n{text}"
+            );
+        }
+    }
+}

@@ -25,7 +25,7 @@ pub use html::html;
 pub use images::{MAX_IMAGES, StoredImage, stored_images};
 pub use junit::{RUN_TESTCASE, junit};
 pub use sarif::{RUN_DIR_BASE, SARIF_SCHEMA_URI, sarif, sarif_with_lines};
-pub use scores::{CheckScore, ScoreRow, scores_csv, scores_junit};
+pub use scores::{CheckScore, ScoreRow, scores_csv, scores_junit, spreadsheet_cell};
 #[doc(hidden)]
 pub use sums::fuzzing as sums_fuzzing;
 pub use sums::{MAX_SUMS_BYTES, SUMS_FILE, Verification, evidence_files, verify_sums, write_sums};

@@ -33,8 +33,21 @@ pub struct ScoreRow {
     pub duration_s: f64,
 }
 
+/// A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, or a tab or carriage
+/// return before one) made plain text by a leading `'`. Student ids, submission file names
+/// and error messages quoting them are the student's text: `=HYPERLINK(...).yaml` must land
+/// in the instructor's spreadsheet as a name, not as a link or a command (CSV injection).
+pub fn spreadsheet_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
 /// CSV: student, file, score, max, percent, one column per check (its points when met, 0
 /// when not), error, ignored changes, run directory. Check columns follow `check_ids`.
+/// Every cell goes through [`spreadsheet_cell`].
 pub fn scores_csv(rows: &[ScoreRow], check_ids: &[String]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = ["student", "file", "score", "max", "percent"]
@@ -42,7 +55,12 @@ pub fn scores_csv(rows: &[ScoreRow], check_ids: &[String]) -> String {
         .to_vec();
     header.extend(check_ids.iter().cloned());
     header.extend(["error", "ignored", "run_dir"].map(String::from));
-    w.write_record(&header).expect("in memory");
+    let safe = |rec: &[String]| -> Vec<String> {
+        rec.iter()
+            .map(|c| spreadsheet_cell(c).into_owned())
+            .collect()
+    };
+    w.write_record(safe(&header)).expect("in memory");
     for r in rows {
         let mut rec = vec![
             r.student.clone(),
@@ -65,7 +83,7 @@ pub fn scores_csv(rows: &[ScoreRow], check_ids: &[String]) -> String {
         rec.push(r.error.clone().unwrap_or_default());
         rec.push(r.ignored.join(" "));
         rec.push(r.run_dir.clone());
-        w.write_record(&rec).expect("in memory");
+        w.write_record(safe(&rec)).expect("in memory");
     }
     String::from_utf8(w.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
 }
@@ -192,6 +210,42 @@ mod tests {
         assert_eq!(&rows[0][4], "100");
         assert_eq!(&rows[1][6], "0");
         assert_eq!(&rows[1][7], "bad, file");
+    }
+
+    /// A submission named `=HYPERLINK(...)` (or an error quoting it, or a student id
+    /// starting with `+`, `-`, `@`, a tab or a carriage return) reaches the spreadsheet as
+    /// text: each such cell starts with `'`; other cells are untouched.
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
+        let ids = vec!["store-ok".to_string(), "tls-only".to_string()];
+        let mut r = row("@s1", true, Some("-bad"));
+        r.file = "=HYPERLINK(\"http://x/\",\"open\").yaml".into();
+        r.ignored = vec!["+cmd|' /C calc'!A0".into()];
+        r.run_dir = "\tx".into();
+        let mut r2 = row("s2", false, Some("\r=1+1"));
+        r2.file = "s2.yaml".into();
+        let out = scores_csv(&[r, r2], &ids);
+        let mut rd = csv::Reader::from_reader(out.as_bytes());
+        let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[0][0], "'@s1");
+        assert_eq!(&rows[0][1], "'=HYPERLINK(\"http://x/\",\"open\").yaml");
+        assert_eq!(&rows[0][7], "'-bad");
+        assert_eq!(&rows[0][8], "'+cmd|' /C calc'!A0");
+        assert_eq!(&rows[0][9], "'\tx");
+        assert_eq!(&rows[1][7], "'\r=1+1");
+        // Nothing else changes: numbers, plain names.
+        assert_eq!(
+            (&rows[1][0], &rows[1][1], &rows[1][2]),
+            ("s2", "s2.yaml", "1")
+        );
+        for rec in &rows {
+            for cell in rec {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{cell:?}"
+                );
+            }
+        }
     }
 
     #[test]
