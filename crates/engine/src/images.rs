@@ -440,7 +440,8 @@ async fn build_base(
             "debootstrap is not installed; it makes the base image from Debian packages\n  fix: apt-get install -y debootstrap".into(),
         ));
     }
-    let work = tempdir(&format!("dicom-range-{suite}"))?;
+    let work_dir = build_dir(&format!("dicom-range-{suite}"))?;
+    let work = work_dir.path();
     let rootfs = work.join("rootfs");
     let cache = cache_dir().join("debootstrap").join(suite);
     let script = work.join("recipe.sh");
@@ -486,7 +487,7 @@ async fn build_base(
         Ok::<(), EngineError>(())
     }
     .await;
-    let _ = std::fs::remove_dir_all(&work);
+    drop(work_dir);
     result
 }
 
@@ -565,18 +566,11 @@ async fn run_streamed(
     }
 }
 
-/// An exclusive lock on image building, held until dropped (the file stays).
+/// An exclusive lock on image building, held until dropped (the file stays). It is in
+/// the same private folder as the plan lock (`lock.rs`), never in a shared one.
 async fn build_lock(progress: Progress) -> Result<std::fs::File, EngineError> {
-    let dir = cache_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-    let path = dir.join("images.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(EngineError::io(format!("opening {}", path.display())))?;
+    let path = crate::lock::lock_dir()?.join("images.lock");
+    let file = crate::lock::open_lock_file(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -621,7 +615,7 @@ fn binary_key(path: &Path) -> Option<String> {
     )
 }
 
-fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
@@ -629,12 +623,19 @@ fn cache_dir() -> PathBuf {
         .join("dicom-range")
 }
 
-fn tempdir(prefix: &str) -> Result<PathBuf, EngineError> {
-    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)
-        .map_err(EngineError::io(format!("creating {}", dir.display())))?;
-    Ok(dir)
+/// A private work folder for a build, removed when dropped: made by mkdtemp (a name no
+/// one can guess, mode 0700). A predictable `/tmp/<prefix>-<pid>` can be made in advance
+/// by any local user (a symbolic link there, and root's debootstrap writes where it
+/// points) and read by all while the build runs.
+fn build_dir(prefix: &str) -> Result<tempfile::TempDir, EngineError> {
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}-"))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .map_err(EngineError::io(format!(
+            "creating a build folder in {}",
+            std::env::temp_dir().display()
+        )))
 }
 
 /// What `lab images prune` did.
@@ -686,4 +687,31 @@ pub async fn prune(docker: &Docker) -> Result<Pruned, EngineError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A build folder is private (0700) and its name cannot be guessed from the pid, so no
+    /// one can plant it (or a link in its place) before the build.
+    #[test]
+    fn build_folders_are_private_and_unpredictable() {
+        let prefix = "dicom-range-test";
+        let a = build_dir(prefix).unwrap();
+        let b = build_dir(prefix).unwrap();
+        for d in [&a, &b] {
+            let meta = std::fs::symlink_metadata(d.path()).unwrap();
+            assert!(meta.is_dir());
+            assert_eq!(meta.mode() & 0o7777, 0o700, "{}", d.path().display());
+            let name = d.path().file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.starts_with(&format!("{prefix}-")), "{name}");
+            assert_ne!(name, format!("{prefix}-{}", std::process::id()));
+        }
+        assert_ne!(a.path(), b.path());
+        let gone = a.path().to_path_buf();
+        drop(a);
+        assert!(!gone.exists(), "removed when dropped");
+    }
 }

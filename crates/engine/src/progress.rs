@@ -20,9 +20,12 @@ impl Progress {
         }
     }
 
-    /// A phase of the work: "building image ...", "starting lab ...".
+    /// A phase of the work: "building image ...", "starting lab ...". The message may
+    /// quote the lab file or a node's output: it is escaped for the terminal
+    /// (`wire::terminal_text`), only the bold `==>` is an escape sequence.
     pub fn phase(&self, msg: &str) {
         if !self.quiet {
+            let msg = wire::terminal_text(msg);
             let mut e = std::io::stderr().lock();
             let _ = if self.interactive {
                 writeln!(e, "\x1b[1m==>\x1b[0m {msg}")
@@ -35,7 +38,7 @@ impl Progress {
     /// A line of detail (image build output); shown on a terminal only.
     pub fn detail(&self, line: &str) {
         if self.interactive && !self.quiet {
-            let line = line.trim_end();
+            let line = wire::terminal_safe(line.trim_end());
             if !line.is_empty() {
                 let _ = writeln!(std::io::stderr().lock(), "    {line}");
             }

@@ -15,6 +15,7 @@ use crate::EngineError;
 use crate::finish;
 use crate::images::{self, Image};
 use crate::lifecycle;
+use crate::lock::PlanLock;
 use crate::orthanc;
 use crate::pacs_evidence;
 use crate::pki::{Identity, RunCa};
@@ -169,40 +170,6 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
         run_dir,
         kept,
     })
-}
-
-/// A host-wide lock (a file in the temp folder) held while a run picks its names and
-/// subnets and creates its networks.
-struct PlanLock(#[allow(dead_code)] std::fs::File);
-
-impl PlanLock {
-    async fn acquire() -> Result<PlanLock, EngineError> {
-        let path = std::env::temp_dir().join("dicom-range-plan.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(EngineError::io(format!("opening {}", path.display())))?;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(PlanLock(file)),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(EngineError::Setup(format!(
-                        "{} stayed locked for 120 s by another `lab`\n  fix: check for a hung `lab` process (`lab status`)",
-                        path.display()
-                    )));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(EngineError::io(format!("locking {}", path.display()))(e));
-                }
-            }
-        }
-    }
 }
 
 /// A plan whose id and bridges are not used on the daemon nor by a run directory.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use engine::catalog;
 use engine::progress::Progress;
+use wire::{terminal_safe as t, terminal_text as tt};
 
 #[derive(Parser)]
 #[command(name = "lab", version, about = "dicom-range: a cyber range for DICOM security", long_about = None)]
@@ -411,7 +412,7 @@ async fn dispatch(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", tt(&e.to_string()));
             2
         }
     }
@@ -564,10 +565,10 @@ async fn grade(
         if !progress.quiet {
             eprintln!(
                 "  {:<20} {:>3}/{:<3} {}",
-                r.student,
+                t(&r.student),
                 r.score,
                 r.max,
-                r.error.as_deref().unwrap_or("")
+                t(r.error.as_deref().unwrap_or(""))
             );
         }
     })
@@ -587,7 +588,13 @@ async fn grade(
             }
             note.push_str(&format!("ignored changes to {}", r.ignored.join(", ")));
         }
-        println!("{:<24} {:>3}/{:<3}  {note}", r.student, r.score, r.max);
+        println!(
+            "{:<24} {:>3}/{:<3}  {}",
+            t(&r.student),
+            r.score,
+            r.max,
+            t(&note)
+        );
     }
     println!("scores written to {}", csv_out.display());
     let graded = rows.iter().filter(|r| !r.checks.is_empty()).count();
@@ -655,7 +662,7 @@ async fn test(
                 Ok(r) => format!("{:?}", r.report.verdict).to_uppercase(),
                 Err(_) => "ERROR".into(),
             };
-            eprintln!("    {:<26} {what}", e.name);
+            eprintln!("    {:<26} {what}", t(&e.name));
         }
     })
     .await?;
@@ -678,9 +685,9 @@ async fn test(
                     .count();
                 println!(
                     "{:<26} {:<28} {:<11} {:>7} {:>6.1}s  {}",
-                    rep.lab,
-                    rep.threat,
-                    rep.variant,
+                    t(&rep.lab),
+                    t(&rep.threat),
+                    t(&rep.variant),
                     format!("{met}/{}", rep.checks.len()),
                     rep.duration_s,
                     format!("{:?}", rep.verdict).to_uppercase()
@@ -692,20 +699,27 @@ async fn test(
                 {
                     println!(
                         "    {} {:?}: expected {}; observed {}",
-                        c.id, c.outcome, c.expected, c.observed
+                        t(&c.id),
+                        c.outcome,
+                        tt(&c.expected),
+                        tt(&c.observed)
                     );
                 }
                 if let Some(err) = &rep.error {
-                    println!("    error: {err}");
+                    println!("    error: {}", tt(err));
                 }
                 worst = worst.max(rep.verdict.exit_code() as u8);
             }
             Err(err) => {
                 println!(
                     "{:<26} {:<28} {:<11} {:>7} {:>7}  ERROR",
-                    e.name, "-", "-", "-", "-"
+                    t(&e.name),
+                    "-",
+                    "-",
+                    "-",
+                    "-"
                 );
-                println!("    {}", err.to_string().replace('\n', "\n    "));
+                println!("    {}", tt(&err.to_string()).replace('\n', "\n    "));
                 worst = 2;
             }
         }
@@ -855,13 +869,13 @@ fn list(labs: Option<&std::path::Path>, json: bool) -> Result<u8, engine::Engine
                         m.threat,
                         variant,
                         m.mitre.join(","),
-                        m.title
+                        t(&m.title)
                     );
                 }
             }
             Err(e) => {
                 bad += 1;
-                eprintln!("{e}");
+                eprintln!("{}", tt(&e.to_string()));
             }
         }
     }
@@ -907,7 +921,7 @@ fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, en
         } else {
             bad += 1;
             for p in problems {
-                println!("{p}");
+                println!("{}", tt(&p.to_string()));
             }
         }
     }
@@ -961,17 +975,18 @@ fn verify(run_dir: &std::path::Path) -> u8 {
         }
     };
     for f in &v.mismatched {
-        println!("CHANGED  {f}");
+        println!("CHANGED  {}", t(f));
     }
     for f in &v.missing {
-        println!("MISSING  {f}");
+        println!("MISSING  {}", t(f));
     }
     for f in &v.invalid {
-        println!("INVALID  {}: {f}", report::SUMS_FILE);
+        println!("INVALID  {}: {}", report::SUMS_FILE, t(f));
     }
     for f in &v.unlisted {
         println!(
-            "note: {f} is not covered by {} (added later?)",
+            "note: {} is not covered by {} (added later?)",
+            t(f),
             report::SUMS_FILE
         );
     }
@@ -1104,12 +1119,12 @@ async fn status(
         };
         println!(
             "{:<30} {:<24} {:>5} {:>6}  {:<22} {}",
-            r.run,
-            r.lab,
+            t(&r.run),
+            t(&r.lab),
             format!("{running}/{}", r.nodes.len()),
             age(r.age_s),
             owner,
-            r.health
+            tt(&r.health)
         );
     }
     Ok(0)
@@ -1186,6 +1201,18 @@ async fn logs(
         None => nodes,
     };
     let prefix = chosen.len() > 1;
+    // Node logs are the lab's (and an attacker's) text: on a terminal they are escaped;
+    // into a file or a pipe they stay byte for byte, as `docker logs` gives them.
+    let escape = std::io::stdout().is_terminal();
+    let shown = |bytes: &[u8]| -> Vec<u8> {
+        if escape {
+            tt(&String::from_utf8_lossy(bytes))
+                .into_owned()
+                .into_bytes()
+        } else {
+            bytes.to_vec()
+        }
+    };
     let streams = chosen.into_iter().map(|(node, container)| {
         docker
             .log_stream(&container, follow)
@@ -1207,11 +1234,11 @@ async fn logs(
             let mut res = Ok(());
             while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = buf.drain(..=pos).collect();
-                res = res.and(write!(out, "{node:<10} | ").and(out.write_all(&line)));
+                res = res.and(write!(out, "{node:<10} | ").and(out.write_all(&shown(&line))));
             }
             res
         } else {
-            out.write_all(&bytes)
+            out.write_all(&shown(&bytes))
         };
         if written.and(out.flush()).is_err() {
             return Ok(0);
@@ -1219,7 +1246,7 @@ async fn logs(
     }
     for (node, rest) in pending {
         if !rest.is_empty() {
-            println!("{node:<10} | {}", String::from_utf8_lossy(&rest));
+            println!("{node:<10} | {}", tt(&String::from_utf8_lossy(&rest)));
         }
     }
     Ok(0)
@@ -1282,7 +1309,7 @@ async fn capture(
                 }
             }
             Some(Ok((false, line))) => {
-                eprint!("{}", String::from_utf8_lossy(&line));
+                eprint!("{}", tt(&String::from_utf8_lossy(&line)));
             }
             Some(Err(e)) => {
                 outcome = Err(e.into());
@@ -1318,9 +1345,12 @@ async fn gc(
     let mut code = 0;
     for c in &collected {
         if let Some(why) = &c.left {
+            let why = tt(why);
             println!(
                 "left {} in place: {}, but saving what it left failed: {why}\n  fix: free space or make its runs folder writable, then `lab gc` again (or `lab down {}` removes it without saving)",
-                c.run, c.reason, c.run
+                t(&c.run),
+                tt(&c.reason),
+                t(&c.run)
             );
             code = 2;
             continue;
@@ -1330,7 +1360,7 @@ async fn gc(
             c.run,
             c.removed.containers.len(),
             c.removed.networks.len(),
-            c.reason
+            tt(&c.reason)
         );
         if let Some(dir) = &c.saved {
             println!("  what it left is saved in {}", dir.display());

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{expect_exit, lab, runs_dir};
+use common::{
+    Running, expect_exit, lab, leftovers, leftovers_of_runs_dir, runs_dir, wait_in_flight,
+};
 
 /// Runs `lab` and asserts its exit code; returns stdout.
 fn run_lab(cmd: &mut std::process::Command, code: i32) -> String {
@@ -288,5 +290,76 @@ fn a_submission_named_like_a_formula_lands_in_the_csv_as_text() {
                 "{cell:?} in\n{text}"
             );
         }
+    }
+}
+
+/// Ctrl-C during `lab grade -j 2` of four submissions: the two runs in flight save their
+/// evidence and tear down, the two queued are never run, and the CSV and JUnit still have
+/// a row for every student (those not run say so); exit 2, nothing left.
+#[test]
+fn sigint_during_grading_writes_partial_scores_for_every_student() {
+    let exercise = "lock-down-ae-titles";
+    let dir = runs_dir("grade-sigint");
+    let students = ["s1", "s2", "s3", "s4"];
+    let files = pack(exercise, &dir, &students);
+    let back = dir.join("submissions");
+    std::fs::create_dir_all(&back).unwrap();
+    for (s, text) in &files {
+        std::fs::write(back.join(format!("{s}.yaml")), text).unwrap();
+    }
+    let (csv, junit, runs) = (
+        dir.join("grades.csv"),
+        dir.join("grades.xml"),
+        dir.join("runs"),
+    );
+    let grading = Running::spawn(
+        lab()
+            .args(["grade", exercise])
+            .arg(&back)
+            .args(["-j", "2", "--csv"])
+            .arg(&csv)
+            .arg("--junit")
+            .arg(&junit)
+            .arg("--runs-dir")
+            .arg(&runs),
+    );
+    let in_flight = wait_in_flight(&runs, 2, 180);
+    grading.signal("INT");
+    let (code, out, err) = grading.finish();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    assert!(
+        stdout.contains("interrupted by SIGINT (Ctrl-C): 2 of 4 submission(s) graded"),
+        "{stdout}"
+    );
+    let g = grades(&csv);
+    assert_eq!(g.len(), 4, "{g:?}");
+    let not_run: Vec<&String> = g
+        .iter()
+        .filter(|(_, r)| {
+            r["error"].contains("not run: interrupted by SIGINT (Ctrl-C) before it started")
+        })
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(not_run.len(), 2, "{g:?}");
+    let interrupted = g
+        .values()
+        .filter(|r| r["error"].contains("interrupted by SIGINT (Ctrl-C) while "))
+        .count();
+    assert_eq!(interrupted, 2, "{g:?}");
+    let xml = std::fs::read_to_string(&junit).expect("grades.xml written");
+    roxmltree::Document::parse(&xml).unwrap();
+    for s in students {
+        assert!(
+            xml.contains(&format!("name=\"{s}\"")),
+            "{s} missing:\n{xml}"
+        );
+    }
+    for id in &in_flight {
+        assert_eq!(leftovers(id), "", "{id} left up");
+    }
+    for s in students {
+        let scope = runs.join(format!("grade-{exercise}")).join(s);
+        assert_eq!(leftovers_of_runs_dir(&scope), "", "{s}'s runs left up");
     }
 }

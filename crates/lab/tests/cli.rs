@@ -149,3 +149,43 @@ fn inspect_reports_deep_nesting_as_an_issue_instead_of_overflowing() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A title made to add a key to the generated compose file, and a patient name that
+/// would clear the screen, are refused where they are written (file, line, field, fix);
+/// `lab export compose` writes nothing for such a lab, and the message printed shows the
+/// escape character instead of sending it to the terminal.
+#[test]
+fn free_text_with_control_characters_is_refused_before_export() {
+    let title = "crates/scenario/tests/broken/55-title-injects-a-compose-key.yaml";
+    let (code, out, _) = lab(&["validate", title]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(
+            "55-title-injects-a-compose-key.yaml:7:10: metadata.title contains a line break"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("hint: write it on one line of plain text"),
+        "{out}"
+    );
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("export-refused");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, _, err) = lab(&["export", "compose", title, "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("metadata.title contains a line break"),
+        "{err}"
+    );
+    assert!(!dir.join("docker-compose.yml").exists());
+
+    let patient = "crates/scenario/tests/broken/56-patient-name-clears-the-screen.yaml";
+    let (code, out, _) = lab(&["validate", patient]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("study.patient contains an escape character"),
+        "{out}"
+    );
+    assert!(!out.contains('\x1b'), "{out:?}");
+}

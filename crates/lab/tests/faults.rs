@@ -233,3 +233,117 @@ fn sigkill_then_gc() {
     );
     assert!(!again.contains(&id), "{again}");
 }
+
+/// Ctrl-C during `lab test -j 2` of four long labs: the two in flight save their evidence
+/// and tear down, the two queued never start, the JUnit written still names all four (the
+/// queued ones as not run), exit 2, and nothing of any run is left.
+#[test]
+fn sigint_during_a_batch_stops_starting_runs_and_ends_those_in_flight() {
+    let dir = runs_dir("batch-sigint");
+    let labs = dir.join("labs");
+    std::fs::create_dir_all(&labs).unwrap();
+    let long = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(LONG)).unwrap();
+    for name in ["sig-a", "sig-b", "sig-c", "sig-d"] {
+        let text = long.replace("name: long-store", &format!("name: {name}"));
+        std::fs::write(labs.join(format!("{name}.yaml")), text).unwrap();
+    }
+    let runs = dir.join("runs");
+    let junit = dir.join("junit.xml");
+    let batch = Running::spawn(
+        lab()
+            .arg("test")
+            .arg(&labs)
+            .args(["-j", "2", "--junit"])
+            .arg(&junit)
+            .arg("--runs-dir")
+            .arg(&runs),
+    );
+    let in_flight = wait_in_flight(&runs, 2, 180);
+    // Well into the runs (the PACS up, the store going) when the user presses Ctrl-C.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    batch.signal("INT");
+    let (code, out, err) = batch.finish();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    assert!(
+        stdout.contains("interrupted by SIGINT (Ctrl-C): 2 of 4 lab(s) not run"),
+        "{stdout}"
+    );
+    // Only the two runs in flight ever existed; each was saved and torn down.
+    let made = runs_in(&runs);
+    assert_eq!(made.len(), 2, "{made:?}");
+    for run in &made {
+        let id = run.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(in_flight.contains(&id), "{id} started after Ctrl-C");
+        let error = error_of(run);
+        assert!(
+            error.starts_with("interrupted by SIGINT (Ctrl-C) while "),
+            "{id}: {error}"
+        );
+        for f in [
+            "scenario.yaml",
+            "report.json",
+            "SHA256SUMS",
+            "logs/pacs.log",
+        ] {
+            assert!(run.join(f).is_file(), "{id}: {f} missing");
+        }
+        assert_eq!(leftovers(&id), "", "{id} left up");
+    }
+    assert_eq!(leftovers_of_runs_dir(&runs), "");
+    // The partial JUnit: every lab, those not run as errors that say so.
+    let xml = std::fs::read_to_string(&junit).expect("junit.xml written");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 4, "{xml}");
+    assert_eq!(
+        xml.matches("not run: interrupted by SIGINT (Ctrl-C) before it started")
+            .count(),
+        2,
+        "{xml}"
+    );
+    assert_eq!(
+        xml.matches("interrupted by SIGINT (Ctrl-C) while ").count(),
+        2,
+        "{xml}"
+    );
+}
+
+/// The IDS's evidence folder cannot be made (a file named `ids` took its place): that one
+/// tap's evidence is a problem of its own, and everything else is still saved (the
+/// capture, every node's log, the step results), the error names the IDS, and the lab is
+/// torn down.
+#[test]
+fn an_ids_folder_that_cannot_be_made_does_not_stop_the_rest_of_the_evidence() {
+    let dir = runs_dir("ids-dir");
+    let mut lab_run = Running::spawn(
+        lab()
+            .args(["run", "tests/fixtures/store-with-ids.yaml", "--runs-dir"])
+            .arg(&dir),
+    );
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    std::fs::write(dir.join(&id).join(checks::IDS_DIR), "in the way").unwrap();
+    let (code, out, err) = lab_run.finish();
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    let run = only_run(&dir);
+    let error = error_of(&run);
+    assert!(error.contains("evidence of `ids`"), "{error}");
+    assert!(!error.contains("evidence of `sniffer`"), "{error}");
+    capture_events(&run);
+    for f in [
+        "logs/pacs.log",
+        "logs/modality.log",
+        "logs/sniffer.log",
+        "logs/ids.log",
+        "logs/steps.jsonl",
+        "SHA256SUMS",
+    ] {
+        assert!(run.join(f).is_file(), "{f} not saved");
+    }
+    assert_eq!(leftovers(&id), "");
+}

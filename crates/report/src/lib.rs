@@ -111,8 +111,12 @@ pub struct RunReport {
     pub evidence: Vec<String>,
 }
 
-/// A short summary for a terminal; `color` only when writing to a TTY.
+/// A short summary for a terminal; `color` only when writing to a TTY. Every text taken
+/// from the run (what the checks observed quotes AE titles and PHI; errors quote node
+/// output) is escaped by `wire::terminal_safe` / `terminal_text`: only the colours here
+/// are sent to the terminal as escape sequences.
 pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
+    use wire::{terminal_safe as t, terminal_text as tt};
     let paint = |code: &str, s: &str| {
         if color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -124,7 +128,10 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
     let _ = writeln!(
         out,
         "\n{} ({}, {}) run {}",
-        r.lab, r.threat, r.variant, r.run_id
+        t(&r.lab),
+        t(&r.threat),
+        t(&r.variant),
+        t(&r.run_id)
     );
     for s in &r.steps {
         let mark = if s.ok {
@@ -136,12 +143,12 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
             out,
             "  step {} {:<8} {} {:>6} ms{}",
             s.index,
-            s.action,
+            t(&s.action),
             mark,
             s.elapsed_ms,
             s.error
                 .as_ref()
-                .map(|e| format!("  {e}"))
+                .map(|e| format!("  {}", tt(e)))
                 .unwrap_or_default()
         );
     }
@@ -155,15 +162,25 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
         let mitre = c
             .mitre
             .as_ref()
-            .map(|m| format!(" [{m}]"))
+            .map(|m| format!(" [{}]", t(m)))
             .unwrap_or_default();
-        let _ = writeln!(out, "  check {:<width$} {mark} {}{mitre}", c.id, c.observed);
+        let _ = writeln!(
+            out,
+            "  check {:<width$} {mark} {}{mitre}",
+            t(&c.id),
+            tt(&c.observed)
+        );
         if c.outcome != Outcome::Met {
-            let _ = writeln!(out, "  {:<width$}         expected: {}", "", c.expected);
+            let _ = writeln!(
+                out,
+                "  {:<width$}         expected: {}",
+                "",
+                tt(&c.expected)
+            );
         }
     }
     if let Some(e) = &r.error {
-        let _ = writeln!(out, "  {} {e}", paint("31", "error:"));
+        let _ = writeln!(out, "  {} {}", paint("31", "error:"), tt(e));
     }
     let verdict = match r.verdict {
         Verdict::Pass => paint("1;32", "PASS"),
@@ -183,7 +200,8 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "evidence: {run_dir}/ (capture.pcapng opens in Wireshark; report.json; logs/)"
+        "evidence: {}/ (capture.pcapng opens in Wireshark; report.json; logs/)",
+        t(run_dir)
     );
     out
 }
@@ -243,4 +261,68 @@ fn check_line(text: &str, id: &str) -> Option<u64> {
 
 fn write_in(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     atomic::write_atomic(&dir.join(name), bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a run saw (an AE title that clears the screen, a patient name with a carriage
+    /// return that would overwrite "NOT MET") is printed as escapes; the summary's own
+    /// colours are the only escape sequences, and only with `color`.
+    #[test]
+    fn the_terminal_summary_escapes_what_the_run_saw() {
+        let report = RunReport {
+            schema: REPORT_SCHEMA.into(),
+            run_id: "x-0001".into(),
+            lab: "x".into(),
+            title: String::new(),
+            threat: "insecure-communication".into(),
+            variant: "vulnerable".into(),
+            mitre: Vec::new(),
+            started_at: String::new(),
+            duration_s: 1.0,
+            verdict: Verdict::Fail,
+            error: Some("node said \x1b[2J\n  fix: look".into()),
+            steps: vec![StepRecord {
+                index: 1,
+                id: "s".into(),
+                node: "modality".into(),
+                action: "store".into(),
+                ok: false,
+                exit_code: 1,
+                elapsed_ms: 5,
+                result: None,
+                error: Some("refused by EVIL\x1b[2J\x08\x08".into()),
+            }],
+            checks: vec![CheckResult {
+                id: "phi".into(),
+                kind: "capture.phi_in_clear".into(),
+                mitre: None,
+                description: None,
+                expected: "no PHI".into(),
+                observed: "PatientName DOE^JOHN\rmet    ".into(),
+                finding: Some(true),
+                outcome: Outcome::NotMet,
+                details: Vec::new(),
+            }],
+            evidence: Vec::new(),
+        };
+        let plain = terminal_summary(&report, "runs/x-0001", false);
+        assert!(
+            !plain.chars().any(|c| c.is_control() && c != '\n'),
+            "{plain:?}"
+        );
+        assert!(
+            plain.contains("refused by EVIL\\x1b[2J\\x08\\x08"),
+            "{plain}"
+        );
+        assert!(plain.contains("DOE^JOHN\\rmet"), "{plain}");
+        assert!(plain.contains("node said \\x1b[2J\n  fix: look"), "{plain}");
+        let coloured = terminal_summary(&report, "runs/x-0001", true);
+        assert!(
+            !coloured.contains("\x1b[2J") && !coloured.contains('\r'),
+            "{coloured:?}"
+        );
+    }
 }

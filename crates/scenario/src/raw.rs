@@ -50,13 +50,13 @@ pub(crate) struct RawEdit {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMetadata {
     pub name: Spanned<String>,
-    pub title: String,
+    pub title: Spanned<String>,
     pub threat: Spanned<String>,
     pub variant: Spanned<String>,
     pub pair: Option<Spanned<String>>,
     #[serde(default)]
     pub mitre: Vec<Spanned<String>>,
-    pub description: Option<String>,
+    pub description: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,8 +132,8 @@ pub(crate) struct RawStudy {
     #[serde(default = "one")]
     pub instances: u32,
     pub syntax: Option<Spanned<String>>,
-    pub patient: Option<String>,
-    pub patient_id: Option<String>,
+    pub patient: Option<Spanned<String>>,
+    pub patient_id: Option<Spanned<String>>,
     pub seed: Option<u64>,
     pub rows: Option<u16>,
     pub cols: Option<u16>,
@@ -152,7 +152,7 @@ pub(crate) struct RawCheck {
     pub equals: Option<u64>,
     pub expect: Option<Spanned<RawExpect>>,
     pub mitre: Option<Spanned<String>>,
-    pub description: Option<String>,
+    pub description: Option<Spanned<String>>,
     pub step: Option<Spanned<String>>,
     pub rule: Option<Spanned<String>>,
     pub min: Option<u64>,

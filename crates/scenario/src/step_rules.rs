@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use crate::error::did_you_mean;
 use crate::raw::RawStep;
-use crate::validate::{Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Syntax, reference};
+use crate::validate::{
+    Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Syntax, one_line_text, reference,
+};
 
 /// Long-running attacker processes (`daemon:` of an attacker node).
 pub const DAEMONS: &[&str] = &["proxy", "sniff"];
@@ -491,8 +493,18 @@ pub(crate) fn step(
                     modality: st.modality.value.clone(),
                     instances: st.instances,
                     syntax,
-                    patient: st.patient.clone().unwrap_or_else(|| "DOE^JANE".into()),
-                    patient_id: st.patient_id.clone().unwrap_or_else(|| "DR-0001".into()),
+                    patient: one_line_text(
+                        cx,
+                        &format!("{here}: study.patient"),
+                        st.patient.as_ref(),
+                    )
+                    .unwrap_or_else(|| "DOE^JANE".into()),
+                    patient_id: one_line_text(
+                        cx,
+                        &format!("{here}: study.patient_id"),
+                        st.patient_id.as_ref(),
+                    )
+                    .unwrap_or_else(|| "DR-0001".into()),
                     seed: st.seed.unwrap_or(1),
                     rows: st.rows.unwrap_or(512),
                     cols: st.cols.unwrap_or(512),

@@ -466,7 +466,7 @@ pub(crate) fn validate(
     }
     let metadata = Metadata {
         name: m.name.value.clone(),
-        title: m.title.clone(),
+        title: one_line_text(&mut cx, "metadata.title", Some(&m.title)).unwrap_or_default(),
         threat: m.threat.value.clone(),
         variant,
         pair: m.pair.as_ref().map(|p| p.value.clone()),
@@ -475,7 +475,7 @@ pub(crate) fn validate(
             .as_ref()
             .map(|p| (p.referenced.line(), p.referenced.column())),
         mitre: m.mitre.iter().map(|s| s.value.clone()).collect(),
-        description: m.description.clone(),
+        description: text(&mut cx, "metadata.description", m.description.as_ref()),
     };
 
     let network_names: Vec<&str> = raw.networks.keys().map(String::as_str).collect();
@@ -558,7 +558,11 @@ pub(crate) fn validate(
                 id: c.id.value.clone(),
                 kind,
                 mitre: c.mitre.as_ref().map(|m| m.value.clone()),
-                description: c.description.clone(),
+                description: text(
+                    &mut cx,
+                    &format!("check `{}`: description", c.id.value),
+                    c.description.as_ref(),
+                ),
                 hidden: c.hidden.unwrap_or(false),
                 points: c.points.as_ref().map(|p| p.value).unwrap_or(1),
             });
@@ -893,6 +897,59 @@ pub(crate) fn or_none(v: &[&str]) -> String {
     } else {
         v.join(", ")
     }
+}
+
+/// A character free text may not hold: C0 controls (but line breaks and tabs where
+/// `lines` allows them), DEL, C1 controls and the bidirectional controls. Free text ends
+/// up in terminals, in the comment heading a generated compose file and in a README: a
+/// line break there starts a key of its own, an escape sequence drives the terminal.
+fn refused_in_text(c: char, lines: bool) -> bool {
+    match c {
+        '\n' | '\t' => !lines,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => true,
+        '\u{061c}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' => true,
+        _ => false,
+    }
+}
+
+fn check_text(cx: &mut Ctx, field: &str, v: &Spanned<String>, lines: bool) {
+    if let Some(c) = v.value.chars().find(|&c| refused_in_text(c, lines)) {
+        let what = match c {
+            '\n' => "a line break".to_string(),
+            '\t' => "a tab".to_string(),
+            '\r' => "a carriage return".to_string(),
+            '\u{1b}' => "an escape character (a terminal control sequence)".to_string(),
+            c => format!("the control character U+{:04X}", c as u32),
+        };
+        cx.at(v.referenced, format!("{field} contains {what}")).hint = Some(if lines {
+            "free text may hold line breaks and tabs, no other control characters; remove it".into()
+        } else {
+            "write it on one line of plain text, without control characters".into()
+        });
+    }
+}
+
+/// One line of free text (a title, a patient name), refused (with the problem noted)
+/// when it holds a control character or a line break.
+pub(crate) fn one_line_text(
+    cx: &mut Ctx,
+    field: &str,
+    v: Option<&Spanned<String>>,
+) -> Option<String> {
+    let v = v?;
+    check_text(cx, field, v, false);
+    Some(v.value.clone())
+}
+
+/// Free text that may span lines (a description).
+pub(crate) fn text(cx: &mut Ctx, field: &str, v: Option<&Spanned<String>>) -> Option<String> {
+    let v = v?;
+    check_text(cx, field, v, true);
+    Some(v.value.clone())
 }
 
 pub(crate) fn valid_name(s: &str) -> bool {

@@ -31,6 +31,7 @@ mod names;
 mod net;
 mod output;
 mod tcp;
+mod terminal;
 mod tls;
 
 #[doc(hidden)]
@@ -44,6 +45,7 @@ use std::path::{Path, PathBuf};
 pub use dataset::{check_command, check_dataset};
 pub use names::{command_name, sop_class_name, status_name};
 pub use output::{JsonLines, TIMELINE_SCHEMA, Table, association_text};
+pub use terminal::{terminal_safe, terminal_text};
 
 /// Largest PDU the decoder accepts (PDU length field); bigger ones are an issue.
 pub const MAX_PDU_LENGTH: u32 = 16 * 1024 * 1024;

@@ -15,6 +15,7 @@
 //! Lines come in capture order. Fields are only ever added to this schema, never renamed
 //! or removed; a reader must ignore fields it does not know.
 
+use crate::terminal::terminal_safe as t;
 use crate::{Association, Event, PhiSeen, Sink, Totals, WireIssue};
 use serde::Serialize;
 use std::io::Write;
@@ -81,7 +82,8 @@ impl<W: Write> Sink for JsonLines<W> {
 
 /// A [`Sink`] writing the human table: one line per event (number, relative time,
 /// `src -> dst`, Info), PHI and issues as they are found, and a summary block for each
-/// association when it ends.
+/// association when it ends. Every field taken from the capture goes through
+/// [`terminal_safe`](crate::terminal_safe): the table is meant for a terminal.
 pub struct Table<W: Write> {
     out: W,
     n: u64,
@@ -125,14 +127,20 @@ impl<W: Write> Sink for Table<W> {
         self.n += 1;
         let line = format!(
             "{:>4} {:>12.6} {:<21} -> {:<21} {}\n",
-            self.n, e.rel_time, e.src, e.dst, e.info
+            self.n,
+            e.rel_time,
+            t(&e.src),
+            t(&e.dst),
+            t(&e.info)
         );
         self.write(&line);
     }
     fn phi(&mut self, p: PhiSeen) {
         let line = format!(
             "     PHI in clear (stream {}): {} = {}\n",
-            p.stream, p.keyword, p.value
+            p.stream,
+            t(&p.keyword),
+            t(&p.value)
         );
         self.write(&line);
     }
@@ -143,7 +151,7 @@ impl<W: Write> Sink for Table<W> {
             (None, Some(s)) => format!("stream {s}"),
             (None, None) => "capture".into(),
         };
-        let line = format!("     ISSUE ({at}): {}\n", i.message);
+        let line = format!("     ISSUE ({at}): {}\n", t(&i.message));
         self.write(&line);
     }
     fn association(&mut self, a: Association) {
@@ -152,18 +160,19 @@ impl<W: Write> Sink for Table<W> {
     }
 }
 
-/// The summary block of an association, as the table prints it.
+/// The summary block of an association, as the table prints it (AE titles escaped for a
+/// terminal).
 pub fn association_text(a: &Association) -> String {
     let aets = match (&a.calling_aet, &a.called_aet) {
-        (Some(c), Some(d)) => format!(" {c} -> {d}"),
+        (Some(c), Some(d)) => format!(" {} -> {}", t(c), t(d)),
         _ => String::new(),
     };
     let mut s = format!(
         "     == association (stream {}){aets}, {} -> {}: {}{}, {:.6} s, {} PDUs / {} bytes from client, {} PDUs / {} bytes from server\n",
         a.stream,
-        a.client,
-        a.server,
-        a.outcome,
+        t(&a.client),
+        t(&a.server),
+        t(&a.outcome),
         if a.partial {
             " (start not captured)"
         } else {
@@ -178,14 +187,14 @@ pub fn association_text(a: &Association) -> String {
     let counts: Vec<String> = a
         .pdu_counts
         .iter()
-        .map(|(k, v)| format!("{k} {v}"))
+        .map(|(k, v)| format!("{} {v}", t(k)))
         .collect();
     s.push_str(&format!("        PDUs: {}\n", counts.join(", ")));
     for l in &a.latency {
         let ms = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.3}", v * 1e3));
         s.push_str(&format!(
             "        {}: {} request(s), {} answered, latency ms min/mean/max {}/{}/{}\n",
-            l.command,
+            t(&l.command),
             l.requests,
             l.answered,
             ms(l.min),
@@ -197,4 +206,58 @@ pub fn association_text(a: &Association) -> String {
         s.push_str(&format!("        {} request(s) unanswered\n", a.unanswered));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IssueKind;
+
+    /// A hostile AE title, PHI value and issue text reach the table as visible escapes:
+    /// nothing the terminal would act on (clear the screen, return to the line's start).
+    #[test]
+    fn the_table_escapes_what_the_capture_says() {
+        let mut table = Table::new(Vec::new());
+        table.phi(PhiSeen {
+            stream: 1,
+            time: 0.0,
+            keyword: "PatientName".into(),
+            value: "DOE^JOHN\rPASS^ALL".into(),
+        });
+        table.issue(WireIssue {
+            kind: IssueKind::Pdu,
+            packet: Some(3),
+            stream: None,
+            direction: None,
+            offset: None,
+            time: None,
+            message: "bad PDU \x1b]0;owned\x07".into(),
+        });
+        table.association(Association {
+            stream: 1,
+            client: "10.0.0.2:4000".into(),
+            server: "10.0.0.3:4242".into(),
+            calling_aet: Some("EVIL\x1b[2J".into()),
+            called_aet: Some("ORTHANC\u{9b}31m".into()),
+            start: 0.0,
+            end: 1.0,
+            duration: 1.0,
+            outcome: "released".into(),
+            partial: false,
+            bytes_from_client: 0,
+            bytes_from_server: 0,
+            pdus_from_client: 0,
+            pdus_from_server: 0,
+            pdu_counts: Default::default(),
+            unanswered: 0,
+            latency: Vec::new(),
+            dimse: Vec::new(),
+            timings_dropped: false,
+        });
+        let out = String::from_utf8(table.out).unwrap();
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(out.contains("PatientName = DOE^JOHN\\rPASS^ALL\n"), "{out}");
+        assert!(out.contains("EVIL\\x1b[2J -> ORTHANC\\u{9b}31m"), "{out}");
+        assert!(out.contains("bad PDU \\x1b]0;owned\\x07"), "{out}");
+    }
 }

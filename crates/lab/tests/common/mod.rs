@@ -203,3 +203,127 @@ pub fn run_id_in(text: &str) -> String {
         .unwrap_or_else(|| panic!("no run id in:\n{text}"))
         .to_string()
 }
+
+/// The run ids of `dir`'s runs (directories holding a `scenario.yaml`, at most two levels
+/// down: `lab grade` puts runs under `<dir>/grade-<ex>/<student>/`) whose containers are
+/// running now.
+pub fn runs_in_flight(dir: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), 0)];
+    while let Some((d, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if !p.is_dir() {
+                continue;
+            }
+            if p.join("scenario.yaml").is_file() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let filter = format!("label=dicom-range.run={id}");
+                if !docker(&["ps", "-q", "--filter", &filter]).trim().is_empty() {
+                    ids.push(id);
+                }
+            } else if depth < 2 {
+                stack.push((p, depth + 1));
+            }
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// Waits until `n` runs of `dir` have running containers; returns their ids.
+pub fn wait_in_flight(dir: &Path, n: usize, secs: u64) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let ids = runs_in_flight(dir);
+        if ids.len() >= n {
+            return ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {ids:?} in flight after {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Every Docker object (containers, networks, volumes) whose runs go to `dir`.
+pub fn leftovers_of_runs_dir(dir: &Path) -> String {
+    let filter = format!("label=dicom-range.runs-dir={}", dir.display());
+    let mut out = String::new();
+    for what in [
+        &["ps", "-a"][..],
+        &["network", "ls"][..],
+        &["volume", "ls"][..],
+    ] {
+        let mut args = what.to_vec();
+        args.extend(["-q", "--filter", &filter]);
+        out.push_str(&docker(&args));
+    }
+    out
+}
+
+/// A small tmpfs of its own, mounted for one test and unmounted when dropped: a runs
+/// folder whose disk really fills (ENOSPC), which `chmod` cannot fake for root.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(test: &str, size: &str) -> Tmpfs {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("tmpfs")
+            .join(test);
+        let _ = Command::new("umount").arg("-l").arg(&path).status();
+        std::fs::create_dir_all(&path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .output()
+            .expect("mount(8)");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs at {} failed: {}\n  fix: run the tests as root (or with CAP_SYS_ADMIN)",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs { path }
+    }
+
+    /// Fills the file system to the last byte; returns the filler file (remove it to free
+    /// the space again).
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling {}: {e}", self.path.display()),
+            }
+        }
+        // The last bytes a smaller write still fits.
+        for n in [4096usize, 512, 1] {
+            while f.write(&chunk[..n]).is_ok_and(|w| w > 0) {}
+        }
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}

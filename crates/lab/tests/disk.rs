@@ -1,0 +1,112 @@
+//! A runs folder whose disk fills up, on the real daemon: a tmpfs of a few MiB mounted for
+//! the test (root can write through any mode bits, so a read-only folder proves nothing;
+//! a full file system really fails with ENOSPC). A run whose reports cannot be written
+//! still tears its lab down and exits 2 naming the file; `lab gc` leaves a run it cannot
+//! save in place, and removes it once the space is back.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// The files under `dir`, relative, sorted (what a fault left).
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_full_disk_still_tears_the_lab_down_and_names_the_report_file() {
+    let fs = Tmpfs::mount("disk-full", "16m");
+    let dir = fs.path.clone();
+    let mut lab_run = Running::spawn(
+        lab()
+            .args(["run", "plaintext-store", "--runs-dir"])
+            .arg(&dir),
+    );
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    lab_run.wait_for("==> step 1 (", 120);
+    fs.fill();
+    let (code, out, err) = lab_run.finish();
+    let stdout = String::from_utf8_lossy(&out);
+    eprintln!("stdout:\n{stdout}\nstderr:\n{err}");
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    // Nothing of the run is left up, whatever could not be written.
+    assert_eq!(leftovers(&id), "", "the lab was left up");
+    let said = format!("{stdout}{err}");
+    let report_file = dir.join(&id).join("report.json");
+    assert!(
+        said.contains(&format!(
+            "{}: No space left on device",
+            report_file.display()
+        )),
+        "the error does not name {}:\n{said}",
+        report_file.display()
+    );
+    assert!(said.contains("torn down"), "{said}");
+    // No half-written file: the reports are absent, not truncated.
+    let left = files_under(&dir.join(&id));
+    eprintln!("left in the run directory: {left:?}");
+    assert!(!left.iter().any(|f| f.contains(".tmp-")), "{left:?}");
+    assert!(!left.contains(&"report.json".to_string()), "{left:?}");
+    assert!(left.contains(&"scenario.yaml".to_string()), "{left:?}");
+}
+
+/// `lab` killed, then `lab gc` on a full disk: saving the run's evidence fails, so the run
+/// is left up (exit 2, saying why and how to fix it) rather than removed with its evidence
+/// lost. Once the space is back, `gc` saves it and removes it.
+#[test]
+fn gc_keeps_a_run_it_cannot_save_and_removes_it_once_it_can() {
+    let fs = Tmpfs::mount("gc-full", "16m");
+    let dir = fs.path.clone();
+    let mut lab_run = Running::spawn(
+        lab()
+            .args(["run", "plaintext-store", "--runs-dir"])
+            .arg(&dir),
+    );
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    lab_run.wait_for("==> step 1 (", 120);
+    lab_run.signal("KILL");
+    let (code, _, _) = lab_run.finish();
+    assert_eq!(code, None, "killed by a signal");
+    assert_ne!(leftovers(&id), "", "nothing to collect?");
+
+    let filler = fs.fill();
+    let gc = lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap();
+    let said = expect_exit(&gc, 2);
+    eprintln!("gc on a full disk:\n{said}");
+    assert!(said.contains(&format!("left {id} in place")), "{said}");
+    assert!(said.contains("No space left on device"), "{said}");
+    assert!(said.contains("fix:"), "{said}");
+    assert_ne!(leftovers(&id), "", "removed with its evidence unsaved");
+
+    std::fs::remove_file(&filler).unwrap();
+    let gc = lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap();
+    let said = expect_exit(&gc, 0);
+    assert!(said.contains(&format!("removed {id}")), "{said}");
+    assert_eq!(leftovers(&id), "");
+    let run = dir.join(&id);
+    let r = report(&run);
+    assert_eq!(r["verdict"], "error", "{r}");
+    assert!(
+        r["error"].as_str().unwrap_or_default().contains("lab gc"),
+        "{r}"
+    );
+    for f in ["capture.pcapng", "logs/pacs.log", "SHA256SUMS"] {
+        assert!(run.join(f).is_file(), "{f} not saved by the second gc");
+    }
+}
