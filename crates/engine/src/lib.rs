@@ -19,6 +19,7 @@ pub mod export;
 mod finish;
 pub mod images;
 pub mod lifecycle;
+pub mod limits;
 mod orthanc;
 mod pacs_evidence;
 mod pki;

@@ -243,7 +243,9 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
 /// refused, as are syntaxes this crate does not know.
 pub fn check_dataset(buf: &[u8], ts_uid: &str) -> Result<usize, String> {
     let Some((explicit, big)) = encoding(ts_uid) else {
-        return Err(format!("transfer syntax {ts_uid} cannot be checked before parsing"));
+        return Err(format!(
+            "transfer syntax {ts_uid} cannot be checked before parsing"
+        ));
     };
     prescan(buf, explicit, big)
 }
