@@ -188,6 +188,10 @@ pub enum Command {
         /// Bytes kept per packet.
         #[arg(long, default_value_t = 262_144)]
         snaplen: u32,
+        /// The largest capture file: capturing stops there (the file stays a valid
+        /// pcapng), a `capture_limit` line says so, and the sniffer waits for SIGTERM.
+        #[arg(long)]
+        max_bytes: Option<u64>,
     },
     /// Attacker and IDS tools (aet-scan, flood, rest-probe, ...).
     #[command(flatten)]
@@ -474,10 +478,12 @@ pub fn run(cmd: Command) -> ExitCode {
             iface,
             out,
             snaplen,
+            max_bytes,
         } => cmd_sniff(SniffOptions {
             iface,
             out,
             snaplen,
+            max_bytes,
         }),
         Command::Attack(a) => crate::attack::cli::run(a),
     }
@@ -876,9 +882,22 @@ fn cmd_sniff(opts: SniffOptions) -> ExitCode {
     let iface = opts.iface.clone();
     let result = rt.block_on(async move {
         tokio::task::spawn_blocking(move || {
-            sniff::run(&opts, stop, || {
-                emit(&json!({"event": "capturing", "iface": iface}));
-            })
+            let max = opts.max_bytes;
+            sniff::run(
+                &opts,
+                stop,
+                || {
+                    emit(&json!({"event": "capturing", "iface": iface}));
+                },
+                |stats| {
+                    emit(&json!({
+                        "event": "capture_limit",
+                        "max_bytes": max,
+                        "packets": stats.packets,
+                        "bytes": stats.bytes,
+                    }));
+                },
+            )
         })
         .await
     });
@@ -888,7 +907,12 @@ fn cmd_sniff(opts: SniffOptions) -> ExitCode {
     };
     match result {
         Ok(stats) => {
-            emit(&json!({"event": "stopped", "packets": stats.packets, "bytes": stats.bytes}));
+            emit(&json!({
+                "event": "stopped",
+                "packets": stats.packets,
+                "bytes": stats.bytes,
+                "capture_limit_hit": stats.limit_hit,
+            }));
             ExitCode::SUCCESS
         }
         Err(e) => {
