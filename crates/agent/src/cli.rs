@@ -168,6 +168,11 @@ pub enum Command {
         /// The password --require-user must come with.
         #[arg(long, value_name = "PASSWORD", requires = "require_user")]
         require_password: Option<String>,
+        /// The largest data set accepted in one C-STORE, in MiB (more aborts the
+        /// association; memory grows only with the bytes received).
+        #[arg(long, value_name = "N", default_value_t = (crate::bounds::DEFAULT_MAX_DATASET >> 20) as u64,
+              value_parser = clap::value_parser!(u64).range(1..=4096))]
+        max_dataset_mb: u64,
     },
     /// Capture packets on an interface into a pcapng file until SIGTERM or SIGINT.
     #[command(
@@ -183,6 +188,10 @@ pub enum Command {
         /// Bytes kept per packet.
         #[arg(long, default_value_t = 262_144)]
         snaplen: u32,
+        /// The largest capture file: capturing stops there (the file stays a valid
+        /// pcapng), a `capture_limit` line says so, and the sniffer waits for SIGTERM.
+        #[arg(long)]
+        max_bytes: Option<u64>,
     },
     /// Attacker and IDS tools (aet-scan, flood, rest-probe, ...).
     #[command(flatten)]
@@ -453,6 +462,7 @@ pub fn run(cmd: Command) -> ExitCode {
             timeout_secs,
             require_user,
             require_password,
+            max_dataset_mb,
         } => cmd_serve(ServeOptions {
             bind,
             port,
@@ -462,15 +472,18 @@ pub fn run(cmd: Command) -> ExitCode {
             max_associations,
             timeout: Duration::from_secs(timeout_secs.max(1)),
             require_user: require_user.zip(require_password),
+            max_dataset: (max_dataset_mb as usize) << 20,
         }),
         Command::Sniff {
             iface,
             out,
             snaplen,
+            max_bytes,
         } => cmd_sniff(SniffOptions {
             iface,
             out,
             snaplen,
+            max_bytes,
         }),
         Command::Attack(a) => crate::attack::cli::run(a),
     }
@@ -869,9 +882,22 @@ fn cmd_sniff(opts: SniffOptions) -> ExitCode {
     let iface = opts.iface.clone();
     let result = rt.block_on(async move {
         tokio::task::spawn_blocking(move || {
-            sniff::run(&opts, stop, || {
-                emit(&json!({"event": "capturing", "iface": iface}));
-            })
+            let max = opts.max_bytes;
+            sniff::run(
+                &opts,
+                stop,
+                || {
+                    emit(&json!({"event": "capturing", "iface": iface}));
+                },
+                |stats| {
+                    emit(&json!({
+                        "event": "capture_limit",
+                        "max_bytes": max,
+                        "packets": stats.packets,
+                        "bytes": stats.bytes,
+                    }));
+                },
+            )
         })
         .await
     });
@@ -881,7 +907,12 @@ fn cmd_sniff(opts: SniffOptions) -> ExitCode {
     };
     match result {
         Ok(stats) => {
-            emit(&json!({"event": "stopped", "packets": stats.packets, "bytes": stats.bytes}));
+            emit(&json!({
+                "event": "stopped",
+                "packets": stats.packets,
+                "bytes": stats.bytes,
+                "capture_limit_hit": stats.limit_hit,
+            }));
             ExitCode::SUCCESS
         }
         Err(e) => {

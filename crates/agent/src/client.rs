@@ -455,9 +455,12 @@ where
 /// consumed the header sends the pending ACK at once. dicom-ul's own `receive()` reads inside
 /// the crate, where no option can be set between two reads.
 ///
-/// `rb` is this association's receive buffer: bytes past the PDU stay there for the next call.
-/// The crate's internal buffer is empty whenever this is used (the peer sends nothing between
-/// our requests), and `release()` later reads through the crate again.
+/// `rb` is this association's receive buffer: bytes past the PDU stay there for the
+/// next call. The crate's internal buffer is empty whenever this is used (the peer sends
+/// nothing between our requests), and `release()` later reads through the crate again.
+///
+/// Strict: a PDU announcing more than the maximum length we proposed is refused from its
+/// header, so the buffer never holds more than one PDU of that length (plus one read).
 async fn read_pdu_quickack<S>(
     a: &mut AsyncClientAssociation<S>,
     rb: &mut Vec<u8>,
@@ -470,7 +473,7 @@ where
     let wait = a.read_timeout().unwrap_or(Duration::from_secs(30));
     loop {
         let mut cur = std::io::Cursor::new(&rb[..]);
-        match dicom_ul::pdu::read_pdu(&mut cur, max_pdu, false) {
+        match dicom_ul::pdu::read_pdu(&mut cur, max_pdu, true) {
             Ok(Some(pdu)) => {
                 let used = cur.position() as usize;
                 rb.drain(..used);
@@ -478,11 +481,15 @@ where
             }
             Ok(None) => {}
             Err(e) => {
-                return Err(AgentError::other(format!(
-                    "the peer sent a PDU that cannot be decoded: {}",
-                    chain(&e)
-                ))
-                .into());
+                let why = match rb.get(2..6) {
+                    Some(l) if u32::from_be_bytes([l[0], l[1], l[2], l[3]]) > max_pdu => format!(
+                        "the peer sent a PDU of {} bytes, over the maximum length of {max_pdu} \
+                         we proposed: refused",
+                        u32::from_be_bytes([l[0], l[1], l[2], l[3]])
+                    ),
+                    _ => format!("the peer sent a PDU that cannot be decoded: {}", chain(&e)),
+                };
+                return Err(AgentError::other(why).into());
             }
         }
         let s = a.inner_stream();
@@ -511,22 +518,41 @@ where
     }
 }
 
+/// What one association has received and not yet handed over: bytes past the last PDU,
+/// the message being assembled, and whole messages a PDU completed after the one returned.
+struct Inbox {
+    rb: Vec<u8>,
+    asm: MessageAssembler,
+    ready: std::collections::VecDeque<Message>,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            rb: Vec::with_capacity(64 * 1024),
+            asm: MessageAssembler::default(),
+            ready: Default::default(),
+        }
+    }
+}
+
 /// Receive one whole DIMSE message (command set and any data set).
 async fn receive_message<S>(
     a: &mut AsyncClientAssociation<S>,
-    rb: &mut Vec<u8>,
+    inbox: &mut Inbox,
 ) -> Result<Message, UlErrOrAgent>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
-    let mut asm = MessageAssembler::default();
     loop {
+        if let Some(m) = inbox.ready.pop_front() {
+            return Ok(m);
+        }
         quickack(a.inner_stream());
-        match read_pdu_quickack(a, rb).await? {
+        match read_pdu_quickack(a, &mut inbox.rb).await? {
             Pdu::PData { data } => {
-                if let Some(m) = asm.feed(data)? {
-                    return Ok(m);
-                }
+                let done = inbox.asm.feed(data)?;
+                inbox.ready.extend(done);
             }
             Pdu::AbortRQ { source } => {
                 return Err(AgentError::refused(format!(
@@ -554,12 +580,12 @@ where
 /// Receive a response and return its status and the message id it responds to.
 async fn receive_response<S>(
     a: &mut AsyncClientAssociation<S>,
-    rb: &mut Vec<u8>,
+    inbox: &mut Inbox,
 ) -> Result<(u16, u16), UlErrOrAgent>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
-    let m = receive_message(a, rb).await?;
+    let m = receive_message(a, inbox).await?;
     let status = dimse::get_u16(&m.command, tags::STATUS)
         .ok_or_else(|| AgentError::other("the peer's response has no Status (0000,0900)"))?;
     let responding = dimse::get_u16(&m.command, tags::MESSAGE_ID_BEING_RESPONDED_TO).unwrap_or(0);
@@ -575,7 +601,7 @@ where
             AgentError::refused("the peer did not accept the Verification SOP class (C-ECHO)")
         })?;
     send_command(a, pc, &dimse::echo_rq(1)).await?;
-    let (status, _) = receive_response(a, &mut Vec::new()).await?;
+    let (status, _) = receive_response(a, &mut Inbox::new()).await?;
     Ok(status)
 }
 
@@ -791,7 +817,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + TcpSocket,
 {
     let mut message_id: u16 = 0;
-    let mut rb = Vec::with_capacity(1024);
+    let mut inbox = Inbox::new();
     loop {
         let next = { source.lock().await.recv().await };
         let item = match next {
@@ -833,7 +859,7 @@ where
             .map_err(|_| {
                 timeout_error(peer, &format!("sending instance {}", item.sop_instance_uid))
             })??;
-        let (status, responding) = receive_response(a, &mut rb).await?;
+        let (status, responding) = receive_response(a, &mut inbox).await?;
         if responding != 0 && responding != message_id {
             return Err(AgentError::other(format!(
                 "the peer answered message {responding} while message {message_id} was expected"
@@ -1127,9 +1153,9 @@ where
     }
     // Bounded: at most `limit` matches are read, then C-CANCEL, then at most a few more.
     let mut extra = 0usize;
-    let mut rb = Vec::with_capacity(4096);
+    let mut inbox = Inbox::new();
     loop {
-        let m = receive_message(a, &mut rb).await?;
+        let m = receive_message(a, &mut inbox).await?;
         let field = dimse::get_u16(&m.command, tags::COMMAND_FIELD).unwrap_or(0);
         if field != command::C_FIND_RSP {
             return Err(AgentError::other(format!(
@@ -1343,9 +1369,13 @@ where
             )),
         )
     } else if let Some(data) = &m.data {
-        match crate::serve::write_part10(out, &class, &instance, &ts, data) {
-            Ok(p) => (0x0000, Some(p.display().to_string()), None),
-            Err(e) => (0xA700, None, Some(e)),
+        // Walked first, as `serve` does: a file written here must be safe to parse later.
+        match crate::bounds::check_dataset(data, &ts) {
+            Err(why) => (0xC000, None, Some(format!("refused, not written: {why}"))),
+            Ok(()) => match crate::serve::write_part10(out, &class, &instance, &ts, data) {
+                Ok(p) => (0x0000, Some(p.display().to_string()), None),
+                Err(e) => (0xA700, None, Some(e)),
+            },
         }
     } else {
         (0xC000, None, Some("C-STORE-RQ without a data set".into()))
@@ -1404,11 +1434,11 @@ where
         w.write_all(&ident).await.map_err(io)?;
         w.finish().await.map_err(io)?;
     }
-    let mut rb = Vec::with_capacity(64 * 1024);
+    let mut inbox = Inbox::new();
     // Bounded: every read is under the timeout, and a peer cannot send more responses than
     // this without the loop giving up.
     for _ in 0..1_000_000u32 {
-        let m = receive_message(a, &mut rb).await?;
+        let m = receive_message(a, &mut inbox).await?;
         let field = dimse::get_u16(&m.command, tags::COMMAND_FIELD).unwrap_or(0);
         if field == command::C_STORE_RQ {
             let RetrieveMode::Get { out } = &q.mode else {

@@ -2,6 +2,7 @@
 //! storage SCP: command sets (always Implicit VR Little Endian, PS3.7 6.3.1), their status
 //! codes in words, and reading a whole message (command + optional data set) from P-DATA.
 
+use crate::bounds;
 use crate::error::AgentError;
 use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
@@ -253,17 +254,21 @@ pub fn command_pdu(pc_id: u8, cmd: &InMemDicomObject) -> Result<Pdu, AgentError>
     })
 }
 
-/// Parse a command set received in Implicit VR LE.
+/// Parse a command set received in Implicit VR LE, after [`bounds::check_command`].
 pub fn parse_command(bytes: &[u8]) -> Result<InMemDicomObject, AgentError> {
+    bounds::check_command(bytes)
+        .map_err(|e| AgentError::other(format!("the peer's command set is refused: {e}")))?;
     InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
         .map_err(|e| AgentError::other(format!("the peer's command set cannot be parsed: {e}")))
 }
 
-/// Read a data set in the given transfer syntax.
+/// Read a data set in the given transfer syntax, after [`bounds::check_dataset`].
 pub fn parse_dataset(bytes: &[u8], ts_uid: &str) -> Result<InMemDicomObject, AgentError> {
     let ts = TransferSyntaxRegistry.get(ts_uid).ok_or_else(|| {
         AgentError::other(format!("transfer syntax {ts_uid} is unknown to this agent"))
     })?;
+    bounds::check_dataset(bytes, ts_uid)
+        .map_err(|e| AgentError::other(format!("a data set is refused: {e}")))?;
     InMemDicomObject::read_dataset_with_ts(bytes, ts)
         .map_err(|e| AgentError::other(format!("a data set cannot be parsed: {e}")))
 }
@@ -294,12 +299,24 @@ pub fn get_str(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
 }
 
 /// Accumulates PDVs into whole messages: a command set and, if announced, its data set.
-#[derive(Debug, Default)]
+///
+/// Bounded: a command set at most [`bounds::MAX_COMMAND`] bytes, a data set at most the
+/// `max_dataset` given to [`MessageAssembler::new`]; both only ever hold bytes received.
+#[derive(Debug)]
 pub struct MessageAssembler {
     command: Vec<u8>,
-    pending: Option<InMemDicomObject>,
+    /// The command set of the message whose data set is arriving, and its context.
+    pending: Option<(u8, InMemDicomObject)>,
     data: Vec<u8>,
-    pc_id: u8,
+    max_dataset: usize,
+    /// Says where the data set bound comes from, in errors (e.g. a command line option).
+    bound_hint: &'static str,
+}
+
+impl Default for MessageAssembler {
+    fn default() -> Self {
+        MessageAssembler::new(bounds::DEFAULT_MAX_DATASET, "")
+    }
 }
 
 /// A whole DIMSE message.
@@ -312,52 +329,202 @@ pub struct Message {
 }
 
 impl MessageAssembler {
-    /// Feed the PDVs of one P-DATA-TF; returns a message when one is complete.
+    /// An assembler refusing data sets over `max_dataset` bytes; `bound_hint` (may be
+    /// empty) is appended to that error, to say how to raise the bound.
+    pub fn new(max_dataset: usize, bound_hint: &'static str) -> Self {
+        MessageAssembler {
+            command: Vec::new(),
+            pending: None,
+            data: Vec::new(),
+            max_dataset,
+            bound_hint,
+        }
+    }
+
+    /// Feed the PDVs of one P-DATA-TF; returns the messages it completed, in order (one
+    /// PDU may end a message and hold all of the next, e.g. a C-FIND-RSP with no data set
+    /// after the last fragment of a pending one's identifier).
     /// (PDVs of one message never interleave with another's on an association without
     /// asynchronous operations, which this agent never negotiates.)
-    pub fn feed(&mut self, pdvs: Vec<PDataValue>) -> Result<Option<Message>, AgentError> {
-        let mut done = None;
+    pub fn feed(&mut self, pdvs: Vec<PDataValue>) -> Result<Vec<Message>, AgentError> {
+        let mut done = Vec::new();
         for pdv in pdvs {
-            self.pc_id = pdv.presentation_context_id;
             match pdv.value_type {
                 PDataValueType::Command => {
+                    if self.pending.is_some() {
+                        return Err(AgentError::other(
+                            "the peer sent a command set before the end of the previous                              message's data set",
+                        ));
+                    }
+                    if self.command.len() + pdv.data.len() > bounds::MAX_COMMAND {
+                        return Err(AgentError::other(format!(
+                            "the peer's command set is refused: more than {} bytes",
+                            bounds::MAX_COMMAND
+                        )));
+                    }
                     self.command.extend_from_slice(&pdv.data);
                     if pdv.is_last {
                         let cmd = parse_command(&self.command)?;
+                        self.command.clear();
                         let has_data = get_u16(&cmd, tags::COMMAND_DATA_SET_TYPE)
                             .is_some_and(|t| t != NO_DATA_SET);
-                        if !has_data {
-                            done = Some(self.take(cmd, None));
-                        } else {
+                        let pc_id = pdv.presentation_context_id;
+                        if has_data {
                             // Keep the parsed command until the data set is complete.
-                            self.command.clear();
-                            self.pending = Some(cmd);
+                            self.pending = Some((pc_id, cmd));
+                        } else {
+                            done.push(Message {
+                                pc_id,
+                                command: cmd,
+                                data: None,
+                            });
                         }
                     }
                 }
                 PDataValueType::Data => {
+                    let Some((pc_id, _)) = &self.pending else {
+                        return Err(AgentError::other(
+                            "the peer sent a data set without a command set before it",
+                        ));
+                    };
+                    if *pc_id != pdv.presentation_context_id {
+                        return Err(AgentError::other(format!(
+                            "the peer sent a data set on presentation context {} for a \
+                             command set on context {pc_id}",
+                            pdv.presentation_context_id
+                        )));
+                    }
+                    if self.data.len().saturating_add(pdv.data.len()) > self.max_dataset {
+                        return Err(AgentError::other(format!(
+                            "the peer sent a data set larger than {} MiB{}: refused",
+                            self.max_dataset >> 20,
+                            self.bound_hint
+                        )));
+                    }
                     self.data.extend_from_slice(&pdv.data);
                     if pdv.is_last {
-                        let cmd = self.pending.take().ok_or_else(|| {
-                            AgentError::other(
-                                "the peer sent a data set without a command set before it",
-                            )
-                        })?;
-                        let data = std::mem::take(&mut self.data);
-                        done = Some(self.take(cmd, Some(data)));
+                        let (pc_id, command) = self.pending.take().expect("checked above");
+                        done.push(Message {
+                            pc_id,
+                            command,
+                            data: Some(std::mem::take(&mut self.data)),
+                        });
                     }
                 }
             }
         }
         Ok(done)
     }
+}
 
-    fn take(&mut self, command: InMemDicomObject, data: Option<Vec<u8>>) -> Message {
-        self.command.clear();
-        Message {
-            pc_id: self.pc_id,
-            command,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pdv(kind: PDataValueType, is_last: bool, data: Vec<u8>) -> PDataValue {
+        PDataValue {
+            presentation_context_id: 1,
+            value_type: kind,
+            is_last,
             data,
         }
+    }
+
+    fn encoded(cmd: &InMemDicomObject) -> Vec<u8> {
+        match command_pdu(1, cmd).unwrap() {
+            Pdu::PData { mut data } => data.remove(0).data,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn two_messages_completed_by_one_pdu_both_come_out_in_order() {
+        // A C-FIND-RSP (pending) whose identifier ends in this PDU, then the final
+        // C-FIND-RSP without a data set, whole in the same PDU.
+        let mut pending = response(command::C_FIND_RSP, 1, uids::VERIFICATION, None, 0xFF00);
+        pending.put(el(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0000]),
+        ));
+        let last = response(command::C_FIND_RSP, 1, uids::VERIFICATION, None, 0x0000);
+        let mut asm = MessageAssembler::default();
+        let first = asm
+            .feed(vec![
+                pdv(PDataValueType::Command, true, encoded(&pending)),
+                pdv(PDataValueType::Data, false, vec![0x10, 0x00]),
+            ])
+            .unwrap();
+        assert!(first.is_empty());
+        let out = asm
+            .feed(vec![
+                pdv(PDataValueType::Data, true, vec![0x10, 0x00, 0, 0, 0, 0]),
+                pdv(PDataValueType::Command, true, encoded(&last)),
+            ])
+            .unwrap();
+        let statuses: Vec<_> = out
+            .iter()
+            .map(|m| get_u16(&m.command, tags::STATUS))
+            .collect();
+        assert_eq!(statuses, [Some(0xFF00), Some(0x0000)]);
+        assert_eq!(
+            out[0].data.as_deref(),
+            Some(&[0x10, 0, 0x10, 0, 0, 0, 0, 0][..])
+        );
+        assert!(out[1].data.is_none());
+    }
+
+    #[test]
+    fn data_sets_and_command_sets_are_bounded() {
+        let mut store = store_rq(1, uids::CT_IMAGE_STORAGE, "1.2.3");
+        store.put(el(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0000]),
+        ));
+        let mut asm = MessageAssembler::new(1000, " (--max-dataset-mb)");
+        asm.feed(vec![pdv(PDataValueType::Command, true, encoded(&store))])
+            .unwrap();
+        asm.feed(vec![pdv(PDataValueType::Data, false, vec![0; 600])])
+            .unwrap();
+        let e = asm
+            .feed(vec![pdv(PDataValueType::Data, false, vec![0; 600])])
+            .unwrap_err();
+        assert!(e.message.contains("--max-dataset-mb"), "{}", e.message);
+
+        let mut asm = MessageAssembler::default();
+        let e = asm
+            .feed(vec![pdv(
+                PDataValueType::Command,
+                false,
+                vec![0; bounds::MAX_COMMAND + 1],
+            )])
+            .unwrap_err();
+        assert!(e.message.contains("command set"), "{}", e.message);
+
+        let mut asm = MessageAssembler::default();
+        let e = asm
+            .feed(vec![pdv(PDataValueType::Data, true, vec![0; 8])])
+            .unwrap_err();
+        assert!(e.message.contains("without a command set"), "{}", e.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        // 10,000 levels of undefined-length sequence and item: dicom-object alone
+        // overflows the stack on this
+        let mut ds = Vec::new();
+        for _ in 0..10_000 {
+            ds.extend_from_slice(&[
+                0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
+            ds.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        for _ in 0..10_000 {
+            ds.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+            ds.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        }
+        let e = parse_dataset(&ds, uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap_err();
+        assert!(e.message.contains("nest"), "{}", e.message);
     }
 }

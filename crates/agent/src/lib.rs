@@ -23,6 +23,7 @@
 //! crates do), scenario files, offline capture analysis (`wire`), grading and reports.
 
 pub mod attack;
+pub mod bounds;
 pub mod cli;
 pub mod client;
 pub mod dimse;

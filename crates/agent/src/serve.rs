@@ -4,8 +4,15 @@
 //! prints one JSON line per association. It is also the destination C-MOVE needs.
 //!
 //! Bounded: at most [`MAX_CONCURRENT`] associations at once, every read and write under the
-//! timeout, each data set under [`MAX_DATASET`] bytes; file names are made only from valid
-//! UIDs (digits and dots), so a hostile SOP Instance UID cannot write outside the folder.
+//! timeout, PDUs within the maximum length it announced (dicom-ul's strict reads), each
+//! command set and data set only as large as the bytes received and under
+//! [`crate::bounds::MAX_COMMAND`] and `--max-dataset-mb` (default
+//! [`crate::bounds::DEFAULT_MAX_DATASET`]); a larger one aborts the association. A data set
+//! is walked by [`crate::bounds::check_dataset`] before it is written: one that lies about
+//! a length or nests deeper than [`wire::MAX_NESTING`] is refused (status 0xC000, with the
+//! reason), never stored for a parser to choke on later (so are Deflated data sets, which
+//! cannot be walked). File names are made only from valid UIDs (digits and dots), so a
+//! hostile SOP Instance UID cannot write outside the folder.
 
 use crate::dimse::{self, MessageAssembler, command};
 use crate::error::{AgentError, chain};
@@ -24,8 +31,6 @@ use tokio::net::TcpListener;
 
 /// Associations handled at the same time; more wait in the listen queue.
 pub const MAX_CONCURRENT: usize = 32;
-/// Largest data set accepted in one C-STORE (bytes).
-pub const MAX_DATASET: usize = 1 << 30;
 
 /// The storage SOP classes `serve` accepts (plus Verification).
 pub const STORAGE_CLASSES: &[&str] = &[
@@ -67,6 +72,8 @@ pub struct ServeOptions {
     /// When set, only associations whose A-ASSOCIATE-RQ carries this user identity
     /// (username and password, PS3.7 D.3.3.7) are accepted; others are rejected.
     pub require_user: Option<(String, String)>,
+    /// The largest data set accepted in one message (bytes); larger aborts the association.
+    pub max_dataset: usize,
 }
 
 /// The access rule of `serve`: the called AE title (unless any is accepted) and, if asked,
@@ -244,6 +251,8 @@ async fn handle(socket: tokio::net::TcpStream, peer: String, opts: &ServeOptions
         .ae_title(opts.aet.clone())
         .read_timeout(opts.timeout)
         .write_timeout(opts.timeout)
+        // a PDU longer than the maximum length announced is refused from its header
+        .strict(true)
         .with_abstract_syntax(uids::VERIFICATION);
     for c in STORAGE_CLASSES {
         sopts = sopts.with_abstract_syntax(*c);
@@ -319,8 +328,7 @@ async fn serve_association(
     stored: &mut Vec<Value>,
     echoes: &mut u32,
 ) -> Result<&'static str, String> {
-    let mut asm = MessageAssembler::default();
-    let mut received = 0usize;
+    let mut asm = MessageAssembler::new(opts.max_dataset, " (--max-dataset-mb)");
     loop {
         crate::client::quickack(a.inner_stream());
         let pdu = a.receive().await.map_err(|e| chain(&e))?;
@@ -338,16 +346,21 @@ async fn serve_association(
                 ));
             }
         };
-        received += data.iter().map(|p| p.data.len()).sum::<usize>();
-        if received > MAX_DATASET {
-            return Err(format!(
-                "a message larger than {MAX_DATASET} bytes: association aborted"
-            ));
+        for m in asm.feed(data).map_err(|e| e.message)? {
+            answer(a, opts, &m, stored, echoes).await?;
         }
-        let Some(m) = asm.feed(data).map_err(|e| e.message)? else {
-            continue;
-        };
-        received = 0;
+    }
+}
+
+/// Answer one whole message (C-ECHO-RQ or C-STORE-RQ).
+async fn answer(
+    a: &mut AsyncServerAssociation<tokio::net::TcpStream>,
+    opts: &ServeOptions,
+    m: &dimse::Message,
+    stored: &mut Vec<Value>,
+    echoes: &mut u32,
+) -> Result<(), String> {
+    {
         let field = dimse::get_u16(&m.command, tags::COMMAND_FIELD).unwrap_or(0);
         let msg_id = dimse::get_u16(&m.command, tags::MESSAGE_ID).unwrap_or(0);
         let class = dimse::get_str(&m.command, tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default();
@@ -369,9 +382,12 @@ async fn serve_association(
                         )),
                     )
                 } else if let Some(data) = &m.data {
-                    match write_part10(&opts.out, &class, &instance, &ts, data) {
-                        Ok(_) => (0x0000, None),
-                        Err(e) => (0xA700, Some(e)),
+                    match crate::bounds::check_dataset(data, &ts) {
+                        Err(why) => (0xC000, Some(format!("refused, not written: {why}"))),
+                        Ok(()) => match write_part10(&opts.out, &class, &instance, &ts, data) {
+                            Ok(_) => (0x0000, None),
+                            Err(e) => (0xA700, Some(e)),
+                        },
                     }
                 } else {
                     (0xC000, Some("C-STORE-RQ without a data set".to_string()))
@@ -404,6 +420,7 @@ async fn serve_association(
         let pdu = dimse::command_pdu(m.pc_id, &rsp).map_err(|e| e.message)?;
         a.send(&pdu).await.map_err(|e| chain(&e))?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

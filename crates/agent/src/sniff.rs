@@ -29,6 +29,10 @@ pub struct SniffOptions {
     pub iface: String,
     pub out: PathBuf,
     pub snaplen: u32,
+    /// The largest file written: at the first packet that would go past it, capturing
+    /// stops (the file ends on a whole block, so it stays a valid pcapng) and the process
+    /// waits for its stop signal.
+    pub max_bytes: Option<u64>,
 }
 
 /// Totals written to the file.
@@ -37,6 +41,14 @@ pub struct SniffStats {
     pub packets: u64,
     /// Captured bytes (the packet data written, not counting pcapng framing).
     pub bytes: u64,
+    /// The file reached `max_bytes`: packets after that point were not written.
+    pub limit_hit: bool,
+}
+
+/// The size of the Enhanced Packet Block that holds `len` bytes of packet data (no
+/// options): 28 bytes of header, the data padded to 4, the 4-byte trailing length.
+fn epb_size(len: usize) -> u64 {
+    32 + len.div_ceil(4) as u64 * 4
 }
 
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
@@ -52,7 +64,7 @@ pub(crate) fn explain_open_error(iface: &str, e: &pcap::Error) -> anyhow::Error 
         anyhow!(
             "cannot capture on '{iface}': permission denied ({text}). Capturing needs the \
              CAP_NET_RAW capability: run as root, or start the container with \
-             --cap-add NET_RAW (and NET_ADMIN for promiscuous mode)"
+             --cap-add NET_RAW (promiscuous mode needs nothing more)"
         )
     } else if lower.contains("no such device") || lower.contains("doesn't exist") {
         let known = pcap::Device::list()
@@ -73,6 +85,7 @@ pub fn run(
     opts: &SniffOptions,
     stop: Arc<AtomicBool>,
     on_ready: impl FnOnce(),
+    on_limit: impl FnOnce(&SniffStats),
 ) -> Result<SniffStats> {
     let snaplen = i32::try_from(opts.snaplen.clamp(64, 262_144)).unwrap_or(262_144);
     let cap = pcap::Capture::from_device(opts.iface.as_str())
@@ -101,8 +114,11 @@ pub fn run(
     }
     let file = File::create(&opts.out)
         .with_context(|| format!("cannot create the capture file {}", opts.out.display()))?;
-    let mut writer = PcapNgWriter::new(BufWriter::with_capacity(256 * 1024, file))
-        .context("cannot write the pcapng section header")?;
+    let mut writer = PcapNgWriter::new(Counting {
+        inner: BufWriter::with_capacity(256 * 1024, file),
+        written: 0,
+    })
+    .context("cannot write the pcapng section header")?;
     let idb = InterfaceDescriptionBlock {
         linktype: DataLink::from(linktype.0 as u32),
         snaplen: snaplen as u32,
@@ -123,12 +139,17 @@ pub fn run(
     let mut stats = SniffStats::default();
     let mut last_flush = Instant::now();
     let mut stopping: Option<Instant> = None;
+    let max = opts.max_bytes.unwrap_or(u64::MAX);
     loop {
         if stopping.is_none() && stop.load(Ordering::SeqCst) {
             stopping = Some(Instant::now()); // drain what is still buffered, then stop
         }
         match cap.next_packet() {
             Ok(p) => {
+                if writer.get_ref().written + epb_size(p.data.len()) > max {
+                    stats.limit_hit = true;
+                    break;
+                }
                 let ts = Duration::new(p.header.ts.tv_sec.max(0) as u64, 0)
                     + Duration::from_micros(p.header.ts.tv_usec.max(0) as u64);
                 let epb = EnhancedPacketBlock {
@@ -165,10 +186,38 @@ pub fn run(
             last_flush = Instant::now();
         }
     }
-    let mut buf = writer.into_inner();
+    let mut buf = writer.into_inner().inner;
     buf.flush().context("cannot write the capture file")?;
     buf.get_ref()
         .sync_all()
         .context("cannot fsync the capture file")?;
+    drop(buf);
+    if stats.limit_hit {
+        // The capture is whole up to here; the node stays up (it is not dead, only full)
+        // until it is stopped like any other sniffer.
+        drop(cap);
+        on_limit(&stats);
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     Ok(stats)
+}
+
+/// A writer that counts what went through it: the capture file's size so far.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -74,11 +74,13 @@ fn library_captures_loopback_traffic_to_pcapng() {
         iface: "lo".into(),
         out: out.clone(),
         snaplen: 262_144,
+        max_bytes: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let flag = stop.clone();
-    let h = std::thread::spawn(move || sniff::run(&opts, flag, move || tx.send(()).unwrap()));
+    let h =
+        std::thread::spawn(move || sniff::run(&opts, flag, move || tx.send(()).unwrap(), |_| {}));
     if rx.recv_timeout(Duration::from_secs(10)).is_err() {
         let err = h.join().unwrap().unwrap_err();
         if skip_if_no_permission(&format!("{err:#}")) {
@@ -105,8 +107,9 @@ fn unknown_interface_is_explained() {
         iface: "nosuchif0".into(),
         out: dir.join("x.pcapng"),
         snaplen: 65535,
+        max_bytes: None,
     };
-    let err = sniff::run(&opts, Arc::new(AtomicBool::new(true)), || {}).unwrap_err();
+    let err = sniff::run(&opts, Arc::new(AtomicBool::new(true)), || {}, |_| {}).unwrap_err();
     let msg = format!("{err:#}");
     if skip_if_no_permission(&msg) {
         return;
@@ -149,5 +152,85 @@ fn cli_sniff_readiness_line_then_stopped_on_sigterm() {
     let (_, with_marker, packets) = read_pcapng(&out);
     assert_eq!(last["packets"].as_u64().unwrap(), packets as u64);
     assert!(with_marker >= 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends `total` bytes over one TCP connection on 127.0.0.1.
+fn bulk_traffic(total: usize) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut sink = Vec::new();
+        s.read_to_end(&mut sink).unwrap();
+        sink.len()
+    });
+    let mut c = TcpStream::connect(addr).unwrap();
+    let chunk = MARKER.repeat(1024);
+    let mut sent = 0;
+    while sent < total {
+        c.write_all(&chunk).unwrap();
+        sent += chunk.len();
+    }
+    drop(c);
+    assert_eq!(server.join().unwrap(), sent);
+}
+
+#[test]
+fn cli_sniff_stops_capturing_at_max_bytes_and_says_so() {
+    let dir = temp_dir("sniff-max");
+    let out = dir.join("max.pcapng");
+    let max: u64 = 64 * 1024;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lab-agent"))
+        .args([
+            "sniff",
+            "--iface",
+            "lo",
+            "--max-bytes",
+            &max.to_string(),
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    if first["event"] == "error" {
+        let msg = first["error"].as_str().unwrap_or_default().to_string();
+        let _ = child.wait();
+        if skip_if_no_permission(&msg) {
+            return;
+        }
+        panic!("sniff failed: {msg}");
+    }
+    assert_eq!(first["event"], "capturing");
+    // Far more than the cap: 8 MiB.
+    bulk_traffic(8 << 20);
+    let limit: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(limit["event"], "capture_limit", "{limit}");
+    assert_eq!(limit["max_bytes"], max);
+    // Full, not dead: it waits for its stop signal like any sniffer.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the sniffer exited at its cap"
+    );
+    sigterm(&child);
+    let last: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(last["event"], "stopped");
+    assert_eq!(last["capture_limit_hit"], true);
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert!(
+        size <= max,
+        "the capture holds {size} bytes, over its cap of {max}"
+    );
+    assert!(size > max / 2, "the capture stopped early: {size} bytes");
+    // Whole blocks only: the file still reads to its end.
+    let (_, _, packets) = read_pcapng(&out);
+    assert_eq!(last["packets"].as_u64().unwrap(), packets as u64);
+    assert!(packets > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

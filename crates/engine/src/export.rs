@@ -12,6 +12,7 @@ use scenario::{Action, NodeKind, Scenario};
 
 use crate::EngineError;
 use crate::images::Image;
+use crate::limits::{self, NodeBudget, Role};
 use crate::orthanc;
 use crate::pki::RunCa;
 
@@ -136,14 +137,13 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
                 networks, daemon, ..
             } => {
                 let command = match daemon {
-                    Some(d) => crate::run::daemon_cmd(scenario, d),
+                    Some(d) => crate::run::daemon_cmd(scenario, node, d),
                     None => vec!["lab-agent".into(), "idle".into()],
                 };
                 json!({
                     "image": crate::images::of_node(&node.kind).tag(),
                     "command": command,
                     "networks": attach(name, networks),
-                    "cap_add": ["NET_RAW", "NET_ADMIN"],
                     "labels": labels(name),
                 })
             }
@@ -154,16 +154,34 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
                 } else {
                     ("sniff", "--out", "capture.pcapng")
                 };
+                let mut command: Vec<String> = vec![
+                    "lab-agent".into(),
+                    verb.into(),
+                    "--iface".into(),
+                    bridge(tap),
+                    flag.into(),
+                    format!("/evidence/{file}"),
+                ];
+                if !ids {
+                    command.extend([
+                        "--max-bytes".into(),
+                        limits::capture_bytes(node).to_string(),
+                    ]);
+                }
                 json!({
                     "image": Image::Agent.tag(),
-                    "command": ["lab-agent", verb, "--iface", bridge(tap), flag, format!("/evidence/{file}")],
+                    "command": command,
                     "network_mode": "host",
-                    "cap_add": ["NET_RAW", "NET_ADMIN"],
                     "volumes": [format!("./evidence/{name}:/evidence")],
                     "labels": labels(name),
                 })
             }
         };
+        // The same limits and capabilities as `lab run` (`limits`).
+        let mut service = service;
+        if let Value::Object(m) = &mut service {
+            m.extend(NodeBudget::of(node).compose_keys(Role::of(&node.kind)));
+        }
         services.insert(name.to_string(), service);
     }
     let mut networks = Map::new();

@@ -20,6 +20,7 @@ mod finish;
 pub mod images;
 pub mod lifecycle;
 mod lock;
+pub mod limits;
 mod orthanc;
 mod pacs_evidence;
 mod pki;

@@ -17,6 +17,7 @@ use scenario::NodeKind;
 
 use crate::EngineError;
 use crate::images::Image;
+use crate::limits::Role;
 use crate::orthanc;
 use crate::plan::{RunPlan, process_start};
 use crate::save;
@@ -99,7 +100,8 @@ pub(crate) async fn isolate(
         cmd: vec!["perl".into(), "-e".into(), DROP_GATEWAY_ROUTES.into()],
         labels,
         network_container: Some(target),
-        cap_add: vec!["NET_ADMIN".into()],
+        cap_add: Role::RouteHelper.caps(),
+        limits: Some(Role::RouteHelper.limits()),
         ..Default::default()
     };
     docker.start_container(&spec).await?;
@@ -476,6 +478,8 @@ pub async fn expose(
             ],
             labels,
             network_container: Some(container.clone()),
+            cap_add: Role::UiForwarder.caps(),
+            limits: Some(Role::UiForwarder.limits()),
             ..Default::default()
         };
         docker.remove_container(&name).await?;
@@ -576,7 +580,8 @@ pub async fn capture(
         ],
         labels,
         host_network: true,
-        cap_add: vec!["NET_RAW".into(), "NET_ADMIN".into()],
+        cap_add: Role::LiveCapture.caps(),
+        limits: Some(Role::LiveCapture.limits()),
         attached: true,
         ..Default::default()
     };

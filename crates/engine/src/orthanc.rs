@@ -17,6 +17,8 @@ pub const STORAGE_DIR: &str = "/var/lib/orthanc/lab-db";
 /// storage, not the host's memory. Memory is only used as files are written. Only its
 /// owner (`ORTHANC_USER`, once `command` hands it over) reads it.
 pub const STORAGE_TMPFS: &str = "size=4g,mode=0700";
+/// The size in `STORAGE_TMPFS`, in bytes: a PACS's memory limit holds it (`limits`).
+pub const STORAGE_BYTES: u64 = 4 << 30;
 /// The account Orthanc runs as (Debian's package creates it; its uid differs by suite).
 /// Not root: a lab's Lua (`os.execute`) runs as Orthanc, and must not be able to replace
 /// the tools the engine runs as root inside the container to read the PACS's state.

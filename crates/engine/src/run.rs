@@ -16,6 +16,7 @@ use crate::finish;
 use crate::images::{self, Image};
 use crate::lifecycle;
 use crate::lock::PlanLock;
+use crate::limits::{self, NodeBudget, Role};
 use crate::orthanc;
 use crate::pacs_evidence;
 use crate::pki::{Identity, RunCa};
@@ -336,6 +337,8 @@ impl Run<'_> {
                         networks: self.attach(&node.name, networks),
                         files,
                         tmpfs: vec![(orthanc::STORAGE_DIR.into(), orthanc::STORAGE_TMPFS.into())],
+                        cap_add: Role::Pacs.caps(),
+                        limits: Some(NodeBudget::of(node).limits()),
                         ..Default::default()
                     };
                     self.docker.start_container(&spec).await?;
@@ -366,6 +369,8 @@ impl Run<'_> {
                         labels: self.plan.labels(&node.name),
                         networks: self.attach(&node.name, networks),
                         files,
+                        cap_add: Role::Modality.caps(),
+                        limits: Some(NodeBudget::of(node).limits()),
                         ..Default::default()
                     };
                     self.docker.start_container(&spec).await?;
@@ -374,7 +379,7 @@ impl Run<'_> {
                     networks, daemon, ..
                 } => {
                     let cmd = match daemon {
-                        Some(d) => daemon_cmd(self.scenario, d),
+                        Some(d) => daemon_cmd(self.scenario, node, d),
                         None => vec!["lab-agent".into(), "idle".into()],
                     };
                     let image = images::of_node(&node.kind);
@@ -428,8 +433,9 @@ impl Run<'_> {
                         cmd,
                         labels: self.plan.labels(&node.name),
                         networks: self.attach(&node.name, networks),
-                        // Raw sockets for ARP and scans on its own network namespace only.
-                        cap_add: vec!["NET_RAW".into(), "NET_ADMIN".into()],
+                        // Raw sockets for ARP and its own capture, in its own namespace only.
+                        cap_add: Role::Attacker.caps(),
+                        limits: Some(NodeBudget::of(node).limits()),
                         sysctls,
                         files,
                         ..Default::default()
@@ -771,6 +777,11 @@ impl Run<'_> {
     /// sniffer (pcapng) or the IDS (alerts), and waits until it is capturing.
     async fn start_tap(&mut self, node: &str, bridge: &str, ids: bool) -> Result<(), EngineError> {
         let container = self.plan.container(node);
+        let lab_node = self
+            .node(node)
+            .ok_or_else(|| EngineError::Setup(format!("tap `{node}` is not a node of the lab")))?;
+        let budget = NodeBudget::of(lab_node);
+        let max_capture = limits::capture_bytes(lab_node);
         let cmd: Vec<String> = if ids {
             vec![
                 "lab-agent".into(),
@@ -788,6 +799,8 @@ impl Run<'_> {
                 bridge.into(),
                 "--out".into(),
                 SNIFFER_OUT.into(),
+                "--max-bytes".into(),
+                max_capture.to_string(),
             ]
         };
         let spec = ContainerSpec {
@@ -796,7 +809,8 @@ impl Run<'_> {
             cmd,
             labels: self.plan.labels(node),
             host_network: true,
-            cap_add: vec!["NET_RAW".into(), "NET_ADMIN".into()],
+            cap_add: Role::Tap.caps(),
+            limits: Some(budget.limits()),
             ..Default::default()
         };
         self.docker.start_container(&spec).await?;
@@ -1392,19 +1406,26 @@ impl Run<'_> {
 }
 
 /// The command line of an attacker's daemon (its main process).
-pub(crate) fn daemon_cmd(scenario: &Scenario, d: &scenario::Daemon) -> Vec<String> {
+pub(crate) fn daemon_cmd(
+    scenario: &Scenario,
+    node: &scenario::Node,
+    d: &scenario::Daemon,
+) -> Vec<String> {
     if d.action == "sniff" {
         // The attacker's own interface: what reaches it, and nothing more.
-        return [
+        let mut cmd: Vec<String> = [
             "lab-agent",
             "sniff",
             "--iface",
             "eth0",
             "--out",
             ATTACKER_CAPTURE,
+            "--max-bytes",
         ]
         .map(String::from)
         .to_vec();
+        cmd.push(limits::capture_bytes(node).to_string());
+        return cmd;
     }
     let text = |k: &str| d.with.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let upstream = text("upstream").or_else(|| {

@@ -129,6 +129,27 @@ fn the_test_fixture_labs_stay_valid() {
     assert_eq!(code, Some(0), "{out}");
 }
 
+#[test]
+fn inspect_reports_deep_nesting_as_an_issue_instead_of_overflowing() {
+    // One well-formed association whose data set nests sequences 10,000 deep: before the
+    // nesting limit `lab inspect` aborted with a stack overflow (exit 134).
+    let dir = std::env::temp_dir().join(format!("lab-cli-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let capture = dir.join("deep.pcap");
+    std::fs::write(&capture, wire::fuzzing::deep_nesting_capture(10_000)).unwrap();
+    for json in [false, true] {
+        let mut args = vec!["inspect", capture.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let (code, out, err) = lab(&args);
+        assert_eq!(code, Some(0), "{out}\n{err}");
+        assert!(out.contains("C-STORE-RQ"), "{out}");
+        assert!(out.contains("nest deeper than 64"), "{out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A title made to add a key to the generated compose file, and a patient name that
 /// would clear the screen, are refused where they are written (file, line, field, fix);
 /// `lab export compose` writes nothing for such a lab, and the message printed shows the

@@ -112,6 +112,26 @@ fn plaintext_store_passes_and_leaves_nothing_running() {
         "{}",
         String::from_utf8_lossy(&again.stdout)
     );
+
+    // Grading a hostile capture (sequences nested 10,000 deep) ends in a verdict with the
+    // issue in the report, not in a stack overflow (exit 134 before the nesting limit).
+    std::fs::write(
+        run.join("capture.pcapng"),
+        wire::fuzzing::deep_nesting_capture(10_000),
+    )
+    .unwrap();
+    let hostile = lab().arg("report").arg(&run).output().unwrap();
+    assert!(
+        matches!(hostile.status.code(), Some(0 | 1)),
+        "{:?}\n{}",
+        hostile.status,
+        String::from_utf8_lossy(&hostile.stderr)
+    );
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("nest deeper than 64"),
+        "no nesting issue in report.html"
+    );
 }
 
 #[test]

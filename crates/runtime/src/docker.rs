@@ -3,14 +3,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, Ipam, IpamConfig,
-    NetworkConnectRequest, NetworkCreateRequest,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, HostConfigLogConfig, Ipam,
+    IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder,
     CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions, StatsOptionsBuilder,
     UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
@@ -49,7 +49,12 @@ pub struct ContainerSpec {
     pub networks: Vec<(String, Vec<String>)>,
     /// Run in the host's network namespace (the sniffer, to see a lab bridge).
     pub host_network: bool,
+    /// The only capabilities the container has: every other one is dropped (`CapDrop:
+    /// ALL`), and no process in it gains any through setuid files (`no-new-privileges`).
     pub cap_add: Vec<String>,
+    /// Memory, processes, CPU weight and log size. Required: a container without them is
+    /// refused (`create_container`), so no node of a run can take the host down with it.
+    pub limits: Option<Limits>,
     /// Namespaced kernel settings of the container (HostConfig `Sysctls`), e.g.
     /// `net.ipv4.ip_forward=1` for an on-path attacker.
     pub sysctls: HashMap<String, String>,
@@ -63,6 +68,32 @@ pub struct ContainerSpec {
     /// In-memory file systems: (mount point, tmpfs options such as `size=4g`). They go with
     /// the container, so teardown by label removes them too.
     pub tmpfs: Vec<(String, String)>,
+}
+
+/// The resource limits of a container (HostConfig `Memory`, `MemorySwap`, `PidsLimit`,
+/// `CpuShares` and the json-file log driver's `max-size`/`max-file`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory in bytes, page cache and tmpfs included; swap is not allowed on top.
+    pub memory: u64,
+    /// The most processes and threads at once.
+    pub pids: u32,
+    /// CPU weight against other containers (Docker's default is 1024).
+    pub cpu_shares: u32,
+    /// The most bytes of one log file, and how many are kept (the oldest go first).
+    pub log_bytes: u64,
+    pub log_files: u32,
+}
+
+/// Whether a container reached one of its limits, as the daemon saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitState {
+    /// The kernel's OOM killer acted in the container (State.OOMKilled).
+    pub oom_killed: bool,
+    pub running: bool,
+    /// Processes now, and the limit (from the stats of a running container).
+    pub pids_current: Option<u64>,
+    pub pids_limit: Option<u64>,
 }
 
 /// A container as listed by label.
@@ -275,6 +306,12 @@ impl Docker {
     /// Creates the container, joins its networks and copies its files in, without
     /// starting it.
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        let limits = spec.limits.ok_or_else(|| {
+            RuntimeError::Other(format!(
+                "container {} has no resource limits; every container is created with them",
+                spec.name
+            ))
+        })?;
         let mut first = spec.networks.iter();
         let endpoints = first.next().map(|(net, aliases)| {
             HashMap::from([(
@@ -303,7 +340,22 @@ impl Docker {
                         .map(|n| n.0.clone())
                         .unwrap_or_else(|| "none".into())
                 }),
+                cap_drop: Some(vec!["ALL".into()]),
                 cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                security_opt: Some(vec!["no-new-privileges:true".into()]),
+                memory: Some(i64::try_from(limits.memory).unwrap_or(i64::MAX)),
+                // Equal to `memory`: no swap on top, so a node that allocates without end
+                // is stopped at its limit instead of slowing the host down while it swaps.
+                memory_swap: Some(i64::try_from(limits.memory).unwrap_or(i64::MAX)),
+                pids_limit: Some(i64::from(limits.pids)),
+                cpu_shares: Some(i64::from(limits.cpu_shares)),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    config: Some(HashMap::from([
+                        ("max-size".to_string(), limits.log_bytes.to_string()),
+                        ("max-file".to_string(), limits.log_files.to_string()),
+                    ])),
+                }),
                 sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone()),
                 tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.iter().cloned().collect()),
                 init: Some(false),
@@ -729,6 +781,38 @@ impl Docker {
             text.push_str(&format!(": {err}"));
         }
         Ok(text)
+    }
+
+    /// Whether the container met its memory or pids limit: the OOM flag (kept after the
+    /// container exits) and, while it runs, its process count.
+    pub async fn limit_state(&self, container: &str) -> Result<LimitState, RuntimeError> {
+        let info = self
+            .api
+            .inspect_container(container, None)
+            .await
+            .context(|| format!("inspecting {container}"))?;
+        let st = info.state.unwrap_or_default();
+        let mut out = LimitState {
+            oom_killed: st.oom_killed == Some(true),
+            running: st.running == Some(true),
+            ..Default::default()
+        };
+        if out.running {
+            // One sample, without the second one the CPU figures need (which takes 1 s).
+            let options = StatsOptionsBuilder::new()
+                .stream(false)
+                .one_shot(true)
+                .build();
+            let mut stream = self.api.stats(container, Some(options));
+            if let Some(stats) = stream.next().await {
+                let stats = stats.context(|| format!("reading the stats of {container}"))?;
+                if let Some(p) = stats.pids_stats {
+                    out.pids_current = p.current;
+                    out.pids_limit = p.limit;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Follows (or dumps) a container's output: (true for stderr, bytes) as it comes.

@@ -15,7 +15,8 @@ mod error;
 
 pub use bytes::Bytes;
 pub use docker::{
-    ContainerInfo, ContainerSpec, CopiedOut, Docker, ExecOutput, NetworkInfo, NetworkSpec, Removed,
+    ContainerInfo, ContainerSpec, CopiedOut, Docker, ExecOutput, LimitState, Limits, NetworkInfo,
+    NetworkSpec, Removed,
 };
 pub use error::RuntimeError;
 

@@ -14,6 +14,7 @@
 mod check_rules;
 mod error;
 pub mod exercise;
+pub mod limit_rules;
 mod params;
 mod raw;
 pub mod roster;
@@ -23,6 +24,7 @@ mod tree;
 mod validate;
 
 pub use error::{Problem, ScenarioError};
+pub use limit_rules::NodeLimits;
 pub use validate::{
     Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
     ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step, StepExpect,

@@ -94,6 +94,8 @@ pub(crate) struct RawNode {
     pub implementation: Option<Spanned<String>>,
     /// attacker: which image it runs (agent or toolbox).
     pub image: Option<Spanned<String>>,
+    /// Resource limits over the engine's defaults for the node's kind.
+    pub limits: Option<Spanned<crate::limit_rules::RawLimits>>,
 }
 
 /// What an attacker runs as its main process for the whole lab (the on-path proxy).

@@ -321,6 +321,51 @@ fn node() -> Shape {
             ),
             json!("agent"),
         ),
+        p(
+            "limits",
+            limits(),
+            "Resource limits over the defaults for the node's kind (docs/scenarios.md, Limits): memory, pids, cpu_shares, log_size; capture for a sniffer or an attacker.",
+        ),
+    ])
+}
+
+fn limits() -> Shape {
+    use crate::limit_rules::{CPU_SHARES_RANGE, PIDS_RANGE, SIZE_PATTERN};
+    let size = || Shape::Str {
+        pattern: Some(SIZE_PATTERN),
+    };
+    Shape::Object(vec![
+        p(
+            "memory",
+            size(),
+            "Memory, e.g. 512m or 2g (32m to 64g; no swap on top). A PACS's stored files count against it.",
+        ),
+        p(
+            "pids",
+            Shape::Int {
+                min: PIDS_RANGE.0,
+                max: PIDS_RANGE.1,
+            },
+            "The most processes and threads at once (16 to 65536).",
+        ),
+        p(
+            "cpu_shares",
+            Shape::Int {
+                min: CPU_SHARES_RANGE.0,
+                max: CPU_SHARES_RANGE.1,
+            },
+            "CPU weight against other containers (2 to 262144; Docker's default is 1024).",
+        ),
+        p(
+            "log_size",
+            size(),
+            "The most of the node's log Docker keeps, e.g. 20m (1m to 1g).",
+        ),
+        p(
+            "capture",
+            size(),
+            "sniffer, attacker: the largest capture written, e.g. 2g (1m to 4g); capturing stops there and the report says so.",
+        ),
     ])
 }
 

@@ -107,6 +107,8 @@ pub struct Network {
 pub struct Node {
     pub name: String,
     pub kind: NodeKind,
+    /// What its `limits:` sets over the engine's defaults.
+    pub limits: crate::NodeLimits,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -512,10 +514,17 @@ pub(crate) fn validate(
             )
             .hint = Some("use lowercase letters, digits and '-', starting with a letter".into());
         }
+        let limits = crate::limit_rules::node_limits(
+            &mut cx,
+            name,
+            &node.value.kind.value,
+            node.value.limits.as_ref(),
+        );
         if let Some(kind) = node_kind(&mut cx, name, &node.value, &network_names) {
             nodes.push(Node {
                 name: name.clone(),
                 kind,
+                limits,
             });
         }
     }

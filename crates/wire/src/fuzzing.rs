@@ -3,6 +3,7 @@
 use crate::Analysis;
 use crate::capture::PacketSink;
 use crate::tcp::Reassembler;
+use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, write_pdu};
 use pcap_file::DataLink;
 use std::time::Duration;
 
@@ -83,4 +84,131 @@ pub fn tcp_frame(src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, payload: &[
     f.extend([0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
     f.extend_from_slice(payload);
     f
+}
+
+/// A pcap file of one well-formed association (A-ASSOCIATE-RQ/AC, C-STORE-RQ, its data set,
+/// release) whose data set nests `depth` undefined-length sequences (each with one item)
+/// under a PatientName: the hostile capture of the hardening tests. 10,000 levels are
+/// 360 KB of data set, enough to overflow any stack of a parser that recurses per level.
+pub fn deep_nesting_capture(depth: usize) -> Vec<u8> {
+    use dicom_ul::pdu::{
+        AssociationAC, AssociationRQ, PresentationContextProposed, PresentationContextResult,
+        PresentationContextResultReason, UserVariableItem,
+    };
+    const XA: &str = "1.2.840.10008.5.1.4.1.1.12.1";
+    const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+    let rq = Pdu::AssociationRQ(AssociationRQ {
+        protocol_version: 1,
+        calling_ae_title: "MODALITY".into(),
+        called_ae_title: "ORTHANC".into(),
+        application_context_name: "1.2.840.10008.3.1.1.1".into(),
+        presentation_contexts: vec![PresentationContextProposed {
+            id: 1,
+            abstract_syntax: XA.into(),
+            transfer_syntaxes: vec![EXPLICIT_LE.into()],
+        }],
+        user_variables: vec![UserVariableItem::MaxLength(16384)],
+    });
+    let ac = Pdu::AssociationAC(AssociationAC {
+        protocol_version: 1,
+        calling_ae_title: "MODALITY".into(),
+        called_ae_title: "ORTHANC".into(),
+        application_context_name: "1.2.840.10008.3.1.1.1".into(),
+        presentation_contexts: vec![PresentationContextResult {
+            id: 1,
+            reason: PresentationContextResultReason::Acceptance,
+            transfer_syntax: EXPLICIT_LE.into(),
+        }],
+        user_variables: vec![UserVariableItem::MaxLength(16384)],
+    });
+    // implicit VR little endian command set: (tag, value) pairs
+    let implicit = |out: &mut Vec<u8>, group: u16, elem: u16, value: &[u8]| {
+        out.extend(group.to_le_bytes());
+        out.extend(elem.to_le_bytes());
+        out.extend((value.len() as u32).to_le_bytes());
+        out.extend(value);
+    };
+    let mut command = Vec::new();
+    implicit(&mut command, 0, 0x0002, b"1.2.840.10008.5.1.4.1.1.12.1\0");
+    implicit(&mut command, 0, 0x0100, &1u16.to_le_bytes());
+    implicit(&mut command, 0, 0x0110, &1u16.to_le_bytes());
+    implicit(&mut command, 0, 0x0700, &0u16.to_le_bytes());
+    implicit(&mut command, 0, 0x0800, &0u16.to_le_bytes());
+    implicit(&mut command, 0, 0x1000, b"1.2.826.0.1.3680043.2.1125.9\0");
+    let mut response = Vec::new();
+    implicit(&mut response, 0, 0x0002, b"1.2.840.10008.5.1.4.1.1.12.1\0");
+    implicit(&mut response, 0, 0x0100, &0x8001u16.to_le_bytes());
+    implicit(&mut response, 0, 0x0120, &1u16.to_le_bytes());
+    implicit(&mut response, 0, 0x0800, &0x0101u16.to_le_bytes());
+    implicit(&mut response, 0, 0x0900, &0u16.to_le_bytes());
+    // explicit VR little endian data set
+    let mut data = Vec::with_capacity(16 + depth * 36);
+    data.extend([0x10, 0, 0x10, 0, b'P', b'N', 8, 0]);
+    data.extend(b"Doe^Deep");
+    for _ in 0..depth {
+        // ContentSequence (0040,A730), SQ, undefined length; then an undefined-length item
+        data.extend([
+            0x40, 0, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        data.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    }
+    for _ in 0..depth {
+        data.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        data.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    }
+    let pdata = |bytes: &[u8], command: bool| -> Vec<u8> {
+        let chunks: Vec<&[u8]> = bytes.chunks(16_000).collect();
+        let n = chunks.len();
+        let mut out = Vec::new();
+        for (i, c) in chunks.into_iter().enumerate() {
+            let pdu = Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: 1,
+                    value_type: if command {
+                        PDataValueType::Command
+                    } else {
+                        PDataValueType::Data
+                    },
+                    is_last: i + 1 == n,
+                    data: c.to_vec(),
+                }],
+            };
+            write_pdu(&mut out, &pdu).expect("a P-DATA PDU is written to memory");
+        }
+        out
+    };
+    let pdu = |p: &Pdu| {
+        let mut out = Vec::new();
+        write_pdu(&mut out, p).expect("a PDU is written to memory");
+        out
+    };
+    let client = ([10, 0, 0, 1], 40000u16);
+    let server = ([10, 0, 0, 2], 104u16);
+    let mut seq = [1000u32, 5000u32];
+    let mut w = pcap_file::pcap::PcapWriter::new(Vec::new()).expect("a pcap header is written");
+    let mut time = Duration::from_secs(1_700_000_000);
+    let mut send = |from_client: bool, bytes: &[u8]| {
+        for seg in bytes.chunks(1460) {
+            let (src, dst) = if from_client {
+                (client, server)
+            } else {
+                (server, client)
+            };
+            let i = usize::from(!from_client);
+            let frame = tcp_frame(src, dst, seq[i], seg);
+            seq[i] = seq[i].wrapping_add(seg.len() as u32);
+            time += Duration::from_micros(100);
+            let packet = pcap_file::pcap::PcapPacket::new(time, frame.len() as u32, &frame);
+            w.write_packet(&packet)
+                .expect("a packet is written to memory");
+        }
+    };
+    send(true, &pdu(&rq));
+    send(false, &pdu(&ac));
+    send(true, &pdata(&command, true));
+    send(true, &pdata(&data, false));
+    send(false, &pdata(&response, true));
+    send(true, &pdu(&Pdu::ReleaseRQ));
+    send(false, &pdu(&Pdu::ReleaseRP));
+    w.into_writer()
 }

@@ -473,3 +473,35 @@ fn linux_sll_sll2_and_raw_ip_link_types() {
     assert!(a.errors[0].message.contains("unsupported link type"));
     assert!(a.events.is_empty());
 }
+
+#[test]
+fn sequences_nested_ten_thousand_deep_are_an_issue_not_a_crash() {
+    // Before the nesting limit this overflowed the stack (an abort, exit 134) inside
+    // dicom-object; it runs on a small stack so a regression fails here, not by luck.
+    let capture = wire::fuzzing::deep_nesting_capture(10_000);
+    let a = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || analyze_bytes(&capture).unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    let labels: Vec<&str> = a.events.iter().map(|e| e.label.as_str()).collect();
+    assert!(labels.contains(&"C-STORE-RQ"), "{labels:?}");
+    assert!(labels.contains(&"C-STORE-RSP Success"), "{labels:?}");
+    let issue = a
+        .errors
+        .iter()
+        .find(|e| e.message.contains("nest deeper than 64"))
+        .unwrap_or_else(|| panic!("no nesting issue in {:#?}", a.errors));
+    assert!(issue.message.contains("offset"), "{issue:?}");
+    // the PHI before the deep part is not read from a data set that could not be checked
+    assert!(a.phi.is_empty(), "{:?}", a.phi);
+}
+
+#[test]
+fn nesting_at_the_limit_is_read() {
+    // 31 sequence+item pairs are 62 levels: within the limit, parsed, PHI found
+    let a = analyze_bytes(&wire::fuzzing::deep_nesting_capture(31)).unwrap();
+    assert!(a.errors.is_empty(), "{:#?}", a.errors);
+    assert_eq!(phi_value(&a, "PatientName"), Some("Doe^Deep"));
+}
