@@ -196,7 +196,8 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
             }),
         );
     }
-    let doc = json!({ "version": "2.4", "services": services, "networks": networks });
+    let mut doc = json!({ "version": "2.4", "services": services, "networks": networks });
+    no_interpolation(&mut doc);
     let yaml = serde_saphyr::to_string(&doc)
         .map_err(|e| EngineError::Setup(format!("writing YAML: {e}")))?;
     // Everything below the comment is written by the serializer; the comment is the one
@@ -216,6 +217,19 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
 
 fn write(path: &Path, text: &str) -> Result<(), EngineError> {
     std::fs::write(path, text).map_err(EngineError::io(format!("writing {}", path.display())))
+}
+
+/// Compose reads `$VAR` and `${VAR}` in every value as the host's environment
+/// (`${HOME}` in an attacker's argument would become the exporting user's home; a shell
+/// script's `$1` is refused as an invalid interpolation): every `$` is written `$$`, which
+/// compose turns back into one `$`.
+fn no_interpolation(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(no_interpolation),
+        Value::Object(m) => m.values_mut().for_each(no_interpolation),
+        _ => {}
+    }
 }
 
 /// `s` as one shell word: single-quoted, each `'` written `'\''` (a patient name such as
@@ -321,6 +335,13 @@ mod tests {
             "{first}"
         );
         assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+        // A `$` reaches the container as written, never the host's environment.
+        let command = doc["services"]["pacs"]["command"].to_string();
+        assert!(command.contains("u=$$1 d=$$2"), "{command}");
+        assert!(
+            !text.replace("$$", "").contains('$'),
+            "a `$` compose would interpolate:\n{text}"
+        );
         // The README's commands quote the patient name for the shell.
         let readme = std::fs::read_to_string(out.path().join("README.md")).unwrap();
         assert!(
