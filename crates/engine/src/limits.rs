@@ -104,9 +104,11 @@ impl Role {
     /// The only capabilities the role keeps (every other one is dropped).
     pub fn capabilities(self) -> &'static [&'static str] {
         match self {
-            // Its start: hand the storage tmpfs to the `orthanc` user (chown), then become
-            // that user for good (setpriv: setgid, setgroups, setuid).
-            Role::Pacs => &["CHOWN", "SETGID", "SETUID"],
+            // Its start: hand the storage tmpfs to the `orthanc` user (chown; the tmpfs is
+            // under /var/lib/orthanc, which is orthanc's own 0750 folder, so root needs
+            // DAC_READ_SEARCH to reach it), then become that user for good (setpriv:
+            // setgid, setgroups, setuid; the capabilities go with root).
+            Role::Pacs => &["CHOWN", "DAC_READ_SEARCH", "SETGID", "SETUID"],
             Role::Modality => &[],
             // Raw frames for arp-spoof (libpcap's sendpacket) and its own `sniff`.
             Role::Attacker => &["NET_RAW"],
