@@ -130,13 +130,16 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     // A node that met its memory or pids limit is the cause, whatever else failed after
     // it: named first. A node still at its pids limit is stopped before the evidence is
     // saved (it would only go on spending the host's CPU).
-    let met = run.limits_met().await;
+    let met = run.limits_met(true).await;
     if !met.is_empty() {
-        for (node, words) in &met {
+        let mut met = met;
+        for (node, words) in &mut met {
             if words.contains("pids limit") {
                 let container = run.plan.container(node);
-                if run.docker.is_running(&container).await.unwrap_or(false) {
-                    let _ = run.docker.signal(&container, "SIGKILL").await;
+                if run.docker.is_running(&container).await.unwrap_or(false)
+                    && run.docker.signal(&container, "SIGKILL").await.is_ok()
+                {
+                    words.push_str(" (the engine stopped it)");
                 }
             }
         }
@@ -547,8 +550,11 @@ impl Run<'_> {
                 .error
                 .clone()
                 .unwrap_or_else(|| "it succeeded".into());
+            // The OOM flag after every step; the process counts (up to a second) after a
+            // step that failed, and once the steps are over (`run_lab`).
+            let failed = !record.ok;
             self.steps.push(record);
-            let met = self.limits_met().await;
+            let met = self.limits_met(failed).await;
             if !met.is_empty() {
                 let words: Vec<String> = met.into_iter().map(|(_, w)| w).collect();
                 return Err(EngineError::Setup(words.join("; ")));
@@ -612,17 +618,17 @@ impl Run<'_> {
     }
 
     /// The nodes that met their memory or pids limit, each with words naming the node and
-    /// the limit (`limits::hits`). A node not created yet, or a tap not started, is skipped.
-    async fn limits_met(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for node in &self.scenario.nodes {
+    /// the limit (`limits::hits`); `count_processes` also reads the running nodes' process
+    /// counts. All nodes at once; a node not created yet, or a tap not started, is skipped.
+    async fn limits_met(&self, count_processes: bool) -> Vec<(String, String)> {
+        let nodes = self.scenario.nodes.iter().filter(|node| {
             let tap = matches!(node.kind, NodeKind::Sniffer { .. } | NodeKind::Ids { .. });
-            if tap && !self.taps_started.contains(&node.name) {
-                continue;
-            }
+            !tap || self.taps_started.contains(&node.name)
+        });
+        let looks = nodes.map(|node| async move {
             let container = self.plan.container(&node.name);
-            let Ok(state) = self.docker.limit_state(&container).await else {
-                continue;
+            let Ok(state) = self.docker.limit_state(&container, count_processes).await else {
+                return Vec::new();
             };
             let tail = if state.running {
                 String::new()
@@ -634,11 +640,16 @@ impl Run<'_> {
                     .unwrap_or(logs.len());
                 logs[start..].to_string()
             };
-            for words in limits::hits(&node.name, NodeBudget::of(node), &state, &tail) {
-                out.push((node.name.clone(), words));
-            }
-        }
-        out
+            limits::hits(&node.name, NodeBudget::of(node), &state, &tail)
+                .into_iter()
+                .map(|words| (node.name.clone(), words))
+                .collect::<Vec<_>>()
+        });
+        futures_util::future::join_all(looks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Every node on internal networks only loses its gateway routes: no way out, seen
