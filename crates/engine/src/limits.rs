@@ -104,10 +104,11 @@ impl Role {
     /// The only capabilities the role keeps (every other one is dropped).
     pub fn capabilities(self) -> &'static [&'static str] {
         match self {
-            // Its start: hand the storage tmpfs to the `orthanc` user (chown; the tmpfs is
-            // under /var/lib/orthanc, which is orthanc's own 0750 folder, so root needs
-            // DAC_READ_SEARCH to reach it), then become that user for good (setpriv:
-            // setgid, setgroups, setuid; the capabilities go with root).
+            // Its start: hand the storage tmpfs to the `orthanc` user (chown, reaching it
+            // through /var/lib/orthanc, which is the `orthanc` user's own, mode 0750: the
+            // search needs DAC_READ_SEARCH), then become that user for good (setpriv:
+            // setgid, setgroups, setuid), which leaves Orthanc and its Lua none of them.
+            // The engine's probes run as root and keep them (they read, never write).
             Role::Pacs => &["CHOWN", "DAC_READ_SEARCH", "SETGID", "SETUID"],
             Role::Modality => &[],
             // Raw frames for arp-spoof (libpcap's sendpacket) and its own `sniff`.

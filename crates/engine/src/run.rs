@@ -128,6 +128,30 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     };
     run.plan_lock = None;
     let mut error = outcome.err().map(|e| e.to_string());
+    // A node that met its memory or pids limit is the cause, whatever else failed after
+    // it: named first. A node still at its pids limit is stopped before the evidence is
+    // saved (it would only go on spending the host's CPU).
+    let met = run.limits_met(true).await;
+    if !met.is_empty() {
+        let mut met = met;
+        for (node, words) in &mut met {
+            if words.contains("pids limit") {
+                let container = run.plan.container(node);
+                if run.docker.is_running(&container).await.unwrap_or(false)
+                    && run.docker.signal(&container, "SIGKILL").await.is_ok()
+                {
+                    words.push_str(" (the engine stopped it)");
+                }
+            }
+        }
+        let words: Vec<&str> = met.iter().map(|(_, w)| w.as_str()).collect();
+        let words = words.join("; ");
+        error = Some(match error {
+            Some(e) if e.contains(&words) => e,
+            Some(e) => format!("{words}; then: {e}"),
+            None => words,
+        });
+    }
 
     // Evidence first, whatever happened. A signal now lets the collection finish (it is
     // bounded); a second one stops it, and the lab is still torn down.
@@ -493,7 +517,15 @@ impl Run<'_> {
                 .error
                 .clone()
                 .unwrap_or_else(|| "it succeeded".into());
+            // The OOM flag after every step; the process counts (up to a second) after a
+            // step that failed, and once the steps are over (`run_lab`).
+            let failed = !record.ok;
             self.steps.push(record);
+            let met = self.limits_met(failed).await;
+            if !met.is_empty() {
+                let words: Vec<String> = met.into_iter().map(|(_, w)| w).collect();
+                return Err(EngineError::Setup(words.join("; ")));
+            }
             if unexpected {
                 // Later steps may depend on this one; the checks say what it cost.
                 self.progress.phase(&format!(
@@ -550,6 +582,41 @@ impl Run<'_> {
         } else {
             Err(EngineError::Setup(dead.join("; ")))
         }
+    }
+
+    /// The nodes that met their memory or pids limit, each with words naming the node and
+    /// the limit (`limits::hits`); `count_processes` also reads the running nodes' process
+    /// counts. All nodes at once; a node not created yet, or a tap not started, is skipped.
+    async fn limits_met(&self, count_processes: bool) -> Vec<(String, String)> {
+        let nodes = self.scenario.nodes.iter().filter(|node| {
+            let tap = matches!(node.kind, NodeKind::Sniffer { .. } | NodeKind::Ids { .. });
+            !tap || self.taps_started.contains(&node.name)
+        });
+        let looks = nodes.map(|node| async move {
+            let container = self.plan.container(&node.name);
+            let Ok(state) = self.docker.limit_state(&container, count_processes).await else {
+                return Vec::new();
+            };
+            let tail = if state.running {
+                String::new()
+            } else {
+                let logs = self.docker.logs(&container).await.unwrap_or_default();
+                let start = logs.len().saturating_sub(4096);
+                let start = (start..logs.len())
+                    .find(|&i| logs.is_char_boundary(i))
+                    .unwrap_or(logs.len());
+                logs[start..].to_string()
+            };
+            limits::hits(&node.name, NodeBudget::of(node), &state, &tail)
+                .into_iter()
+                .map(|words| (node.name.clone(), words))
+                .collect::<Vec<_>>()
+        });
+        futures_util::future::join_all(looks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Every node on internal networks only loses its gateway routes: no way out, seen
@@ -1517,10 +1584,46 @@ pub(crate) fn grade_run(
         duration_s: 0.0,
         verdict,
         error: None,
+        notes: capture_notes(scenario, run_dir),
         steps,
         checks,
         evidence: evidence_files,
     }
+}
+
+/// A note for each capture that stopped at its size cap, read from the saved logs (a
+/// `capture_limit` line of the sniffer's, or of an attacker's `sniff` daemon).
+fn capture_notes(scenario: &Scenario, run_dir: &Path) -> Vec<String> {
+    let mut notes = Vec::new();
+    for node in &scenario.nodes {
+        let file = match &node.kind {
+            NodeKind::Sniffer { .. } => CAPTURE_FILE.to_string(),
+            NodeKind::Attacker {
+                daemon: Some(d), ..
+            } if d.action == "sniff" => format!("{ATTACKER_CAPTURES_DIR}/{}.pcapng", node.name),
+            _ => continue,
+        };
+        let log = run_dir.join("logs").join(format!("{}.log", node.name));
+        let Ok(text) = std::fs::read_to_string(&log) else {
+            continue;
+        };
+        let hit = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+            .find(|v| v["event"] == "capture_limit");
+        if let Some(v) = hit {
+            let max = v["max_bytes"]
+                .as_u64()
+                .unwrap_or_else(|| limits::capture_bytes(node));
+            notes.push(format!(
+                "the capture of `{}` stopped at its size cap ({}, `limits.capture`) after {} packets: what came later is not in {file}",
+                node.name,
+                scenario::limit_rules::format_size(max),
+                v["packets"].as_u64().unwrap_or(0),
+            ));
+        }
+    }
+    notes
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {

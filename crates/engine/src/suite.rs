@@ -41,6 +41,7 @@ impl SuiteEntry {
                 duration_s: 0.0,
                 verdict: report::Verdict::Error,
                 error: Some(e.to_string()),
+                notes: Vec::new(),
                 steps: Vec::new(),
                 checks: Vec::new(),
                 evidence: Vec::new(),

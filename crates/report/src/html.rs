@@ -210,6 +210,9 @@ fn summary(
             esc(e)
         );
     }
+    for n in &r.notes {
+        let _ = writeln!(o, "<div class=\"error-box\"><b>Note:</b> {}</div>", esc(n));
+    }
     if let Some(d) = scenario.and_then(|s| s.metadata.description.as_deref()) {
         o.push_str(&prose(d));
     }

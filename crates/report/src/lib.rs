@@ -105,6 +105,10 @@ pub struct RunReport {
     pub verdict: Verdict,
     /// Why the run could not complete, when it could not.
     pub error: Option<String>,
+    /// What a reader of the evidence must know although the run completed, e.g. that
+    /// the capture stopped at its size cap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub steps: Vec<StepRecord>,
     pub checks: Vec<CheckResult>,
     /// Evidence files, relative to the run directory.
@@ -178,6 +182,9 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
                 tt(&c.expected)
             );
         }
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "  {} {n}", paint("33", "note:"));
     }
     if let Some(e) = &r.error {
         let _ = writeln!(out, "  {} {}", paint("31", "error:"), tt(e));

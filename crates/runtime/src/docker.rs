@@ -784,8 +784,14 @@ impl Docker {
     }
 
     /// Whether the container met its memory or pids limit: the OOM flag (kept after the
-    /// container exits) and, while it runs, its process count.
-    pub async fn limit_state(&self, container: &str) -> Result<LimitState, RuntimeError> {
+    /// container exits) and, with `count_processes`, while it runs, its process count.
+    /// Counting asks for the container's stats, which the daemon answers on its next 1 s
+    /// tick; the OOM flag alone is one inspect.
+    pub async fn limit_state(
+        &self,
+        container: &str,
+        count_processes: bool,
+    ) -> Result<LimitState, RuntimeError> {
         let info = self
             .api
             .inspect_container(container, None)
@@ -797,7 +803,7 @@ impl Docker {
             running: st.running == Some(true),
             ..Default::default()
         };
-        if out.running {
+        if out.running && count_processes {
             // One sample, without the second one the CPU figures need (which takes 1 s).
             let options = StatsOptionsBuilder::new()
                 .stream(false)

@@ -75,6 +75,7 @@ pub fn plaintext_run(name: &str) -> (PathBuf, RunReport) {
         duration_s: 2.10229255,
         verdict: Verdict::of(&checks),
         error: None,
+        notes: Vec::new(),
         steps,
         checks,
         evidence: report::evidence_files(&dir).unwrap(),
