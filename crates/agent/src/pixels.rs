@@ -111,6 +111,9 @@ pub fn inject_lesion(data: &[u8], ts_uid: &str) -> Result<(Vec<u8>, Lesion), Str
     let ts = TransferSyntaxRegistry
         .get(ts_uid.trim_end_matches('\0'))
         .ok_or_else(|| format!("unknown transfer syntax {ts_uid}"))?;
+    // The bytes come from a peer: walked first (lengths, nesting), then parsed.
+    crate::bounds::check_dataset(data, ts.uid())
+        .map_err(|e| format!("the data set is refused: {e}"))?;
     let mut obj = InMemDicomObject::read_dataset_with_ts(data, ts)
         .map_err(|e| format!("the data set could not be read: {e}"))?;
     let g = Geometry::of(&obj).ok_or("no Rows, Columns or Bits Allocated: not an image")?;
@@ -378,5 +381,26 @@ mod tests {
         let err = inject_lesion(&data, "1.2.840.10008.1.2.1").unwrap_err();
         assert!(err.contains("not an image"), "{err}");
         assert_eq!(first_frame_sha256(&obj), None);
+    }
+
+    #[test]
+    fn deeply_nested_data_sets_are_refused_not_parsed() {
+        // 10,000 undefined-length sequence+item levels before the image: dicom-object
+        // alone would recurse until the stack overflows
+        let (data, ts, _) = instance(Modality::Ct, Syntax::ExplicitLe);
+        let mut deep = Vec::new();
+        for _ in 0..10_000 {
+            deep.extend_from_slice(&[
+                0x08, 0, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
+            deep.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        for _ in 0..10_000 {
+            deep.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+            deep.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        }
+        deep.extend_from_slice(&data);
+        let err = inject_lesion(&deep, &ts).unwrap_err();
+        assert!(err.contains("nest"), "{err}");
     }
 }

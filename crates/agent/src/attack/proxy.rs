@@ -14,9 +14,14 @@
 //! Over DICOM TLS the proxy cannot read anything: when the client's first byte is a TLS
 //! handshake record it copies the bytes both ways untouched and reports `tls_seen`.
 //!
-//! Bounded: at most [`MAX_ASSOCIATIONS_AT_ONCE`] associations at once, a data set buffered
-//! up to [`MAX_BUFFERED`] bytes (larger: the association is aborted), every read under the
-//! idle timeout, the whole run under `--max-secs`.
+//! Bounded: at most [`MAX_ASSOCIATIONS_AT_ONCE`] associations at once; a P-DATA-TF no
+//! longer than the maximum length its receiver announced (the upstream's A-ASSOCIATE-AC,
+//! the client's A-ASSOCIATE-RQ; other PDUs 1 MiB), refused from its header, and read into a
+//! buffer that grows with the bytes received; a command set up to
+//! [`crate::bounds::MAX_COMMAND`] and a data set buffered up to [`MAX_BUFFERED`] bytes
+//! (larger: the association is dropped); command sets and images walked by
+//! [`crate::bounds`] before they are parsed (one that cannot be walked is forwarded
+//! untouched); every read under the idle timeout, the whole run under `--max-secs`.
 
 use super::raw;
 use crate::dimse::{self, command};
@@ -48,7 +53,7 @@ pub struct ProxyOptions {
 }
 
 #[derive(Default)]
-struct Totals {
+pub(crate) struct Totals {
     associations: AtomicU64,
     rewritten: AtomicU64,
     pixels_tampered: AtomicU64,
@@ -253,16 +258,25 @@ pub fn fragment(pc_id: u8, data: &[u8], max_pdu: u32) -> Vec<Vec<u8>> {
 
 /// What the client->upstream direction needs from the negotiation.
 #[derive(Default)]
-struct Negotiated {
+pub(crate) struct Negotiated {
     /// Presentation context id -> accepted transfer syntax.
-    ts: HashMap<u8, String>,
-    /// The upstream's maximum PDU length (what we may send it).
-    upstream_max: u32,
+    pub ts: HashMap<u8, String>,
+    /// The upstream's maximum PDU length (what we may send it; 0: no limit announced).
+    pub upstream_max: u32,
+    /// The client's maximum PDU length (what it accepts from the upstream; 0: no limit).
+    pub client_max: u32,
 }
 
+/// The largest PDU other than P-DATA-TF (an A-ASSOCIATE-RQ with every context is far
+/// below this).
+const MAX_CONTROL_PDU: u32 = 1 << 20;
+
+/// Read one PDU, refusing one longer than `max` (0: [`MAX_BUFFERED`]) from its header; the
+/// buffer grows with the bytes that arrive, never to what the header claims up front.
 async fn read_pdu<R: AsyncRead + Unpin>(
     r: &mut R,
     idle: Duration,
+    max: impl Fn(u8) -> u32,
 ) -> Result<Option<Vec<u8>>, String> {
     let mut hdr = [0u8; 6];
     match tokio::time::timeout(idle, r.read_exact(&mut hdr)).await {
@@ -272,16 +286,33 @@ async fn read_pdu<R: AsyncRead + Unpin>(
         Ok(Ok(_)) => {}
     }
     let len = u32::from_be_bytes([hdr[2], hdr[3], hdr[4], hdr[5]]);
-    if len as usize > MAX_BUFFERED {
-        return Err(format!("PDU of {len} bytes is too large"));
+    let limit = match max(hdr[0]) {
+        0 => MAX_BUFFERED as u32,
+        m => m.min(MAX_BUFFERED as u32),
+    };
+    if len > limit {
+        return Err(format!(
+            "PDU of type 0x{:02X} and {len} bytes, over the maximum length {limit}: refused",
+            hdr[0]
+        ));
     }
-    let mut buf = vec![0u8; 6 + len as usize];
-    buf[..6].copy_from_slice(&hdr);
-    tokio::time::timeout(idle, r.read_exact(&mut buf[6..]))
+    let mut buf = Vec::with_capacity(6 + (len as usize).min(64 * 1024));
+    buf.extend_from_slice(&hdr);
+    let got = tokio::time::timeout(idle, (&mut *r).take(u64::from(len)).read_to_end(&mut buf))
         .await
         .map_err(|_| "idle timeout".to_string())?
         .map_err(|e| e.to_string())?;
+    if got < len as usize {
+        return Err(format!(
+            "the connection closed {got} bytes into a PDU of {len}"
+        ));
+    }
     Ok(Some(buf))
+}
+
+/// The maximum for a PDU of type `kind` sent to a receiver that announced `max`.
+fn limit_for(kind: u8, max: u32) -> u32 {
+    if kind == 0x04 { max } else { MAX_CONTROL_PDU }
 }
 
 /// Upstream -> client: forward untouched, learning the negotiation from the AC.
@@ -295,7 +326,11 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    while let Some(p) = read_pdu(&mut from, idle).await? {
+    loop {
+        let client_max = neg.lock().unwrap().client_max;
+        let Some(p) = read_pdu(&mut from, idle, |k| limit_for(k, client_max)).await? else {
+            break;
+        };
         if p[0] == 0x02
             && let Ok(Pdu::AssociationAC(ac)) = raw::decode(&p)
         {
@@ -313,6 +348,135 @@ where
     Ok(())
 }
 
+/// What the proxy does to the client's P-DATA: it follows command sets to find C-STORE-RQs
+/// and buffers, rewrites and re-fragments their data sets. Pure (no I/O), so it is fuzzed.
+#[derive(Default)]
+pub(crate) struct Rewriter {
+    command_buf: Vec<u8>,
+    rewrite_next: bool,
+    data_buf: Vec<u8>,
+}
+
+impl Rewriter {
+    /// One P-DATA-TF `p` (header included) from the client: `None` to forward it as is,
+    /// or the PDUs to send instead, in order.
+    pub(crate) fn pdata(
+        &mut self,
+        p: &[u8],
+        neg: &Mutex<Negotiated>,
+        opts: &ProxyOptions,
+        totals: &Totals,
+    ) -> Result<Option<Vec<Vec<u8>>>, String> {
+        let mut out = Vec::new();
+        let mut at = 6usize;
+        let mut passthrough: Vec<(u8, u8, &[u8])> = Vec::new();
+        let mut modified = false;
+        while at + 6 <= p.len() {
+            let item_len = u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]) as usize;
+            if item_len < 2 || item_len > p.len() - at - 4 {
+                return Err("malformed PDV item in P-DATA-TF".into());
+            }
+            let pc = p[at + 4];
+            let ctrl = p[at + 5];
+            let value = &p[at + 6..at + 4 + item_len];
+            at += 4 + item_len;
+            let is_command = ctrl & 1 == 1;
+            let is_last = ctrl & 2 == 2;
+            if is_command {
+                if self.command_buf.len() + value.len() > crate::bounds::MAX_COMMAND {
+                    return Err(format!(
+                        "a command set larger than {} bytes: association dropped",
+                        crate::bounds::MAX_COMMAND
+                    ));
+                }
+                self.command_buf.extend_from_slice(value);
+                if is_last {
+                    self.rewrite_next = dimse::parse_command(&self.command_buf)
+                        .ok()
+                        .and_then(|c| dimse::get_u16(&c, tags::COMMAND_FIELD))
+                        == Some(command::C_STORE_RQ);
+                    self.command_buf.clear();
+                }
+                passthrough.push((pc, ctrl, value));
+                continue;
+            }
+            if !self.rewrite_next {
+                passthrough.push((pc, ctrl, value));
+                continue;
+            }
+            // A data set to rewrite: flush what came before it, then buffer.
+            modified = true;
+            if !passthrough.is_empty() {
+                out.push(pdvs_pdu(&passthrough));
+                passthrough.clear();
+            }
+            if self.data_buf.len() + value.len() > MAX_BUFFERED {
+                return Err(format!(
+                    "a data set larger than {MAX_BUFFERED} bytes: association dropped"
+                ));
+            }
+            self.data_buf.extend_from_slice(value);
+            if is_last {
+                let (ts, max) = {
+                    let n = neg.lock().unwrap();
+                    (n.ts.get(&pc).cloned().unwrap_or_default(), n.upstream_max)
+                };
+                let data = std::mem::take(&mut self.data_buf);
+                let new = rewrite(data, &ts, opts, totals);
+                out.extend(fragment(pc, &new, max));
+                self.rewrite_next = false;
+            }
+        }
+        if !modified {
+            // Nothing of this PDU was rewritten or buffered: forward it as is.
+            return Ok(None);
+        }
+        if !passthrough.is_empty() {
+            out.push(pdvs_pdu(&passthrough));
+        }
+        Ok(Some(out))
+    }
+}
+
+/// The data set of a C-STORE-RQ as the proxy sends it on: PatientName replaced, and the
+/// lesion painted if asked.
+fn rewrite(data: Vec<u8>, ts: &str, opts: &ProxyOptions, totals: &Totals) -> Vec<u8> {
+    let explicit = match ts {
+        uids::IMPLICIT_VR_LITTLE_ENDIAN => Some(false),
+        "1.2.840.10008.1.2.2" | uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => None,
+        _ => Some(true),
+    };
+    let mut out = match explicit.and_then(|e| rewrite_patient_name(&data, e, &opts.new_name)) {
+        Some((new, old)) => {
+            totals.rewritten.fetch_add(1, Ordering::SeqCst);
+            let mut names = totals.original_names.lock().unwrap();
+            if names.len() < 100 && !names.contains(&old) {
+                names.push(old);
+            }
+            new
+        }
+        None => data,
+    };
+    if opts.tamper_pixels {
+        match crate::pixels::inject_lesion(&out, ts) {
+            Ok((altered, lesion)) => {
+                out = altered;
+                totals.pixels_tampered.fetch_add(1, Ordering::SeqCst);
+                let mut lesions = totals.lesions.lock().unwrap();
+                if lesions.len() < 20 {
+                    lesions.push(json!({
+                        "centre": [lesion.centre.0, lesion.centre.1],
+                        "radius": lesion.radius,
+                        "encoding": lesion.encoding,
+                    }));
+                }
+            }
+            Err(why) => push_error(totals, format!("image left as is: {why}")),
+        }
+    }
+    out
+}
+
 /// Client -> upstream: rewrite the data sets of C-STORE-RQs.
 async fn upstream<R, W>(
     mut from: R,
@@ -325,119 +489,38 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut command_buf: Vec<u8> = Vec::new();
-    let mut rewrite_next = false;
-    let mut data_buf: Vec<u8> = Vec::new();
-    while let Some(p) = read_pdu(&mut from, opts.idle_timeout).await? {
+    let mut rw = Rewriter::default();
+    loop {
+        let upstream_max = neg.lock().unwrap().upstream_max;
+        let Some(p) =
+            read_pdu(&mut from, opts.idle_timeout, |k| limit_for(k, upstream_max)).await?
+        else {
+            break;
+        };
+        if p[0] == 0x01
+            && let Ok(Pdu::AssociationRQ(rq)) = raw::decode(&p)
+        {
+            neg.lock().unwrap().client_max = raw::max_length(&rq.user_variables).unwrap_or(0);
+        }
         if p[0] != 0x04 {
             to.write_all(&p).await.map_err(|e| e.to_string())?;
             continue;
         }
-        // Walk the PDVs of this P-DATA-TF.
-        let mut at = 6usize;
-        let mut passthrough: Vec<(u8, u8, &[u8])> = Vec::new();
-        let mut modified = false;
-        while at + 6 <= p.len() {
-            let item_len = u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]) as usize;
-            if item_len < 2 || at + 4 + item_len > p.len() {
-                return Err("malformed PDV item in P-DATA-TF".into());
-            }
-            let pc = p[at + 4];
-            let ctrl = p[at + 5];
-            let value = &p[at + 6..at + 4 + item_len];
-            at += 4 + item_len;
-            let is_command = ctrl & 1 == 1;
-            let is_last = ctrl & 2 == 2;
-            if is_command {
-                command_buf.extend_from_slice(value);
-                if is_last {
-                    rewrite_next = dimse::parse_command(&command_buf)
-                        .ok()
-                        .and_then(|c| dimse::get_u16(&c, tags::COMMAND_FIELD))
-                        == Some(command::C_STORE_RQ);
-                    command_buf.clear();
-                }
-                passthrough.push((pc, ctrl, value));
-                continue;
-            }
-            if !rewrite_next {
-                passthrough.push((pc, ctrl, value));
-                continue;
-            }
-            // A data set to rewrite: flush what came before it, then buffer.
-            modified = true;
-            if !passthrough.is_empty() {
-                send_pdvs(&mut to, &passthrough).await?;
-                passthrough.clear();
-            }
-            data_buf.extend_from_slice(value);
-            if data_buf.len() > MAX_BUFFERED {
-                return Err(format!(
-                    "a data set larger than {MAX_BUFFERED} bytes: association dropped"
-                ));
-            }
-            if is_last {
-                let (ts, max) = {
-                    let n = neg.lock().unwrap();
-                    (n.ts.get(&pc).cloned().unwrap_or_default(), n.upstream_max)
-                };
-                let explicit = match ts.as_str() {
-                    uids::IMPLICIT_VR_LITTLE_ENDIAN => Some(false),
-                    "1.2.840.10008.1.2.2" | uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => None,
-                    _ => Some(true),
-                };
-                let data = std::mem::take(&mut data_buf);
-                let mut out =
-                    match explicit.and_then(|e| rewrite_patient_name(&data, e, &opts.new_name)) {
-                        Some((new, old)) => {
-                            totals.rewritten.fetch_add(1, Ordering::SeqCst);
-                            let mut names = totals.original_names.lock().unwrap();
-                            if names.len() < 100 && !names.contains(&old) {
-                                names.push(old);
-                            }
-                            new
-                        }
-                        None => data,
-                    };
-                if opts.tamper_pixels {
-                    match crate::pixels::inject_lesion(&out, &ts) {
-                        Ok((altered, lesion)) => {
-                            out = altered;
-                            totals.pixels_tampered.fetch_add(1, Ordering::SeqCst);
-                            let mut lesions = totals.lesions.lock().unwrap();
-                            if lesions.len() < 20 {
-                                lesions.push(json!({
-                                    "centre": [lesion.centre.0, lesion.centre.1],
-                                    "radius": lesion.radius,
-                                    "encoding": lesion.encoding,
-                                }));
-                            }
-                        }
-                        Err(why) => push_error(&totals, format!("image left as is: {why}")),
-                    }
-                }
-                for pdu in fragment(pc, &out, max) {
+        match rw.pdata(&p, &neg, &opts, &totals)? {
+            None => to.write_all(&p).await.map_err(|e| e.to_string())?,
+            Some(pdus) => {
+                for pdu in pdus {
                     to.write_all(&pdu).await.map_err(|e| e.to_string())?;
                 }
-                rewrite_next = false;
             }
-        }
-        if !modified {
-            // Nothing of this PDU was rewritten or buffered: forward it as is.
-            to.write_all(&p).await.map_err(|e| e.to_string())?;
-        } else if !passthrough.is_empty() {
-            send_pdvs(&mut to, &passthrough).await?;
         }
     }
     let _ = to.shutdown().await;
     Ok(())
 }
 
-/// Send PDVs (pc id, control header, value) as one P-DATA-TF.
-async fn send_pdvs<W: AsyncWrite + Unpin>(
-    to: &mut W,
-    pdvs: &[(u8, u8, &[u8])],
-) -> Result<(), String> {
+/// PDVs (pc id, control header, value) as one P-DATA-TF.
+fn pdvs_pdu(pdvs: &[(u8, u8, &[u8])]) -> Vec<u8> {
     let body: usize = pdvs.iter().map(|(_, _, v)| 6 + v.len()).sum();
     let mut b = Vec::with_capacity(6 + body);
     b.extend_from_slice(&[0x04, 0x00]);
@@ -448,7 +531,7 @@ async fn send_pdvs<W: AsyncWrite + Unpin>(
         b.push(*ctrl);
         b.extend_from_slice(v);
     }
-    to.write_all(&b).await.map_err(|e| e.to_string())
+    b
 }
 
 async fn handle(client: TcpStream, opts: Arc<ProxyOptions>, totals: Arc<Totals>) {
@@ -663,5 +746,98 @@ mod tests {
             back.extend_from_slice(&p[12..]);
         }
         assert_eq!(back, data);
+    }
+
+    fn opts() -> ProxyOptions {
+        ProxyOptions {
+            listen: String::new(),
+            upstream: String::new(),
+            new_name: "EVE".into(),
+            tamper_pixels: true,
+            max_time: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn pdv_pdu(pc: u8, ctrl: u8, v: &[u8]) -> Vec<u8> {
+        pdvs_pdu(&[(pc, ctrl, v)])
+    }
+
+    #[tokio::test]
+    async fn pdus_over_the_maximum_are_refused_from_their_header() {
+        // 256 MiB claimed, 16 KiB negotiated: refused before any of it is read
+        let mut claim = vec![0x04, 0x00];
+        claim.extend_from_slice(&(256u32 << 20).to_be_bytes());
+        claim.extend_from_slice(&[0; 100]);
+        let e = read_pdu(&mut &claim[..], Duration::from_secs(1), |k| {
+            limit_for(k, 16_384)
+        })
+        .await
+        .unwrap_err();
+        assert!(e.contains("over the maximum length 16384"), "{e}");
+        // within the maximum but cut short: an error, not a PDU
+        let mut short = vec![0x04, 0x00];
+        short.extend_from_slice(&1000u32.to_be_bytes());
+        short.extend_from_slice(&[0; 10]);
+        let e = read_pdu(&mut &short[..], Duration::from_secs(1), |_| 0)
+            .await
+            .unwrap_err();
+        assert!(e.contains("closed"), "{e}");
+    }
+
+    #[test]
+    fn a_deeply_nested_image_is_forwarded_not_parsed() {
+        let neg = Mutex::new(Negotiated::default());
+        neg.lock()
+            .unwrap()
+            .ts
+            .insert(1, uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string());
+        let totals = Totals::default();
+        let mut rw = Rewriter::default();
+        let mut store = dimse::store_rq(1, uids::CT_IMAGE_STORAGE, "1.2.3");
+        store.put(dicom_core::DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            dicom_core::VR::US,
+            dicom_core::dicom_value!(U16, [0x0000]),
+        ));
+        let cmd = match dimse::command_pdu(1, &store).unwrap() {
+            Pdu::PData { mut data } => data.remove(0).data,
+            _ => unreachable!(),
+        };
+        assert!(
+            rw.pdata(&pdv_pdu(1, 0x03, &cmd), &neg, &opts(), &totals)
+                .unwrap()
+                .is_none()
+        );
+        let mut deep = Vec::new();
+        for _ in 0..10_000 {
+            deep.extend_from_slice(&[
+                0x08, 0, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
+            deep.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        let out = rw
+            .pdata(&pdv_pdu(1, 0x02, &deep), &neg, &opts(), &totals)
+            .unwrap()
+            .unwrap();
+        let sent: Vec<u8> = out.iter().flat_map(|p| p[12..].to_vec()).collect();
+        assert_eq!(sent, deep, "the data set was not forwarded unchanged");
+        let errors = totals.errors.lock().unwrap();
+        assert!(errors.iter().any(|e| e.contains("nest")), "{errors:?}");
+    }
+
+    #[test]
+    fn command_sets_are_bounded() {
+        let neg = Mutex::new(Negotiated::default());
+        let mut rw = Rewriter::default();
+        let chunk = vec![0u8; 16_000];
+        let mut r = Ok(None);
+        for _ in 0..8 {
+            r = rw.pdata(&pdv_pdu(1, 0x01, &chunk), &neg, &opts(), &Totals::default());
+            if r.is_err() {
+                break;
+            }
+        }
+        assert!(r.unwrap_err().contains("command set larger"));
     }
 }
