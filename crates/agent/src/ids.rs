@@ -335,10 +335,10 @@ impl Read for ChannelReader {
     }
 }
 
-/// Where alerts go: stdout (through `emit`) and the alerts file.
-struct AlertSink {
-    det: Detector,
-    file: std::fs::File,
+/// Where alerts go: stdout (through `emit`) and the alerts file (none when fuzzed).
+pub(crate) struct AlertSink {
+    pub(crate) det: Detector,
+    file: Option<std::fs::File>,
     window: Duration,
     emit: fn(&Value),
     alerts: u64,
@@ -346,11 +346,33 @@ struct AlertSink {
 }
 
 impl AlertSink {
+    pub(crate) fn new(
+        det: Detector,
+        file: Option<std::fs::File>,
+        window: Duration,
+        emit: fn(&Value),
+    ) -> AlertSink {
+        AlertSink {
+            det,
+            file,
+            window,
+            emit,
+            alerts: 0,
+            write_error: None,
+        }
+    }
+
+    pub(crate) fn alerts(&self) -> u64 {
+        self.alerts
+    }
+
     fn raise(&mut self, alerts: Vec<Alert>) {
         for a in alerts {
             let v = a.to_json(self.window);
             (self.emit)(&v);
-            if let Err(e) = writeln!(self.file, "{v}").and_then(|_| self.file.flush()) {
+            if let Some(f) = &mut self.file
+                && let Err(e) = writeln!(f, "{v}").and_then(|_| f.flush())
+            {
                 self.write_error.get_or_insert(e.to_string());
             }
             self.alerts += 1;
@@ -371,6 +393,23 @@ impl wire::Sink for AlertSink {
     fn association(&mut self, _association: wire::Association) {}
 }
 
+/// The analysis thread's work: the pcap byte stream through wire's analyser (TCP
+/// reassembly, PDU and DIMSE decoding, data sets walked by `wire::check_dataset` before
+/// they are parsed) into the rules. Any error ends the analysis, never the process.
+pub(crate) fn analyse(pcap: impl Read, sink: &mut AlertSink) -> Result<(), String> {
+    wire::analyze_reader(pcap, sink)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The capture thread's packet rules on one Ethernet frame.
+pub(crate) fn packet(rules: &mut AlertSink, t: f64, frame: &[u8]) {
+    if let Some((src, dst, payload)) = tcp_segment(frame) {
+        let alerts = rules.det.segment(t, &src, &dst, payload);
+        rules.raise(alerts);
+    }
+}
+
 /// What the IDS did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IdsStats {
@@ -378,7 +417,7 @@ pub struct IdsStats {
     pub alerts: u64,
 }
 
-fn pcap_header(linktype: u32, snaplen: u32) -> Vec<u8> {
+pub(crate) fn pcap_header(linktype: u32, snaplen: u32) -> Vec<u8> {
     let mut h = Vec::with_capacity(24);
     h.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
     h.extend_from_slice(&2u16.to_le_bytes());
@@ -428,36 +467,28 @@ pub fn run(
 
     // Packet rules run here, on the capture thread, with their own detector; they append to
     // the same alerts file (each alert one write of one line, O_APPEND).
-    let mut packet_rules = AlertSink {
-        det: Detector::new(opts.window, opts.thresholds),
-        file: file.try_clone().context("cannot share the alerts file")?,
-        window: opts.window,
+    let mut packet_rules = AlertSink::new(
+        Detector::new(opts.window, opts.thresholds),
+        Some(file.try_clone().context("cannot share the alerts file")?),
+        opts.window,
         emit,
-        alerts: 0,
-        write_error: None,
-    };
+    );
     let ethernet = linktype == 1;
     let (tx, rx): (SyncSender<Vec<u8>>, Receiver<Vec<u8>>) = sync_channel(CHANNEL_CHUNKS);
-    let mut sink = AlertSink {
-        det: Detector::new(opts.window, opts.thresholds),
-        file,
-        window: opts.window,
+    let mut sink = AlertSink::new(
+        Detector::new(opts.window, opts.thresholds),
+        Some(file),
+        opts.window,
         emit,
-        alerts: 0,
-        write_error: None,
-    };
+    );
     let analyser = std::thread::spawn(move || {
         let reader = ChannelReader {
             rx,
             cur: Vec::new(),
             pos: 0,
         };
-        let r = wire::analyze_reader(reader, &mut sink);
-        (
-            r.map(|_| ()).map_err(|e| e.to_string()),
-            sink.alerts,
-            sink.write_error,
-        )
+        let r = analyse(reader, &mut sink);
+        (r, sink.alerts, sink.write_error)
     });
     tx.send(pcap_header(linktype, snaplen as u32))
         .map_err(|_| anyhow!("the analyser stopped"))?;
@@ -482,10 +513,8 @@ pub fn run(
                 pending.extend_from_slice(&p.header.len.to_le_bytes());
                 pending.extend_from_slice(p.data);
                 packets += 1;
-                if let Some((src, dst, payload)) = ethernet.then(|| tcp_segment(p.data)).flatten() {
-                    let t = sec as f64 + usec as f64 / 1e6;
-                    let alerts = packet_rules.det.segment(t, &src, &dst, payload);
-                    packet_rules.raise(alerts);
+                if ethernet {
+                    packet(&mut packet_rules, sec as f64 + usec as f64 / 1e6, p.data);
                 }
             }
             Err(pcap::Error::TimeoutExpired) => {

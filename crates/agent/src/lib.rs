@@ -29,6 +29,8 @@ pub mod client;
 pub mod dimse;
 pub mod error;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod pixels;
 pub mod serve;

@@ -70,7 +70,7 @@ pub fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, Age
 
 /// Read one whole PDU (6-byte header + body) as raw bytes. `Ok(None)` on a clean EOF before
 /// any byte of the PDU.
-pub fn read_raw_pdu(s: &mut impl Read, max: u32) -> std::io::Result<Option<Vec<u8>>> {
+pub fn read_raw_pdu<R: Read>(s: &mut R, max: u32) -> std::io::Result<Option<Vec<u8>>> {
     let mut hdr = [0u8; 6];
     let mut got = 0;
     while got < 6 {
@@ -93,10 +93,16 @@ pub fn read_raw_pdu(s: &mut impl Read, max: u32) -> std::io::Result<Option<Vec<u
             format!("PDU of {len} bytes is larger than the {max} bytes allowed"),
         ));
     }
-    let mut buf = Vec::with_capacity(6 + len as usize);
+    // grown with the bytes that arrive, not sized from the header a peer wrote
+    let mut buf = Vec::with_capacity(6 + (len as usize).min(64 * 1024));
     buf.extend_from_slice(&hdr);
-    buf.resize(6 + len as usize, 0);
-    s.read_exact(&mut buf[6..])?;
+    let got = s.take(u64::from(len)).read_to_end(&mut buf)?;
+    if got < len as usize {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("connection closed {got} bytes into a PDU of {len}"),
+        ));
+    }
     Ok(Some(buf))
 }
 
