@@ -281,6 +281,7 @@ mod tests {
     fn the_terminal_summary_escapes_what_the_run_saw() {
         let report = RunReport {
             schema: REPORT_SCHEMA.into(),
+            notes: Vec::new(),
             run_id: "x-0001".into(),
             lab: "x".into(),
             title: String::new(),

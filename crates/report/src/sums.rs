@@ -207,6 +207,10 @@ fn parse_line(line: &str) -> Option<(String, String)> {
     let name = rest
         .strip_prefix("  ")
         .or_else(|| rest.strip_prefix(" *"))?;
+    // a line naming no file lists nothing (found by the `sums` fuzz target)
+    if name.is_empty() {
+        return None;
+    }
     let name = if escaped {
         let mut out = String::new();
         let mut chars = name.chars();
@@ -235,4 +239,14 @@ fn safe_relative(name: &str) -> bool {
         && Path::new(name)
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+#[cfg(test)]
+mod empty_name_regression {
+    #[test]
+    fn a_line_with_a_digest_and_no_name_lists_nothing() {
+        let line = format!("\\{}  ", "b".repeat(64));
+        assert_eq!(super::parse_line(&line), None);
+        assert_eq!(super::parse_line(&format!("{}  ", "a".repeat(64))), None);
+    }
 }
