@@ -127,8 +127,11 @@ fn closed_port_is_unreachable() {
 
 #[test]
 fn wait_secs_retries_until_the_scp_listens() {
-    if !on_path("storescp") {
-        eprintln!("SKIPPED: dcmtk's storescp is not on PATH (apt-get install -y dcmtk)");
+    if missing_prerequisite(
+        !on_path("storescp"),
+        "dcmtk's storescp",
+        "apt-get install -y dcmtk",
+    ) {
         return;
     }
     let port = free_port();

@@ -80,8 +80,11 @@ fn generate(dir: &std::path::Path, modality: &str, syntax: &str, n: &str, seed: 
 
 #[test]
 fn dcmtk_echoscu_and_storescu_against_serve() {
-    if !on_path("storescu") || !on_path("echoscu") {
-        eprintln!("SKIPPED: dcmtk (echoscu, storescu) is not installed");
+    if missing_prerequisite(
+        !on_path("storescu") || !on_path("echoscu"),
+        "dcmtk (echoscu, storescu)",
+        "apt-get install -y dcmtk",
+    ) {
         return;
     }
     let src = temp_dir("serve-src");
@@ -242,8 +245,11 @@ fn dcmqrscp(dir: &std::path::Path, port: u16) -> Guard {
 
 #[test]
 fn store_in_parallel_then_find_against_dcmqrscp() {
-    if !on_path("dcmqrscp") {
-        eprintln!("SKIPPED: dcmtk's dcmqrscp is not installed");
+    if missing_prerequisite(
+        !on_path("dcmqrscp"),
+        "dcmtk's dcmqrscp",
+        "apt-get install -y dcmtk",
+    ) {
         return;
     }
     let dir = temp_dir("qr");

@@ -59,11 +59,11 @@ fn read_pcapng(path: &Path) -> (Vec<DataLink>, usize, usize) {
 }
 
 fn skip_if_no_permission(msg: &str) -> bool {
-    if msg.contains("permission denied") {
-        eprintln!("SKIPPED: capturing on lo needs CAP_NET_RAW (run the tests as root): {msg}");
-        return true;
-    }
-    false
+    missing_prerequisite(
+        msg.contains("permission denied"),
+        "CAP_NET_RAW for capturing on lo",
+        &format!("run the tests as root: {msg}"),
+    )
 }
 
 #[test]

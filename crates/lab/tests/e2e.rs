@@ -399,9 +399,9 @@ fn an_exported_compose_file_runs_the_lab() {
         .output()
         .is_err()
     {
-        eprintln!(
-            "SKIPPED: docker-compose is not installed (scripts/install-prereqs.sh installs it)"
-        );
+        let hint = "docker-compose is not installed (scripts/install-prereqs.sh installs it)";
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{hint}");
+        eprintln!("not run here: {hint}");
         return;
     }
     let dir = runs_dir("compose");

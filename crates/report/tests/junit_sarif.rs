@@ -95,9 +95,9 @@ fn junit_is_valid_and_says_what_was_expected_and_seen() {
 
     // Against the published schema.
     if !have("xmllint") {
-        eprintln!(
-            "SKIPPED xsd validation: xmllint is not installed (apt-get install libxml2-utils)"
-        );
+        let hint = "xmllint is not installed (apt-get install libxml2-utils)";
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{hint}");
+        eprintln!("xsd validation not run here: {hint}");
         return;
     }
     let dir = temp_dir("junit-xsd");

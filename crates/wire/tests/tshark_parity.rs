@@ -353,10 +353,10 @@ fn synthetic() -> Vec<(&'static str, Vec<Frame>)> {
 #[test]
 fn pdu_and_dimse_lists_match_tshark() {
     if !tshark_available() {
-        eprintln!(
-            "SKIPPED pdu_and_dimse_lists_match_tshark: tshark is not installed \
-             (apt-get install tshark; scripts/install-prereqs.sh does it)"
-        );
+        let hint =
+            "tshark is not installed (apt-get install tshark; scripts/install-prereqs.sh does it)";
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{hint}");
+        eprintln!("pdu_and_dimse_lists_match_tshark not run here: {hint}");
         return;
     }
     let dir = std::env::temp_dir().join(format!("wire-parity-{}", std::process::id()));
