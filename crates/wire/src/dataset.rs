@@ -89,6 +89,13 @@ fn has_long_length(vr: [u8; 2]) -> bool {
 /// the data set without the top-level Pixel Data (and anything after it). Errors when a
 /// header is malformed or a length does not fit in the buffer.
 pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<usize, String> {
+    walk(buf, explicit, big_endian, false)
+}
+
+/// [`prescan`], or with `whole` the Pixel Data too (its length, or its fragments) and the
+/// top-level elements after it, which may not nest (a parser reading a whole data set
+/// recurses into them as into any other sequence).
+fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usize, String> {
     let len = buf.len() as u64;
     let u16_at = |p: usize| {
         let b = [buf[p], buf[p + 1]];
@@ -141,7 +148,7 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
         }
         let p = pos as usize;
         let tag = Tag(u16_at(p), u16_at(p + 2));
-        if stack.is_empty() && tag >= tags::PIXEL_DATA {
+        if stack.is_empty() && tag >= tags::PIXEL_DATA && !whole {
             return Ok(p);
         }
         if tag.group() == 0xFFFE {
@@ -151,7 +158,7 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
             match (tag.element(), stack.last().copied()) {
                 (0xE000, Some(Container::Frags)) => {
                     if l == UNDEFINED || u64::from(l) > len - pos {
-                        return Err(format!("bad fragment length {l} at offset {p}"));
+                        return Err(format!("fragment length {l} beyond the data at offset {p}"));
                     }
                     pos += u64::from(l);
                 }
@@ -217,6 +224,18 @@ pub(crate) fn prescan(buf: &[u8], explicit: bool, big_endian: bool) -> Result<us
                 .map(|e| e.vr() == VirtualVr::Exact(VR::SQ))
                 .unwrap_or(false),
         };
+        if whole && stack.is_empty() && tag >= tags::PIXEL_DATA {
+            if tag == tags::PIXEL_DATA && l == UNDEFINED {
+                stack.push(Container::Frags);
+                continue;
+            }
+            if l == UNDEFINED || is_seq {
+                return Err(format!(
+                    "a sequence or undefined-length value ({tag}) after the Pixel Data, at \
+                     offset {p}: not accepted"
+                ));
+            }
+        }
         if l == UNDEFINED {
             if is_seq || vr == Some(*b"UN") || vr.is_none() {
                 stack.push(Container::Seq);
@@ -248,6 +267,17 @@ pub fn check_dataset(buf: &[u8], ts_uid: &str) -> Result<usize, String> {
         ));
     };
     prescan(buf, explicit, big)
+}
+
+/// [`check_dataset`] over the whole data set, Pixel Data and what follows it included: for
+/// a reader that parses all of it (the agent), not only the attributes before the pixels.
+pub fn check_whole_dataset(buf: &[u8], ts_uid: &str) -> Result<(), String> {
+    let Some((explicit, big)) = encoding(ts_uid) else {
+        return Err(format!(
+            "transfer syntax {ts_uid} cannot be checked before parsing"
+        ));
+    };
+    walk(buf, explicit, big, true).map(drop)
 }
 
 /// [`check_dataset`] for a DIMSE command set (always implicit VR little endian).

@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use dataset::{check_command, check_dataset};
+pub use dataset::{check_command, check_dataset, check_whole_dataset};
 pub use names::{command_name, sop_class_name, status_name};
 pub use output::{JsonLines, TIMELINE_SCHEMA, Table, association_text};
 pub use terminal::{terminal_safe, terminal_text};
