@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(proxy(&[]), 0);
     }
 
-    /// `AGENT_FUZZ_SEEDS=crates/agent/fuzz/corpus cargo test -p agent --lib write_seeds
+    /// `AGENT_FUZZ_SEEDS=$PWD/crates/agent/fuzz/corpus cargo test -p agent --lib write_seeds
     /// -- --ignored` writes the seeds.
     #[test]
     #[ignore]
