@@ -26,7 +26,7 @@ pub fn check_command(buf: &[u8]) -> Result<(), String> {
             buf.len()
         ));
     }
-    wire::check_command(buf).map(|_| ())
+    wire::check_command(buf)
 }
 
 /// Checks a data set encoded in `ts_uid` before it is parsed: lengths within `buf`,
@@ -123,6 +123,12 @@ mod tests {
         let e = check_command(&lying).unwrap_err();
         assert!(e.contains("beyond"), "{e}");
         assert!(check_command(&vec![0; MAX_COMMAND + 2]).is_err());
+        // found by the `dimse` fuzz target: an element whose tag sorts after Pixel Data
+        // ended wire's prefix walk, and dicom-object then sized a 3.7 GB value from it
+        let mut tail = vec![0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00];
+        tail.extend_from_slice(&[0xDF; 8]);
+        let e = check_command(&tail).unwrap_err();
+        assert!(e.contains("beyond"), "{e}");
     }
 
     #[test]

@@ -280,9 +280,11 @@ pub fn check_whole_dataset(buf: &[u8], ts_uid: &str) -> Result<(), String> {
     walk(buf, explicit, big, true).map(drop)
 }
 
-/// [`check_dataset`] for a DIMSE command set (always implicit VR little endian).
-pub fn check_command(buf: &[u8]) -> Result<usize, String> {
-    prescan(buf, false, false)
+/// [`check_whole_dataset`] for a DIMSE command set (always implicit VR little endian):
+/// every element, also one whose tag sorts after Pixel Data (a command set has none, so a
+/// parser reading all of it would meet that element's length unchecked).
+pub fn check_command(buf: &[u8]) -> Result<(), String> {
+    walk(buf, false, false, true).map(drop)
 }
 
 /// Values of a decoded DIMSE command set.
