@@ -7,38 +7,12 @@
 mod common;
 
 use common::*;
-use std::path::Path;
-
-/// The files under `dir`, relative, sorted (what a fault left).
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 #[test]
 fn a_full_disk_still_tears_the_lab_down_and_names_the_report_file() {
     let fs = Tmpfs::mount("disk-full", "16m");
     let dir = fs.path.clone();
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "plaintext-store", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
-    lab_run.wait_for("==> step 1 (", 120);
+    let (lab_run, id) = run_until("plaintext-store", &dir, "==> step 1 (");
     fs.fill();
     let (code, out, err) = lab_run.finish();
     let stdout = String::from_utf8_lossy(&out);
@@ -80,14 +54,7 @@ fn a_full_disk_still_tears_the_lab_down_and_names_the_report_file() {
 fn gc_keeps_a_run_it_cannot_save_and_removes_it_once_it_can() {
     let fs = Tmpfs::mount("gc-full", "16m");
     let dir = fs.path.clone();
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "plaintext-store", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
-    lab_run.wait_for("==> step 1 (", 120);
+    let (lab_run, id) = run_until("plaintext-store", &dir, "==> step 1 (");
     lab_run.signal("KILL");
     let (code, _, _) = lab_run.finish();
     assert_eq!(code, None, "killed by a signal");

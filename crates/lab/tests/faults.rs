@@ -26,10 +26,7 @@ fn capture_events(run: &Path) -> Vec<String> {
 /// `lab run` of the long lab into `dir`, returned once its C-STOREs are reaching the PACS
 /// (step 2 started 1.5 s ago), with its run id.
 fn mid_transfer(dir: &Path) -> (Running, String) {
-    let mut lab_run = Running::spawn(lab().args(["run", LONG, "--runs-dir"]).arg(dir));
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
-    lab_run.wait_for("==> step 2 (", 120);
+    let (lab_run, id) = run_until(LONG, dir, "==> step 2 (");
     std::thread::sleep(std::time::Duration::from_millis(1500));
     (lab_run, id)
 }

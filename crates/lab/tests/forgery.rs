@@ -6,32 +6,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{lab, only_run, report, runs_dir};
-
-/// Every file under `dir`, relative to it; a symbolic link anywhere fails the test.
-fn files_under(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let kind = entry.file_type().unwrap();
-        assert!(
-            !kind.is_symlink(),
-            "a link in the run dir: {}",
-            entry.path().display()
-        );
-        if kind.is_dir() {
-            files_under(root, &entry.path(), out);
-        } else {
-            out.push(
-                entry
-                    .path()
-                    .strip_prefix(root)
-                    .unwrap()
-                    .display()
-                    .to_string(),
-            );
-        }
-    }
-}
+use common::{files_under, lab, only_run, report, runs_dir};
 
 #[test]
 fn a_lua_that_replaces_the_pacs_tools_forges_nothing_and_writes_nothing_outside() {
@@ -105,8 +80,7 @@ fn a_lua_that_replaces_the_pacs_tools_forges_nothing_and_writes_nothing_outside(
     );
 
     // And the run directory holds only what a run writes, under names the engine chose.
-    let mut files = Vec::new();
-    files_under(&run, &run, &mut files);
+    let files = files_under(&run);
     for f in &files {
         let expected = [
             "report.json",

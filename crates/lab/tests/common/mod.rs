@@ -101,6 +101,49 @@ pub fn leftovers(run_id: &str) -> String {
     out
 }
 
+/// Every file under `dir`, relative to it, sorted; a symbolic link anywhere fails the test
+/// (a run directory never holds one).
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            assert!(
+                !kind.is_symlink(),
+                "a link in {}: {}",
+                dir.display(),
+                entry.path().display()
+            );
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(
+                    entry
+                        .path()
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `lab run <lab> --runs-dir <dir>`, returned with its run id once stderr shows `marker`
+/// (a phase such as `==> step 1 (`).
+pub fn run_until(lab_name: &str, dir: &Path, marker: &str) -> (Running, String) {
+    let mut lab_run = Running::spawn(lab().args(["run", lab_name, "--runs-dir"]).arg(dir));
+    lab_run.wait_for("==> run ", 120);
+    let id = run_id_in(&lab_run.seen);
+    lab_run.wait_for(marker, 120);
+    (lab_run, id)
+}
+
 /// A `lab` process whose stderr is read line by line as it comes.
 pub struct Running {
     pub child: Child,
