@@ -513,17 +513,7 @@ mod tests {
     fn deep_nesting_is_refused_before_parsing() {
         // 10,000 levels of undefined-length sequence and item: dicom-object alone
         // overflows the stack on this
-        let mut ds = Vec::new();
-        for _ in 0..10_000 {
-            ds.extend_from_slice(&[
-                0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-            ]);
-            ds.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
-        }
-        for _ in 0..10_000 {
-            ds.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
-            ds.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-        }
+        let ds = wire::fuzzing::deep_nesting_dataset(10_000);
         let e = parse_dataset(&ds, uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap_err();
         assert!(e.message.contains("nest"), "{}", e.message);
     }

@@ -388,17 +388,7 @@ mod tests {
         // 10,000 undefined-length sequence+item levels before the image: dicom-object
         // alone would recurse until the stack overflows
         let (data, ts, _) = instance(Modality::Ct, Syntax::ExplicitLe);
-        let mut deep = Vec::new();
-        for _ in 0..10_000 {
-            deep.extend_from_slice(&[
-                0x08, 0, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-            ]);
-            deep.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
-        }
-        for _ in 0..10_000 {
-            deep.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
-            deep.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-        }
+        let mut deep = wire::fuzzing::deep_nesting_dataset(10_000);
         deep.extend_from_slice(&data);
         let err = inject_lesion(&deep, &ts).unwrap_err();
         assert!(err.contains("nest"), "{err}");

@@ -170,23 +170,6 @@ fn lying_command() -> Vec<u8> {
     b
 }
 
-/// `levels` undefined-length sequences, each holding one undefined-length item holding the
-/// next (Explicit VR LE), closed properly.
-fn deep_dataset(levels: usize) -> Vec<u8> {
-    let mut b = Vec::with_capacity(levels * 36);
-    for _ in 0..levels {
-        b.extend_from_slice(&[
-            0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-        ]);
-        b.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
-    }
-    for _ in 0..levels {
-        b.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
-        b.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-    }
-    b
-}
-
 /// The value of a US element in an Implicit VR LE command set.
 fn command_u16(cmd: &[u8], group: u16, elem: u16) -> Option<u16> {
     let mut at = 0;
@@ -394,7 +377,7 @@ fn serve_aborts_a_data_set_over_max_dataset_mb() {
 fn serve_refuses_a_data_set_nested_10000_levels_deep() {
     let mut srv = serve(&[]);
     let (mut s, max) = srv.associate(CT_IMAGE_STORAGE, EXPLICIT_LE);
-    let data = deep_dataset(10_000);
+    let data = wire::fuzzing::deep_nesting_dataset(10_000);
     assert!(data.len() > 350_000);
     s.write_all(&pdata(&[(1, COMMAND_LAST, &store_rq("1.2.3.5"))]))
         .unwrap();

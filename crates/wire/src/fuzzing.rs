@@ -86,6 +86,24 @@ pub fn tcp_frame(src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, payload: &[
     f
 }
 
+/// `depth` undefined-length sequences (Referenced Series Sequence, Explicit VR Little
+/// Endian), each holding one undefined-length item holding the next, closed properly:
+/// 36 bytes a level, the hostile data set of the hardening tests.
+pub fn deep_nesting_dataset(depth: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(depth * 36);
+    for _ in 0..depth {
+        data.extend([
+            0x08, 0, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        data.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    }
+    for _ in 0..depth {
+        data.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        data.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    }
+    data
+}
+
 /// A pcap file of one well-formed association (A-ASSOCIATE-RQ/AC, C-STORE-RQ, its data set,
 /// release) whose data set nests `depth` undefined-length sequences (each with one item)
 /// under a PatientName: the hostile capture of the hardening tests. 10,000 levels are
@@ -142,20 +160,9 @@ pub fn deep_nesting_capture(depth: usize) -> Vec<u8> {
     implicit(&mut response, 0, 0x0800, &0x0101u16.to_le_bytes());
     implicit(&mut response, 0, 0x0900, &0u16.to_le_bytes());
     // explicit VR little endian data set
-    let mut data = Vec::with_capacity(16 + depth * 36);
-    data.extend([0x10, 0, 0x10, 0, b'P', b'N', 8, 0]);
+    let mut data = vec![0x10, 0, 0x10, 0, b'P', b'N', 8, 0];
     data.extend(b"Doe^Deep");
-    for _ in 0..depth {
-        // ContentSequence (0040,A730), SQ, undefined length; then an undefined-length item
-        data.extend([
-            0x40, 0, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-        ]);
-        data.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
-    }
-    for _ in 0..depth {
-        data.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
-        data.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-    }
+    data.extend(deep_nesting_dataset(depth));
     let pdata = |bytes: &[u8], command: bool| -> Vec<u8> {
         let chunks: Vec<&[u8]> = bytes.chunks(16_000).collect();
         let n = chunks.len();
