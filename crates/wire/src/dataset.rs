@@ -224,23 +224,21 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
                 .map(|e| e.vr() == VirtualVr::Exact(VR::SQ))
                 .unwrap_or(false),
         };
-        if whole && stack.is_empty() && tag >= tags::PIXEL_DATA {
-            if tag == tags::PIXEL_DATA && l == UNDEFINED {
-                stack.push(Container::Frags);
-                continue;
-            }
-            if l == UNDEFINED || is_seq {
-                return Err(format!(
-                    "a sequence or undefined-length value ({tag}) after the Pixel Data, at \
-                     offset {p}: not accepted"
-                ));
-            }
+        if whole && stack.is_empty() && tag > tags::PIXEL_DATA && (l == UNDEFINED || is_seq) {
+            return Err(format!(
+                "a sequence or undefined-length value ({tag}) after the Pixel Data, at offset \
+                 {p}: not accepted"
+            ));
         }
         if l == UNDEFINED {
-            if is_seq || vr == Some(*b"UN") || vr.is_none() {
-                stack.push(Container::Seq);
-            } else {
+            // as dicom-parser reads it: encapsulated fragments only under the Pixel Data
+            // tag (at any depth), and any other undefined length, whatever its VR, as a
+            // sequence of items (found by the agent's `dimse` fuzz target: an OB of
+            // undefined length walked as fragments here was parsed as a sequence there)
+            if tag == tags::PIXEL_DATA {
                 stack.push(Container::Frags);
+            } else {
+                stack.push(Container::Seq);
             }
         } else if u64::from(l) > len - pos {
             return Err(format!(
@@ -420,6 +418,22 @@ mod tests {
         forged.extend([0u8; 8]);
         assert!(prescan(&forged, true, false).is_err());
         assert!(parse_phi(&forged, "1.2.840.10008.1.2.1").is_err());
+    }
+
+    /// Found by the agent's `dimse` fuzz target: dicom-parser reads an undefined length
+    /// under any tag but Pixel Data as a sequence of items, so the walk must too, or the
+    /// elements in such an "item" go unchecked (this one claims 4 GB).
+    #[test]
+    fn undefined_length_outside_pixel_data_is_walked_as_a_sequence() {
+        let mut ds = vec![
+            0x38, 0x20, 0x5F, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ];
+        ds.extend([0xFE, 0xFF, 0x00, 0xE0, 12, 0, 0, 0]);
+        ds.extend([0x10, 0x00, 0x10, 0x00, b'U', b'T', 0, 0, 0, 0, 0, 0xF0]);
+        ds.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        let e = check_whole_dataset(&ds, "1.2.840.10008.1.2.1").unwrap_err();
+        assert!(e.contains("beyond"), "{e}");
+        assert!(prescan(&ds, true, false).is_err());
     }
 
     #[test]
