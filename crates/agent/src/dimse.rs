@@ -353,7 +353,7 @@ impl MessageAssembler {
                 PDataValueType::Command => {
                     if self.pending.is_some() {
                         return Err(AgentError::other(
-                            "the peer sent a command set before the end of the previous                              message's data set",
+                            "the peer sent a command set before the end of the previous message's data set",
                         ));
                     }
                     if self.command.len() + pdv.data.len() > bounds::MAX_COMMAND {

@@ -49,10 +49,8 @@ pub fn dimse(data: &[u8]) -> usize {
             let _ = dimse::get_str(&m.command, tags::AFFECTED_SOP_INSTANCE_UID);
             if let Some(d) = &m.data {
                 let ts = ts_of(m.pc_id);
-                // serve's and the C-GET's check before writing, the C-FIND's parse
-                if crate::bounds::check_dataset(d, ts).is_ok() {
-                    let _ = dimse::parse_dataset(d, ts);
-                }
+                // the C-FIND's parse, which checks first as serve and the C-GET do
+                let _ = dimse::parse_dataset(d, ts);
             }
         }
     }

@@ -39,14 +39,29 @@ pub(crate) const PHI_TAGS: [(&str, Tag); 8] = [
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Container {
-    /// Defined-length sequence or item, ending at this offset.
-    Until(u64),
+    /// Defined-length sequence (holding items) or item (holding elements), ending at this
+    /// offset.
+    Until(u64, Holds),
     /// Undefined-length sequence (ended by a sequence delimiter).
     Seq,
     /// Undefined-length item (ended by an item delimiter).
     Item,
     /// Encapsulated (fragment) value: items in it are skipped, not walked.
     Frags,
+}
+
+/// What a defined-length container holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Holds {
+    Items,
+    Elements,
+}
+
+impl Container {
+    /// Whether items, and nothing else, may come next inside it (a sequence).
+    fn holds_items(self) -> bool {
+        matches!(self, Container::Seq | Container::Until(_, Holds::Items))
+    }
 }
 
 /// The value representations of PS3.5 (2024), as dicom-parser reads them.
@@ -125,7 +140,7 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
             ));
         }
         // close defined-length containers that end here
-        while let Some(Container::Until(end)) = stack.last() {
+        while let Some(Container::Until(end, _)) = stack.last() {
             if pos >= *end {
                 if pos > *end {
                     return Err(format!("element overruns its container at offset {pos}"));
@@ -136,7 +151,7 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
             }
         }
         if pos == len {
-            return if stack.iter().all(|c| matches!(c, Container::Until(_))) {
+            return if stack.iter().all(|c| matches!(c, Container::Until(..))) {
                 Ok(buf.len())
             } else {
                 // undefined-length sequence not closed: dicom-parser reports that itself
@@ -162,15 +177,19 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
                     }
                     pos += u64::from(l);
                 }
-                (0xE000, _) => {
+                // an item belongs in a sequence: dicom-parser reads one anywhere else
+                // its own way (found by the agent's `dimse` fuzz target: an item at the
+                // top of a command set took seconds and gigabytes to parse)
+                (0xE000, Some(c)) if c.holds_items() => {
                     if l == UNDEFINED {
                         stack.push(Container::Item);
                     } else if u64::from(l) > len - pos {
                         return Err(format!("item length {l} beyond the data at offset {p}"));
                     } else {
-                        stack.push(Container::Until(pos + u64::from(l)));
+                        stack.push(Container::Until(pos + u64::from(l), Holds::Elements));
                     }
                 }
+                (0xE000, _) => return Err(format!("an item outside a sequence at offset {p}")),
                 (0xE00D, Some(Container::Item)) => {
                     stack.pop();
                 }
@@ -180,6 +199,13 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
                 _ => return Err(format!("unexpected delimiter {tag} at offset {p}")),
             }
             continue;
+        }
+        if let Some(c) = stack.last()
+            && (c.holds_items() || *c == Container::Frags)
+        {
+            return Err(format!(
+                "element {tag} where only items may be, at offset {p}"
+            ));
         }
         let (vr, l, header) = if explicit {
             let vr = [buf[p + 4], buf[p + 5]];
@@ -246,7 +272,7 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
                 buf.len()
             ));
         } else if is_seq {
-            stack.push(Container::Until(pos + u64::from(l)));
+            stack.push(Container::Until(pos + u64::from(l), Holds::Items));
         } else {
             pos += u64::from(l);
         }
@@ -434,6 +460,22 @@ mod tests {
         let e = check_whole_dataset(&ds, "1.2.840.10008.1.2.1").unwrap_err();
         assert!(e.contains("beyond"), "{e}");
         assert!(prescan(&ds, true, false).is_err());
+    }
+
+    /// Found by the agent's `dimse` fuzz target: items outside a sequence, and elements
+    /// directly in one, are refused rather than left to dicom-parser's own reading.
+    #[test]
+    fn items_belong_in_sequences_and_elements_in_items() {
+        let top_item = [0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 0, 0, 0, 0];
+        let e = check_command(&top_item).unwrap_err();
+        assert!(e.contains("an item outside a sequence"), "{e}");
+        // (0008,1140) SQ of undefined length holding an element, not an item
+        let mut ds = vec![
+            0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ];
+        ds.extend(elem_ele(0x0010, 0x0010, b"PN", b"Doe^John"));
+        let e = prescan(&ds, true, false).unwrap_err();
+        assert!(e.contains("where only items may be"), "{e}");
     }
 
     #[test]
