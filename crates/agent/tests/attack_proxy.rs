@@ -6,24 +6,12 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-
-fn agent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lab-agent"))
-}
+use std::process::{Child, Stdio};
 
 fn json_line(bytes: &[u8]) -> serde_json::Value {
     let s = String::from_utf8_lossy(bytes);
     serde_json::from_str(s.lines().last().unwrap_or("{}"))
         .unwrap_or_else(|e| panic!("not a JSON line ({e}): {s}"))
-}
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn serve(out: &std::path::Path) -> (Guard, u16) {

@@ -9,12 +9,7 @@ use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
-
-fn agent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lab-agent"))
-}
 
 fn json_line(bytes: &[u8]) -> serde_json::Value {
     let s = String::from_utf8_lossy(bytes);

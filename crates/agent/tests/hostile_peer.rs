@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// 64 MiB, in KiB as /proc and getrusage count.
@@ -18,19 +18,6 @@ const VERIFICATION: &str = "1.2.840.10008.1.1";
 const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
-
-fn agent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lab-agent"))
-}
-
-/// Kills the child on drop (a failing test never leaves a server behind).
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Raw PDUs

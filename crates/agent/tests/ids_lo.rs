@@ -7,20 +7,8 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn agent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lab-agent"))
-}
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn alerts_in(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 fn agent(args: &[&str]) -> (Output, Value) {
@@ -20,14 +20,6 @@ fn agent(args: &[&str]) -> (Output, Value) {
     let v: Value = serde_json::from_str(line.lines().last().unwrap_or("{}"))
         .unwrap_or_else(|e| panic!("not one JSON line ({e}): {out:?}"));
     (out, v)
-}
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `serve` on 127.0.0.1; returns the guard and its stdout lines (after "listening").

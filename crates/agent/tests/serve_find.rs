@@ -6,26 +6,13 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn agent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lab-agent"))
-}
 
 fn json_line(bytes: &[u8]) -> serde_json::Value {
     let s = String::from_utf8_lossy(bytes);
     serde_json::from_str(s.lines().last().unwrap_or("{}"))
         .unwrap_or_else(|e| panic!("not a JSON line ({e}): {s}"))
-}
-
-/// Kills the child on drop (a test that fails never leaves a server behind).
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `lab-agent serve` on 127.0.0.1 as LABSCP, writing to `out`, stopping after

@@ -119,13 +119,19 @@ fn unknown_interface_is_explained() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn cli_sniff_readiness_line_then_stopped_on_sigterm() {
-    let dir = temp_dir("sniff-cli");
-    let out = dir.join("cli.pcapng");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lab-agent"))
-        .args(["sniff", "--iface", "lo", "--out"])
-        .arg(&out)
+type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// `lab-agent sniff --iface lo <extra> --out <out>`, with its stdout's lines and its first
+/// line; `None` when the capture is not permitted here (see `missing_prerequisite`).
+fn start_sniff(
+    extra: &[&str],
+    out: &Path,
+) -> Option<(std::process::Child, Lines, serde_json::Value)> {
+    let mut child = agent()
+        .args(["sniff", "--iface", "lo"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -136,10 +142,20 @@ fn cli_sniff_readiness_line_then_stopped_on_sigterm() {
         let msg = first["error"].as_str().unwrap_or_default().to_string();
         let _ = child.wait();
         if skip_if_no_permission(&msg) {
-            return;
+            return None;
         }
         panic!("sniff failed: {msg}");
     }
+    Some((child, lines, first))
+}
+
+#[test]
+fn cli_sniff_readiness_line_then_stopped_on_sigterm() {
+    let dir = temp_dir("sniff-cli");
+    let out = dir.join("cli.pcapng");
+    let Some((mut child, mut lines, first)) = start_sniff(&[], &out) else {
+        return;
+    };
     assert_eq!(first["event"], "capturing");
     assert_eq!(first["iface"], "lo");
     loopback_traffic();
@@ -181,30 +197,10 @@ fn cli_sniff_stops_capturing_at_max_bytes_and_says_so() {
     let dir = temp_dir("sniff-max");
     let out = dir.join("max.pcapng");
     let max: u64 = 64 * 1024;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lab-agent"))
-        .args([
-            "sniff",
-            "--iface",
-            "lo",
-            "--max-bytes",
-            &max.to_string(),
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    if first["event"] == "error" {
-        let msg = first["error"].as_str().unwrap_or_default().to_string();
-        let _ = child.wait();
-        if skip_if_no_permission(&msg) {
-            return;
-        }
-        panic!("sniff failed: {msg}");
-    }
+    let Some((mut child, mut lines, first)) = start_sniff(&["--max-bytes", &max.to_string()], &out)
+    else {
+        return;
+    };
     assert_eq!(first["event"], "capturing");
     // Far more than the cap: 8 MiB.
     bulk_traffic(8 << 20);

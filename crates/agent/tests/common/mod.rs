@@ -36,6 +36,20 @@ pub fn on_path(prog: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The `lab-agent` binary under test.
+pub fn agent() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lab-agent"))
+}
+
+/// Kills the child on drop (a failing test never leaves a server behind).
+pub struct Guard(pub Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Whether a test must stop for want of `what`: under `CI=true` that is a failure with the
 /// install hint (CI installs every prerequisite, so a missing one is a broken setup); on a
 /// developer's machine the test notes the reason and returns early.
