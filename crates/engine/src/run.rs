@@ -12,13 +12,12 @@ mod ready;
 mod steps;
 mod up;
 
-pub(crate) use steps::ATTACKER_CAPTURES_DIR;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use report::{RunReport, StepRecord, Verdict};
+use rundir::RunDir;
 use runtime::{Docker, Removed};
 use scenario::Scenario;
 
@@ -122,13 +121,8 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     }
 
     let steps = std::mem::take(&mut run.steps);
-    let mut report = grade_run(
-        scenario,
-        &run.run_dir,
-        run.plan.id.clone(),
-        started_at,
-        steps,
-    );
+    let (dir, id) = (&run.dir, run.plan.id.clone());
+    let mut report = grade_run(scenario, dir, &dir.record(), id, started_at, steps);
     report.duration_s = started.elapsed().as_secs_f64();
     if let Some(e) = error {
         report.error = Some(e);
@@ -137,7 +131,7 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     let (report, kept) = finish::save_and_end(&run, report, opts).await;
     Ok(RunResult {
         report,
-        run_dir: run.run_dir.clone(),
+        run_dir: run.dir.root().to_path_buf(),
         kept,
     })
 }
@@ -179,7 +173,7 @@ pub(crate) struct Run<'a> {
     pub(crate) docker: Docker,
     pub(crate) plan: RunPlan,
     scenario: &'a Scenario,
-    pub(crate) run_dir: PathBuf,
+    pub(crate) dir: RunDir,
     progress: Progress,
     steps: Vec<StepRecord>,
     /// Sniffer and IDS nodes started so far (their evidence is copied out at the end).
@@ -203,16 +197,16 @@ impl<'a> Run<'a> {
         opts: &RunOptions,
         lock: PlanLock,
     ) -> Result<Run<'a>, EngineError> {
-        let run_dir = opts.runs_dir.join(&plan.id);
-        save::mkdir(&run_dir.join("logs"))?;
-        save::write(&run_dir.join("scenario.yaml"), &scenario.resolved_text)?;
+        let dir = RunDir::new(opts.runs_dir.join(&plan.id));
+        save::mkdir(&dir.logs())?;
+        save::write(&dir.scenario(), &scenario.resolved_text)?;
         opts.progress
-            .phase(&format!("run {} -> {}", plan.id, run_dir.display()));
+            .phase(&format!("run {} -> {}", plan.id, dir.root().display()));
         Ok(Run {
             docker,
             plan,
             scenario,
-            run_dir,
+            dir,
             progress: opts.progress,
             steps: Vec::new(),
             taps_started: Vec::new(),

@@ -6,17 +6,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use report::StepRecord;
+use rundir::RunDir;
 use scenario::{Action, NodeKind};
 
 use super::{Run, STEP_LIMIT};
 use crate::EngineError;
 use crate::node::{AGENT_FILES_DIR, ATTACKER_CAPTURE, passdb_name};
 use crate::{orthanc, save, tools};
-
-/// Where an attacker's own captures are saved in the run directory (`<node>.pcapng`).
-pub(crate) const ATTACKER_CAPTURES_DIR: &str = "captures";
-/// Where the raw output of attack tools (nmap's XML) is saved in the run directory.
-const ATTACKS_DIR: &str = "attacks";
 
 impl Run<'_> {
     /// Runs `step` and records it; false when it did not end as the lab expects.
@@ -321,13 +317,12 @@ impl Run<'_> {
         }
         let cmd = tools::nmap_cmd(verb, host, orthanc::DICOM_PORT, &args);
         let (out, _) = self.exec_step(step, &cmd, t0, true).await?;
-        let dir = self.run_dir.join(ATTACKS_DIR);
-        save::mkdir(&dir)?;
-        let file = format!("{}.nmap.xml", step.id);
-        save::write(&dir.join(&file), &out.stdout)?;
+        let file = RunDir::nmap_xml(&step.id);
+        save::mkdir(&self.dir.join(rundir::ATTACKS_DIR))?;
+        save::write(&self.dir.join(&file), &out.stdout)?;
         let target = format!("{to}:{}", orthanc::DICOM_PORT);
         let mut result = tools::nmap_result(verb, &target, &out.stdout);
-        result["evidence"] = serde_json::json!(format!("{ATTACKS_DIR}/{file}"));
+        result["evidence"] = serde_json::json!(file);
         let ok = out.exit_code == 0 && result["ok"] == true;
         let error = result["error"].as_str().map(str::to_string).or_else(|| {
             Some(format!(
@@ -355,8 +350,8 @@ impl Run<'_> {
         ));
         // The sniffer flushes its file every 200 ms.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let rel = format!("{ATTACKER_CAPTURES_DIR}/{}.{}.pcapng", step.node, step.id);
-        let path = self.run_dir.join(&rel);
+        let rel = RunDir::harvest_capture(&step.node, &step.id);
+        let path = self.dir.join(&rel);
         save::copy_out(
             &self.docker,
             &self.plan.container(&step.node),

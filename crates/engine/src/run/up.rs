@@ -100,7 +100,7 @@ impl Run<'_> {
         let Some((ca, ids)) = node::identities(self.scenario, &self.plan.id)? else {
             return Ok(());
         };
-        let dir = self.run_dir.join("pki");
+        let dir = self.dir.pki();
         save::mkdir(&dir)?;
         save::write(&dir.join("ca.pem"), ca.ca_pem())?;
         for (name, id) in &ids {
