@@ -476,7 +476,7 @@ async fn check(
     let path = catalog::find(lab, labs)?;
     let scenario = scenario::load(&path, &BTreeMap::new())?;
     let Some(ex) = scenario.exercise.clone() else {
-        return Err(engine::EngineError::Setup(format!(
+        return Err(engine::EngineError::NotFound(format!(
             "{} is not an exercise\n  fix: `lab run {lab}` runs a lab; `lab check` is for exercise files",
             path.display()
         )));
@@ -641,7 +641,7 @@ async fn test(
     let shutdown = engine::Shutdown::install();
     let paths = catalog::targets(&targets, labs)?;
     if paths.is_empty() {
-        return Err(engine::EngineError::Setup(
+        return Err(engine::EngineError::NotFound(
             "no lab files to test\n  fix: run from the project folder or name the labs".into(),
         ));
     }
@@ -770,7 +770,7 @@ async fn down(
     runs_dir: Option<PathBuf>,
 ) -> Result<u8, engine::EngineError> {
     if id.is_none() && !all {
-        return Err(engine::EngineError::Setup(
+        return Err(engine::EngineError::Usage(
             "say which run: `lab down <id>` or `lab down --all`".into(),
         ));
     }
@@ -908,7 +908,7 @@ fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, en
     let all = catalog::list(labs);
     let paths = catalog::targets(&names, labs)?;
     if paths.is_empty() {
-        return Err(engine::EngineError::Setup(
+        return Err(engine::EngineError::NotFound(
             "no lab files found\n  fix: run from the project folder or pass --labs DIR".into(),
         ));
     }
@@ -939,7 +939,7 @@ fn validate(labs: Option<&std::path::Path>, names: Vec<String>) -> Result<u8, en
 
 fn inspect(capture: &std::path::Path, json: bool) -> Result<u8, engine::EngineError> {
     // Streams: each line is written as the capture is read, nothing is kept.
-    let fail = |e: String| engine::EngineError::Setup(format!("{}: {e}", capture.display()));
+    let fail = |e: String| engine::EngineError::Capture(format!("{}: {e}", capture.display()));
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
     let written = if json {
@@ -1167,7 +1167,7 @@ async fn run_nodes(
             .into_iter()
             .map(|r| r.run)
             .collect();
-        return Err(engine::EngineError::Setup(format!(
+        return Err(engine::EngineError::NotUp(format!(
             "no container is labelled with run `{id}`; runs up: {}",
             if up.is_empty() {
                 "none".into()
@@ -1190,7 +1190,7 @@ fn pick_node<'a>(
         .map(|(_, c)| c.as_str())
         .ok_or_else(|| {
             let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
-            engine::EngineError::Setup(format!(
+            engine::EngineError::NotUp(format!(
                 "run {id} has no node `{node}`; its nodes: {}",
                 names.join(", ")
             ))
