@@ -36,7 +36,7 @@ fn graded(run: &str) -> BTreeMap<String, CheckResult> {
     };
     if let Some(c) = capture {
         let wire = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wire/tests/fixtures");
-        std::fs::copy(wire.join(c), dir.path().join(checks::CAPTURE_FILE)).unwrap();
+        std::fs::copy(wire.join(c), dir.path().join(rundir::CAPTURE_FILE)).unwrap();
     }
     let text = std::fs::read_to_string(fixtures().join("scenario.yaml")).unwrap();
     let lab = scenario::parse_str("scenario.yaml", &text, &BTreeMap::new()).unwrap();

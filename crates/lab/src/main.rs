@@ -1018,11 +1018,15 @@ fn verify(run_dir: &std::path::Path) -> u8 {
 }
 
 fn report(run_dir: &std::path::Path) -> Result<u8, engine::EngineError> {
-    let r = engine::regrade(run_dir)?;
+    let (r, out) = engine::regrade(run_dir)?;
     let color = std::io::stdout().is_terminal();
     print!(
         "{}",
         report::terminal_summary(&r, &run_dir.display().to_string(), color)
+    );
+    println!(
+        "graded again into {} (the run's own report and SHA256SUMS are unchanged)",
+        t(&out.dir().display().to_string())
     );
     Ok(r.verdict.exit_code() as u8)
 }
