@@ -19,12 +19,15 @@ pub mod classroom;
 mod error;
 pub mod export;
 mod finish;
+mod grading;
 pub mod images;
 pub mod inspect;
+mod isolate;
 pub mod lifecycle;
 pub mod limits;
 pub mod live;
 mod lock;
+mod node;
 mod orthanc;
 pub mod output;
 mod pacs_evidence;
@@ -38,8 +41,9 @@ pub mod suite;
 mod tools;
 
 pub use error::EngineError;
+pub use grading::regrade;
 pub use plan::RunPlan;
-pub use run::{KeepPolicy, RunOptions, RunResult, regrade, run_lab, teardown};
+pub use run::{KeepPolicy, RunOptions, RunResult, run_lab, teardown};
 pub use shutdown::Shutdown;
 
 // The crates whose types and pure functions the CLI uses as they are (the lab format,

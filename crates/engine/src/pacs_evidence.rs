@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use checks::PACS_INSTANCES_DIR;
+use rundir::PACS_INSTANCES_DIR;
 use runtime::Docker;
 
 use crate::EngineError;
@@ -29,21 +29,7 @@ pub(crate) const GRADER_NETRC_FILE: &str = ".dicom-range-grader.netrc";
 ///
 /// The first `keep` instances' files are also copied to `dir` (at most 32 MiB each), a
 /// folder of root's own that the `orthanc` user cannot plant links in.
-const INSTANCE_DIGEST_SCRIPT: &str = r#"set -o pipefail
-netrc=$1 base=$2 keep=$3 dir=$4; shift 4
-rm -rf "$dir" && mkdir -m 0700 "$dir" || exit 1
-n=0
-for id in "$@"; do
-  tags=$(curl -sf --max-time 10 --max-filesize 1048576 --netrc-file "$netrc" "$base/instances/$id/simplified-tags" | tr -d '\n\t') || tags='{}'
-  frame=$(curl -sf --max-time 10 --netrc-file "$netrc" "$base/instances/$id/frames/0/raw" | sha256sum | cut -d' ' -f1) || frame=
-  kept=
-  if [ "$n" -lt "$keep" ] && curl -sf --max-time 20 --max-filesize 33554432 --netrc-file "$netrc" -o "$dir/$id.dcm" "$base/instances/$id/file"; then
-    kept=yes
-  fi
-  n=$((n + 1))
-  printf '%s\t%s\t%s\t%s\n' "$id" "$frame" "$kept" "$tags"
-done
-"#;
+const INSTANCE_DIGEST_SCRIPT: &str = include_str!("../../../compose/helpers/instance-digests.sh");
 /// Where the digest script leaves copies of stored files inside the PACS container.
 const KEPT_INSTANCES_DIR: &str = "/root/dicom-range-evidence";
 /// How many stored files a run keeps per PACS (`pacs/<node>/instances/<id>.dcm`).
@@ -247,7 +233,7 @@ pub(crate) async fn save(
     };
     let mut ids = Vec::new();
     for (file, path) in [
-        ("instances.json", "/instances"),
+        (rundir::PACS_INSTANCES_FILE, "/instances"),
         ("system.json", "/system"),
         ("statistics.json", "/statistics"),
     ] {
@@ -302,24 +288,19 @@ pub(crate) async fn save(
                     Err(e) => kept_error = Some(e.to_string()),
                 }
             }
-            let t = &inst.tags;
-            let mut entry = serde_json::json!({
-                "id": inst.id,
-                "PatientName": t["PatientName"],
-                "PatientID": t["PatientID"],
-                "SOPInstanceUID": t["SOPInstanceUID"],
+            let text = |k: &str| inst.tags[k].as_str().map(str::to_string);
+            tags.push(rundir::StoredInstance {
+                id: inst.id,
+                patient_name: text("PatientName"),
+                patient_id: text("PatientID"),
+                sop_instance_uid: text("SOPInstanceUID"),
+                first_frame_sha256: inst.first_frame_sha256,
+                file_not_kept: kept_error,
             });
-            if let Some(frame) = inst.first_frame_sha256 {
-                entry["FirstFrameSha256"] = serde_json::json!(frame);
-            }
-            if let Some(e) = kept_error {
-                entry["file_not_kept"] = serde_json::json!(e);
-            }
-            tags.push(entry);
         }
     }
     write_new(
-        &dir.join("tags.json"),
+        &dir.join(rundir::PACS_TAGS_FILE),
         serde_json::to_string_pretty(&tags)
             .expect("json")
             .as_bytes(),
@@ -337,7 +318,7 @@ pub(crate) async fn save(
         files.insert(path.clone(), serde_json::json!(out.exit_code == 0));
     }
     write_new(
-        &dir.join("files.json"),
+        &dir.join(rundir::PACS_FILES_FILE),
         serde_json::to_string_pretty(&files)
             .expect("json")
             .as_bytes(),
@@ -459,7 +440,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let target = dir.join("target");
         std::os::unix::fs::symlink(&target, dir.join("tags.json")).unwrap();
-        assert!(write_new(&dir.join("tags.json"), b"x").is_err());
+        assert!(write_new(&dir.join(rundir::PACS_TAGS_FILE), b"x").is_err());
         assert!(!target.exists(), "the link was followed");
         write_new(&dir.join("new.json"), b"[]").unwrap();
         assert!(write_new(&dir.join("new.json"), b"again").is_err());

@@ -31,14 +31,14 @@ pub struct StoredImage {
 /// The previews of a run directory's kept files, PACS by PACS, file by file (sorted).
 pub fn stored_images(run_dir: &Path) -> Vec<StoredImage> {
     let mut files = Vec::new();
-    let pacs = run_dir.join(checks::PACS_DIR);
+    let pacs = run_dir.join(rundir::PACS_DIR);
     let Ok(nodes) = std::fs::read_dir(&pacs) else {
         return Vec::new();
     };
     let mut nodes: Vec<_> = nodes.flatten().map(|e| e.path()).collect();
     nodes.sort();
     for node in nodes {
-        let Ok(entries) = std::fs::read_dir(node.join(checks::PACS_INSTANCES_DIR)) else {
+        let Ok(entries) = std::fs::read_dir(node.join(rundir::PACS_INSTANCES_DIR)) else {
             continue;
         };
         let mut these: Vec<_> = entries

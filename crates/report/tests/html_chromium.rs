@@ -40,7 +40,7 @@ fn arrow_labels(svg: &str) -> Vec<String> {
 #[test]
 fn html_report_renders_in_chromium() {
     let (dir, r) = plaintext_run("html");
-    report::write_all(&dir, &r).unwrap();
+    common::write_record(&dir, &r).unwrap();
     let page = dir.join("report.html");
     assert!(page.exists());
     if !have("chromium") {

@@ -257,7 +257,7 @@ fn sarif_is_valid_with_a_rule_per_kind_and_findings_as_results() {
 #[test]
 fn written_sarif_points_at_the_check_line_and_validates() {
     let (dir, r) = plaintext_run("sarif-file");
-    report::write_all(&dir, &r).unwrap();
+    common::write_record(&dir, &r).unwrap();
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.sarif")).unwrap()).unwrap();
     assert_valid(&sarif_validator(), &doc);

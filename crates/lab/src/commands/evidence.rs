@@ -75,11 +75,15 @@ pub fn verify(run_dir: &Path) -> u8 {
 }
 
 pub fn report(run_dir: &Path) -> Result<u8, EngineError> {
-    let r = engine::regrade(run_dir)?;
+    let (r, out) = engine::regrade(run_dir)?;
     let color = std::io::stdout().is_terminal();
     print!(
         "{}",
         report::terminal_summary(&r, &run_dir.display().to_string(), color)
+    );
+    println!(
+        "graded again into {} (the run's own report and SHA256SUMS are unchanged)",
+        t(&out.dir().display().to_string())
     );
     Ok(r.verdict.exit_code() as u8)
 }

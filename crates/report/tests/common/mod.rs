@@ -130,3 +130,10 @@ pub fn have(prog: &str) -> bool {
         .status()
         .is_ok()
 }
+
+/// Writes a run's own record (the reports beside its evidence), as `lab run` does.
+#[allow(dead_code)]
+pub fn write_record(dir: &std::path::Path, r: &RunReport) -> std::io::Result<()> {
+    let run = report::RunDir::new(dir);
+    report::write_all(&run, &run.record(), r)
+}
