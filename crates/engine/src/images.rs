@@ -687,7 +687,7 @@ pub async fn prune() -> Result<Pruned, EngineError> {
     agent_recipe()?;
     current.extend([Image::Agent, Image::Toolbox, Image::Pynetdicom].map(|i| i.tag()));
     let mut out = Pruned::default();
-    for (id, tags, _size) in docker.recipe_images().await? {
+    for runtime::RecipeImage { id, tags, .. } in docker.recipe_images().await? {
         let stale: Vec<&String> = tags.iter().filter(|t| !current.contains(t)).collect();
         let targets: Vec<String> = if tags.is_empty() {
             vec![id.clone()]
