@@ -325,3 +325,25 @@ fn read_submission(file: &Path) -> Result<String, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     String::from_utf8(bytes).map_err(|_| format!("{} is not a UTF-8 text file", file.display()))
 }
+
+/// Writes the scores of `rows` (graded against the exercise `instructor`) as CSV to `csv`
+/// and, when asked, as JUnit XML to `junit`; the CSV has a column per check of the lab.
+pub fn write_scores(
+    instructor: &Path,
+    rows: &[ScoreRow],
+    csv: &Path,
+    junit: Option<&Path>,
+) -> Result<(), EngineError> {
+    let (_, lab) = load_exercise(instructor)?;
+    let ids: Vec<String> = lab.checks.iter().map(|c| c.id.clone()).collect();
+    crate::output::write_output(csv, report::scores_csv(rows, &ids))?;
+    if let Some(j) = junit {
+        let name = instructor
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        crate::output::write_output(j, report::scores_junit(&name, rows))?;
+    }
+    Ok(())
+}

@@ -638,6 +638,28 @@ fn build_dir(prefix: &str) -> Result<tempfile::TempDir, EngineError> {
         )))
 }
 
+/// `lab images build`: builds every image a lab of the catalog (`labs`, as
+/// [`crate::catalog::list`] finds it) needs, the agent always; labs that do not parse are
+/// skipped (`lab validate` reports them). Returns the tags built.
+pub async fn build_catalog(
+    labs: Option<&Path>,
+    progress: Progress,
+    force: bool,
+) -> Result<Vec<String>, EngineError> {
+    let docker = Docker::connect().await?;
+    let mut all = vec![Image::Agent];
+    for path in crate::catalog::list(labs) {
+        if let Ok(s) = scenario::load(&path, &Default::default()) {
+            for img in needed_by(&s) {
+                if !all.contains(&img) {
+                    all.push(img);
+                }
+            }
+        }
+    }
+    ensure(&docker, &all, progress, force).await
+}
+
 /// What `lab images prune` did.
 #[derive(Debug, Default)]
 pub struct Pruned {
@@ -649,7 +671,8 @@ pub struct Pruned {
 /// Removes the images dicom-range built that this build of `lab` would not run: agent,
 /// toolbox and pynetdicom images of older recipes (each rebuild of lab-agent makes new
 /// ones), and dangling leftovers of rebuilt images. Images a container uses stay.
-pub async fn prune(docker: &Docker) -> Result<Pruned, EngineError> {
+pub async fn prune() -> Result<Pruned, EngineError> {
+    let docker = Docker::connect().await?;
     let mut current: Vec<String> = ["bookworm", "trixie"]
         .map(|suite| Image::Base { suite }.tag())
         .to_vec();
@@ -664,7 +687,7 @@ pub async fn prune(docker: &Docker) -> Result<Pruned, EngineError> {
     agent_recipe()?;
     current.extend([Image::Agent, Image::Toolbox, Image::Pynetdicom].map(|i| i.tag()));
     let mut out = Pruned::default();
-    for (id, tags, _size) in docker.recipe_images().await? {
+    for runtime::RecipeImage { id, tags, .. } in docker.recipe_images().await? {
         let stale: Vec<&String> = tags.iter().filter(|t| !current.contains(t)).collect();
         let targets: Vec<String> = if tags.is_empty() {
             vec![id.clone()]

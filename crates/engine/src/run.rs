@@ -146,8 +146,12 @@ async fn plan_unique(
         .iter()
         .filter_map(|b| suffix_of(b))
         .collect();
-    for (_, labels) in docker.labelled_networks(runtime::LABEL_RUN, None).await? {
-        taken.extend(labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));
+    for net in docker.labelled_networks(runtime::LABEL_RUN, None).await? {
+        taken.extend(
+            net.labels
+                .get(runtime::LABEL_RUN)
+                .and_then(|r| suffix_of(r)),
+        );
     }
     for c in docker.containers(runtime::LABEL_RUN, None).await? {
         taken.extend(c.labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));

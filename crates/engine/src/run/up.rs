@@ -138,7 +138,7 @@ impl Run<'_> {
                         last_err = None;
                         break;
                     }
-                    Err(e) if e.to_string().contains("overlap") => {
+                    Err(e @ runtime::RuntimeError::SubnetTaken { .. }) => {
                         last_err = Some(e);
                         refused.push(subnet);
                         tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 80))
