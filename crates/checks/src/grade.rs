@@ -182,13 +182,7 @@ fn phi_in_clear(r: &mut CheckResult, ev: &Evidence, expect: Expectation) {
         return;
     }
     r.finding = Some(found);
-    let mut seen: Vec<String> = analysis
-        .phi
-        .iter()
-        .map(|p| format!("{} = {}", p.keyword, p.value))
-        .collect();
-    seen.sort();
-    seen.dedup();
+    let seen = analysis.phi_lines();
     r.observed = if found {
         format!(
             "finding: {} PHI value(s) readable, e.g. {}",

@@ -187,13 +187,7 @@ pub fn nmap_result(script: &str, target: &str, xml: &str) -> Value {
 
 /// What an attacker's own capture holds: the step's JSON result of `harvest`.
 pub fn harvest_result(analysis: &wire::Analysis, capture: &str) -> Value {
-    let mut seen: Vec<String> = analysis
-        .phi
-        .iter()
-        .map(|p| format!("{} = {}", p.keyword, p.value))
-        .collect();
-    seen.sort();
-    seen.dedup();
+    let mut seen = analysis.phi_lines();
     seen.truncate(20);
     json!({
         "action": "harvest",

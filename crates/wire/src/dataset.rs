@@ -81,25 +81,6 @@ fn value_size(vr: [u8; 2]) -> u32 {
     }
 }
 
-fn has_long_length(vr: [u8; 2]) -> bool {
-    matches!(
-        &vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
-    )
-}
-
 /// Walk the element headers of an encoded data set. Returns how many leading bytes hold
 /// the data set without the top-level Pixel Data (and anything after it). Errors when a
 /// header is malformed or a length does not fit in the buffer.
@@ -216,7 +197,7 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
                     "invalid VR bytes {vr:02x?} for {tag} at offset {p}"
                 ));
             }
-            if has_long_length(vr) {
+            if crate::elements::long_length(vr) {
                 if len - pos < 12 {
                     return Err(format!("truncated element header at offset {pos}"));
                 }
@@ -419,7 +400,7 @@ mod tests {
         v.extend(group.to_le_bytes());
         v.extend(elem.to_le_bytes());
         v.extend(vr);
-        if has_long_length(*vr) {
+        if crate::elements::long_length(*vr) {
             v.extend([0, 0]);
             v.extend((value.len() as u32).to_le_bytes());
         } else {

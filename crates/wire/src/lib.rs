@@ -215,6 +215,18 @@ impl Analysis {
             .collect()
     }
 
+    /// The PHI seen in clear as `Keyword = value` lines, sorted, each once.
+    pub fn phi_lines(&self) -> Vec<String> {
+        let mut seen: Vec<String> = self
+            .phi
+            .iter()
+            .map(|p| format!("{} = {}", p.keyword, p.value))
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen
+    }
+
     /// Same as [`Analysis::step_labels`], restricted to one TCP stream.
     pub fn step_labels_of(&self, stream: u32) -> Vec<&str> {
         self.events
