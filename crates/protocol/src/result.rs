@@ -1,0 +1,389 @@
+//! The JSON lines `lab-agent` prints on stdout, one type per line.
+//!
+//! Fields are declared in alphabetical order: that is the order the agent printed them in
+//! when its lines were built as `serde_json` maps, and the bytes stay the same. An event's
+//! `event` key is a tag type ([`tags`]): a line parses as an event only when it is that
+//! event, so a reader matches a line by type, never by text.
+//!
+//! Readers ([`Outcome`], [`StoreOutcome`]) take only what they need and ignore the rest,
+//! so a line stays readable when fields are added.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Declares a tag: a unit type that serializes as one fixed string and deserializes only
+/// from it.
+macro_rules! tag {
+    ($name:ident, $text:literal) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub struct $name;
+
+        impl $name {
+            pub const TEXT: &'static str = $text;
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($text)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                if s == $text {
+                    Ok($name)
+                } else {
+                    Err(serde::de::Error::custom(format!(
+                        "expected `{}`, not `{s}`",
+                        $text
+                    )))
+                }
+            }
+        }
+    };
+}
+
+/// The values of `event` and `action` keys.
+pub mod tags {
+    use super::*;
+    tag!(Capturing, "capturing");
+    tag!(CaptureLimit, "capture_limit");
+    tag!(Stopped, "stopped");
+    tag!(Listening, "listening");
+    tag!(Association, "association");
+    tag!(Alert, "alert");
+    tag!(Error, "error");
+    tag!(Echo, "echo");
+    tag!(Store, "store");
+    tag!(Generate, "generate");
+    tag!(Find, "find");
+}
+
+/// Serialize one line as JSON (no newline).
+pub fn to_line<T: Serialize>(line: &T) -> String {
+    serde_json::to_string(line).expect("a result line serializes to JSON")
+}
+
+/// The TLS session of an association.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tls {
+    pub cipher: String,
+    pub client_certificate: bool,
+    pub version: String,
+}
+
+/// `{"event":"capturing"}`: the sniffer's or the IDS's readiness (the IDS adds `alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capturing {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<String>,
+    pub event: tags::Capturing,
+    pub iface: String,
+}
+
+/// `{"event":"capture_limit"}`: the sniffer reached `--max-bytes` and stopped writing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureLimit {
+    pub bytes: u64,
+    pub event: tags::CaptureLimit,
+    pub max_bytes: Option<u64>,
+    pub packets: u64,
+}
+
+/// The sniffer's last line, at SIGTERM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SniffStopped {
+    pub bytes: u64,
+    pub capture_limit_hit: bool,
+    pub event: tags::Stopped,
+    pub packets: u64,
+}
+
+/// The IDS's last line, at SIGTERM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdsStopped {
+    pub alerts: u64,
+    pub event: tags::Stopped,
+    pub packets: u64,
+}
+
+/// `serve`'s readiness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServeListening {
+    pub aet: String,
+    pub bind: String,
+    pub event: tags::Listening,
+    pub out: String,
+    pub port: u16,
+}
+
+/// The proxy's readiness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyListening {
+    pub event: tags::Listening,
+    pub listen: String,
+    pub upstream: String,
+}
+
+/// A daemon's fatal error (`serve` adds `"ok": false`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    pub error: String,
+    pub event: tags::Error,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+}
+
+/// An IDS alert (also the lines of its alerts file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub count: u64,
+    pub event: tags::Alert,
+    pub first: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+    pub last: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_called_aet: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preamble: Option<String>,
+    pub rule: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub window_secs: f64,
+}
+
+/// Whether one line of a daemon's output says it is ready: the sniffer's or IDS's
+/// `capturing`, the proxy's or `serve`'s `listening`.
+pub fn is_ready_line(line: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Capture {
+        #[allow(dead_code)]
+        event: tags::Capturing,
+    }
+    #[derive(Deserialize)]
+    struct Listen {
+        #[allow(dead_code)]
+        event: tags::Listening,
+    }
+    serde_json::from_str::<Capture>(line).is_ok() || serde_json::from_str::<Listen>(line).is_ok()
+}
+
+/// The first `capture_limit` line among a sniffer's output lines.
+pub fn capture_limit(output: &str) -> Option<CaptureLimit> {
+    output.lines().find_map(|l| serde_json::from_str(l).ok())
+}
+
+/// What every command's last line says, whatever the command: read by the engine (a
+/// step's outcome) and by the checks (`attack.succeeded`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Number of matches (`find`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    /// Whether an attack worked (attacker tools only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+}
+
+impl Outcome {
+    /// Read the fields of a parsed line (missing or mistyped fields are `None`).
+    pub fn of(v: &Value) -> Outcome {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        Outcome {
+            action: s(keys::ACTION),
+            count: v.get(keys::COUNT).and_then(Value::as_u64),
+            error: s(keys::ERROR),
+            ok: v.get(keys::OK).and_then(Value::as_bool),
+            success: v.get(keys::SUCCESS).and_then(Value::as_bool),
+        }
+    }
+
+    /// Set whether an attack worked, on a line read as JSON.
+    pub fn set_success(line: &mut Value, success: bool) {
+        if let Some(m) = line.as_object_mut() {
+            m.insert(keys::SUCCESS.into(), Value::Bool(success));
+        }
+    }
+}
+
+/// The keys of [`Outcome`], for code that edits a line it does not own whole.
+pub mod keys {
+    pub const ACTION: &str = "action";
+    pub const COUNT: &str = "count";
+    pub const ERROR: &str = "error";
+    pub const OK: &str = "ok";
+    pub const SUCCESS: &str = "success";
+    pub const EVIDENCE: &str = "evidence";
+}
+
+/// `echo`'s line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EchoResult {
+    pub action: tags::Echo,
+    pub attempts: u32,
+    pub elapsed_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+/// One instance sent by `store`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredInstance {
+    pub bytes: u64,
+    /// The first frame's fingerprint (`agent::pixels`), when the agent made the pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_sha256: Option<String>,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub status: u16,
+    pub status_name: String,
+}
+
+/// `store`'s line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreResult {
+    pub action: tags::Store,
+    pub associations: u64,
+    pub bytes: u64,
+    pub elapsed_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Absent with `--summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Vec<StoredInstance>>,
+    pub instances_per_s: f64,
+    pub mb_per_s: f64,
+    pub ok: bool,
+    pub peak_rss_kib: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<Vec<String>>,
+    pub stored: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+}
+
+/// What the checks read of a `store` line: the instances sent and their fingerprints.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct StoreOutcome {
+    #[serde(default)]
+    pub instances: Vec<StoredInstanceView>,
+}
+
+/// One sent instance as the checks read it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoredInstanceView {
+    pub sop_instance_uid: String,
+    #[serde(default)]
+    pub pixel_sha256: Option<String>,
+}
+
+/// `generate`'s line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateResult {
+    pub action: tags::Generate,
+    pub bytes: u64,
+    pub elapsed_ms: u64,
+    pub files: u64,
+    pub ok: bool,
+    pub out: String,
+}
+
+/// `find`'s line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindResult {
+    pub action: tags::Find,
+    pub cancelled: bool,
+    pub count: u64,
+    pub elapsed_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub level: String,
+    /// Each match as { keyword: value }.
+    pub matches: Vec<Map<String, Value>>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+/// `move`'s and `get`'s line (`action` says which).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrieveResult {
+    pub action: String,
+    pub completed: u64,
+    /// `move` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    pub elapsed_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub failed: u64,
+    /// `get` only: what was received, one object per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Vec<ReceivedInstance>>,
+    pub level: String,
+    pub ok: bool,
+    /// `get` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    pub pending_responses: u64,
+    /// `get` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<u64>,
+    pub remaining: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+    pub warning: u64,
+}
+
+/// An instance received by `get` or `serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceivedInstance {
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where it was written (`get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub status: u16,
+    pub transfer_syntax_uid: String,
+}
+
+/// A command's failure before it could do anything (bad options, unreachable files):
+/// the action, `"ok": false` and the error; attacker tools add `"success": false`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub action: String,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    pub ok: bool,
+}
