@@ -33,6 +33,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod ids;
 pub mod pixels;
+pub mod process;
 pub mod serve;
 pub mod sniff;
 pub mod synth;

@@ -104,6 +104,8 @@ value_enum! {
     }
 }
 
+// The enum is declared by `value_enum!`, whose derive list is shared: no `#[default]` there.
+#[allow(clippy::derivable_impls)]
 impl Default for TlsVersion {
     fn default() -> Self {
         TlsVersion::Any

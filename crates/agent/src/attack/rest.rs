@@ -314,18 +314,6 @@ pub enum Preamble {
     Tiff,
 }
 
-impl std::str::FromStr for Preamble {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "pe" => Ok(Preamble::Pe),
-            "elf" => Ok(Preamble::Elf),
-            "tiff" => Ok(Preamble::Tiff),
-            o => Err(format!("unknown preamble '{o}': use pe, elf or tiff")),
-        }
-    }
-}
-
 impl Preamble {
     pub fn name(self) -> &'static str {
         match self {
@@ -530,6 +518,16 @@ pub fn rest_write(rest: &Rest, path: &str) -> Result<Value, (Value, AgentError)>
             Ok(v)
         }
         Err(e) => Err((v, e)),
+    }
+}
+
+impl From<protocol::Preamble> for Preamble {
+    fn from(p: protocol::Preamble) -> Self {
+        match p {
+            protocol::Preamble::Pe => Preamble::Pe,
+            protocol::Preamble::Elf => Preamble::Elf,
+            protocol::Preamble::Tiff => Preamble::Tiff,
+        }
     }
 }
 
