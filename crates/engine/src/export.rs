@@ -11,16 +11,16 @@ use sha2::{Digest, Sha256};
 use scenario::{Action, NodeKind, Scenario};
 
 use crate::EngineError;
-use crate::images::Image;
-use crate::limits::{self, NodeBudget, Role};
+use crate::node::{self, NodeSpec, Placement, Ready};
 use crate::orthanc;
-use crate::pki::RunCa;
 
 /// Writes `<out>/docker-compose.yml` with the files it mounts; returns the compose file.
 pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> {
     let lab = &scenario.metadata.name;
-    let io = |what: &str| EngineError::io(format!("{what} in {}", out.display()));
-    std::fs::create_dir_all(out).map_err(io("creating the folder"))?;
+    std::fs::create_dir_all(out).map_err(EngineError::io(format!(
+        "creating the folder {}",
+        out.display()
+    )))?;
     // Stable per lab, unlike a run's random suffix, so the bridge names stay the same.
     let tag = hex::encode(&Sha256::digest(lab.as_bytes())[..2]);
     let project = format!("compose-{lab}");
@@ -39,148 +39,62 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
             .unwrap_or(0);
         format!("drc{tag}-{index}")
     };
-    let ca = scenario
-        .nodes
-        .iter()
-        .any(|n| {
-            matches!(
-                n.kind,
-                NodeKind::Orthanc { tls: Some(_), .. } | NodeKind::Modality { tls: Some(_), .. }
-            )
-        })
-        .then(|| RunCa::new(&project))
-        .transpose()?;
-    let attach = |node: &str, nets: &[String]| -> Value {
-        let mut m = Map::new();
-        for n in nets {
-            m.insert(n.clone(), json!({ "aliases": [node] }));
-        }
-        Value::Object(m)
+    let ids = node::identities(scenario, &project)?
+        .map(|(_, ids)| ids)
+        .unwrap_or_default();
+    let cx = node::Context {
+        scenario,
+        identities: &ids,
+        // No grader account: REST stays as the lab configures it.
+        grader_password: None,
+        bridge: &bridge,
     };
 
     let mut services = Map::new();
-    for node in &scenario.nodes {
-        let name = node.name.as_str();
-        let dir = out.join(name);
-        let service = match &node.kind {
-            NodeKind::Orthanc {
-                version,
-                aet,
-                networks,
-                config,
-                tls,
-                lua,
-                verbose,
-            } => {
-                std::fs::create_dir_all(&dir).map_err(io("creating a node folder"))?;
-                if let (Some(_), Some(ca)) = (tls, &ca) {
-                    let id = ca.issue(name, true)?;
-                    write(&dir.join("server.pem"), &id.cert_pem)?;
-                    write(&dir.join("server.key"), &id.key_pem)?;
-                    write(&dir.join("ca.pem"), &id.ca_pem)?;
+    for n in &scenario.nodes {
+        let name = n.name.as_str();
+        let spec = node::spec(&cx, n);
+        let mut service = json!({
+            "image": spec.image.tag(),
+            "command": spec.cmd,
+            "labels": labels(name),
+        });
+        let mut volumes = files(&spec, &out.join(name), name)?;
+        if !spec.env.is_empty() {
+            service["environment"] = json!(spec.env);
+        }
+        if !spec.tmpfs.is_empty() {
+            let tmpfs: Vec<String> = spec.tmpfs.iter().map(|(d, o)| format!("{d}:{o}")).collect();
+            service["tmpfs"] = json!(tmpfs);
+        }
+        if !spec.sysctls.is_empty() {
+            service["sysctls"] = json!(spec.sysctls);
+        }
+        match &spec.placement {
+            Placement::Networks(nets) => {
+                let mut m = Map::new();
+                for net in nets {
+                    m.insert(net.clone(), json!({ "aliases": [name] }));
                 }
-                // No grader account: REST stays as the lab configures it.
-                let mut cfg = orthanc::config(
-                    name,
-                    aet,
-                    tls.map(|t| t.require_client_certificate),
-                    config,
-                    "",
-                );
-                if let Some(obj) = cfg.as_object_mut()
-                    && let Some(users) = obj
-                        .get_mut("RegisteredUsers")
-                        .and_then(Value::as_object_mut)
-                {
-                    users.remove(orthanc::GRADER_USER);
-                }
-                if let Some(script) = lua {
-                    write(&dir.join("lab.lua"), script)?;
-                    cfg["LuaScripts"] = json!([format!("{}/lab.lua", orthanc::CONFIG_DIR)]);
-                }
-                write(
-                    &dir.join("orthanc.json"),
-                    &serde_json::to_string_pretty(&cfg).expect("json"),
-                )?;
-                json!({
-                    "image": Image::Orthanc { version: version.clone() }.tag(),
-                    "command": orthanc::command(*verbose),
-                    "environment": ["TCP_NODELAY=1"],
-                    "volumes": [format!("./{name}:{}:ro", orthanc::CONFIG_DIR)],
-                    "tmpfs": [format!("{}:{}", orthanc::STORAGE_DIR, orthanc::STORAGE_TMPFS)],
-                    "networks": attach(name, networks),
-                    "labels": labels(name),
-                    "healthcheck": {
-                        "test": ["CMD", "curl", "-s", "-o", "/dev/null", format!("http://127.0.0.1:{}/system", orthanc::HTTP_PORT)],
-                        "interval": "1s", "retries": 60,
-                    },
-                })
+                service["networks"] = Value::Object(m);
             }
-            NodeKind::Modality { networks, tls, .. } => {
-                let mut s = json!({
-                    "image": crate::images::of_node(&node.kind).tag(),
-                    "command": ["lab-agent", "idle"],
-                    "networks": attach(name, networks),
-                    "labels": labels(name),
-                });
-                if let (Some(_), Some(ca)) = (tls, &ca) {
-                    std::fs::create_dir_all(&dir).map_err(io("creating a node folder"))?;
-                    let id = ca.issue(name, false)?;
-                    write(&dir.join("client.pem"), &id.cert_pem)?;
-                    write(&dir.join("client.key"), &id.key_pem)?;
-                    write(&dir.join("ca.pem"), &id.ca_pem)?;
-                    s["volumes"] = json!([format!("./{name}:/etc/lab-agent:ro")]);
-                }
-                s
+            Placement::Tap { .. } => {
+                service["network_mode"] = json!("host");
+                volumes.push(format!("./evidence/{name}:/evidence"));
             }
-            NodeKind::Attacker {
-                networks, daemon, ..
-            } => {
-                let command = match daemon {
-                    Some(d) => crate::run::daemon_cmd(scenario, node, d),
-                    None => vec!["lab-agent".into(), "idle".into()],
-                };
-                json!({
-                    "image": crate::images::of_node(&node.kind).tag(),
-                    "command": command,
-                    "networks": attach(name, networks),
-                    "labels": labels(name),
-                })
-            }
-            NodeKind::Sniffer { tap } | NodeKind::Ids { tap } => {
-                let ids = matches!(node.kind, NodeKind::Ids { .. });
-                let (verb, flag, file) = if ids {
-                    ("ids", "--alerts", "alerts.jsonl")
-                } else {
-                    ("sniff", "--out", "capture.pcapng")
-                };
-                let mut command: Vec<String> = vec![
-                    "lab-agent".into(),
-                    verb.into(),
-                    "--iface".into(),
-                    bridge(tap),
-                    flag.into(),
-                    format!("/evidence/{file}"),
-                ];
-                if !ids {
-                    command.extend([
-                        "--max-bytes".into(),
-                        limits::capture_bytes(node).to_string(),
-                    ]);
-                }
-                json!({
-                    "image": Image::Agent.tag(),
-                    "command": command,
-                    "network_mode": "host",
-                    "volumes": [format!("./evidence/{name}:/evidence")],
-                    "labels": labels(name),
-                })
-            }
-        };
+        }
+        if spec.ready == Ready::Pacs {
+            service["healthcheck"] = json!({
+                "test": ["CMD", "curl", "-s", "-o", "/dev/null", format!("http://127.0.0.1:{}/system", orthanc::HTTP_PORT)],
+                "interval": "1s", "retries": 60,
+            });
+        }
+        if !volumes.is_empty() {
+            service["volumes"] = json!(volumes);
+        }
         // The same limits and capabilities as `lab run` (`limits`).
-        let mut service = service;
         if let Value::Object(m) = &mut service {
-            m.extend(NodeBudget::of(node).compose_keys(Role::of(&node.kind)));
+            m.extend(spec.budget.compose_keys(spec.role));
         }
         services.insert(name.to_string(), service);
     }
@@ -213,6 +127,31 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
     write(&file, &(header + &yaml))?;
     write(&out.join("README.md"), &readme(scenario))?;
     Ok(file)
+}
+
+/// Writes a node's files into `dir` (one folder per container directory when there are
+/// several) and returns the read-only mounts that put them in place.
+fn files(spec: &NodeSpec, dir: &Path, node: &str) -> Result<Vec<String>, EngineError> {
+    let mut dirs: Vec<&str> = spec.files.iter().map(|f| f.dir.as_str()).collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut mounts = Vec::new();
+    for (k, inner) in dirs.iter().enumerate() {
+        let (host, rel) = if dirs.len() == 1 {
+            (dir.to_path_buf(), format!("./{node}"))
+        } else {
+            (dir.join(k.to_string()), format!("./{node}/{k}"))
+        };
+        std::fs::create_dir_all(&host)
+            .map_err(EngineError::io(format!("creating {}", host.display())))?;
+        for f in spec.files.iter().filter(|f| f.dir == *inner) {
+            let path = host.join(&f.name);
+            std::fs::write(&path, &f.bytes)
+                .map_err(EngineError::io(format!("writing {}", path.display())))?;
+        }
+        mounts.push(format!("{rel}:{inner}:ro"));
+    }
+    Ok(mounts)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), EngineError> {

@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use report::{RunReport, Verdict};
 
-use crate::run::{KeepPolicy, Run, RunOptions, teardown, write_report};
-use crate::{EngineError, lifecycle};
+use runtime::{Docker, LABEL_KEPT};
+
+use crate::EngineError;
+use crate::grading::write_report;
+use crate::plan::RunPlan;
+use crate::run::{KeepPolicy, Run, RunOptions, teardown};
 
 /// Saves `report`, then keeps or tears down the lab; returns the final report and whether
 /// the lab is still up.
@@ -90,7 +94,7 @@ pub(crate) async fn save_and_end(
 /// Marks the run kept; for `lab up`, removes the stopped taps (`lab capture` taps the
 /// lab from now on; `--keep` on failure leaves them, stopped, for debugging).
 async fn keep_up(run: &Run<'_>, policy: KeepPolicy) -> Result<(), EngineError> {
-    lifecycle::mark_kept(&run.docker, &run.plan).await?;
+    mark_kept(&run.docker, &run.plan).await?;
     if policy == KeepPolicy::Always {
         for tap in &run.taps_started {
             run.docker
@@ -108,4 +112,14 @@ fn note(report: &mut RunReport, what: String) {
         None => what,
     });
     report.verdict = Verdict::Error;
+}
+
+/// Marks a run as kept on purpose, so `lab gc` leaves it although its owner exits.
+pub(crate) async fn mark_kept(docker: &Docker, plan: &RunPlan) -> Result<(), EngineError> {
+    let mut labels = plan.labels("kept");
+    labels.insert(LABEL_KEPT.into(), "true".into());
+    docker
+        .create_marker(&format!("lab-{}-kept", plan.id), &labels)
+        .await?;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Runs after (and around) `run_lab`: what is up (`lab status`), what a dead process left
 //! (`lab gc`), a lab left running for exploration (`lab up`: the PACS from the host), live
-//! capture (`lab capture`), and the isolation of lab nodes (no route out).
+//! capture (`lab capture`).
 //!
 //! Everything here works from Docker labels alone (plus the run directory named by the
 //! `dicom-range.runs-dir` label, when `lab gc` saves what a killed run left).
@@ -19,116 +19,18 @@ use crate::EngineError;
 use crate::images::Image;
 use crate::limits::Role;
 use crate::orthanc;
-use crate::plan::{RunPlan, process_start};
+use crate::plan::process_start;
 use crate::save;
 
 /// The port on a PACS's lab address where `lab up` forwards Orthanc's REST API and web
 /// UI for the host (and only the host: other peers are refused).
 pub const UI_PORT: u16 = 8043;
 
-/// Deletes every IPv4 route through a gateway (RTF_GATEWAY) in the network namespace it
-/// runs in, the default route included, with the SIOCDELRT ioctl: images carry no
-/// iproute2, but every Debian base has perl. `struct rtentry` is laid out for LP64
-/// (x86_64, aarch64): 120 bytes.
-const DROP_GATEWAY_ROUTES: &str = r#"
-use strict; use Socket;
-socket(my $s, AF_INET, SOCK_DGRAM, 0) or die "socket: $!";
-open(my $f, '<', '/proc/net/route') or die "/proc/net/route: $!";
-<$f>;
-my $n = 0;
-while (<$f>) {
-  my ($if, $dst, $gw, $flags, undef, undef, $metric, $mask) = split;
-  next unless hex($flags) & 0x2;
-  my $sa = sub { pack('S n a4 x8', AF_INET, 0, pack('V', hex($_[0]))) };
-  my $rt = pack('Q a16 a16 a16 S s x4 Q x8 s x6 Q Q Q S x6', 0, $sa->($dst), $sa->($gw),
-    $sa->($mask), hex($flags), 0, 0, $metric ? $metric + 1 : 0, 0, 0, 0, 0);
-  die "rtentry is " . length($rt) . " bytes, not 120" unless length($rt) == 120;
-  ioctl($s, 0x890C, $rt) or die "deleting the route via $gw on $if: $!";
-  $n++;
-}
-print "{\"event\":\"isolated\",\"routes_removed\":$n}\n";
-"#;
-
 /// A TCP forwarder run in a PACS's network namespace for `lab up`: it listens on the
 /// PACS's lab address, accepts only the host (the bridge's own address) and connects each
 /// client to Orthanc's REST port on the PACS's loopback, where Orthanc answers although
-/// `RemoteAccessAllowed` is false. Arguments: listen address, allowed peer, upstream.
-const UI_FORWARDER: &str = r#"
-use strict; use IO::Socket::INET; use IO::Select;
-my ($listen, $allow, $up) = @ARGV;
-$SIG{CHLD} = 'IGNORE';
-$SIG{TERM} = sub { exit 0 };
-my $srv = IO::Socket::INET->new(LocalAddr => $listen, Listen => 16, ReuseAddr => 1)
-  or die "listening on $listen: $!";
-$| = 1;
-print "{\"event\":\"listening\",\"listen\":\"$listen\",\"allow\":\"$allow\"}\n";
-while (1) {
-  my $c = $srv->accept or next;
-  if ($c->peerhost ne $allow) { close $c; next; }
-  if (fork) { close $c; next; }
-  my $u = IO::Socket::INET->new(PeerAddr => $up) or exit 1;
-  my $sel = IO::Select->new($c, $u);
-  while (my @ready = $sel->can_read(600)) {
-    for my $h (@ready) {
-      my $o = $h == $c ? $u : $c;
-      my $n = sysread($h, my $buf, 65536);
-      exit 0 unless $n;
-      defined(syswrite($o, $buf)) or exit 0;
-    }
-  }
-  exit 0;
-}
-"#;
-
-/// Removes the gateway routes of a node's container, so a lab node has no default route
-/// and no gateway at all (Docker 20.10 gives containers on `internal` networks a default
-/// route via the bridge; iptables alone then drops what leaves). A helper container
-/// joins the node's network namespace with NET_ADMIN for a moment; the node itself never
-/// gets the capability.
-pub(crate) async fn isolate(
-    docker: &Docker,
-    plan: &RunPlan,
-    node: &str,
-) -> Result<(), EngineError> {
-    let target = plan.container(node);
-    let name = format!("{target}-isolate");
-    let mut labels = plan.labels(&format!("{node}-isolate"));
-    labels.insert(LABEL_HELPER.into(), "isolate".into());
-    let spec = ContainerSpec {
-        name: name.clone(),
-        image: Image::Agent.tag(),
-        cmd: vec!["perl".into(), "-e".into(), DROP_GATEWAY_ROUTES.into()],
-        labels,
-        network_container: Some(target),
-        cap_add: Role::RouteHelper.caps(),
-        limits: Some(Role::RouteHelper.limits()),
-        ..Default::default()
-    };
-    docker.start_container(&spec).await?;
-    let code = docker.wait_stopped(&name, Duration::from_secs(20)).await?;
-    let logs = docker.logs(&name).await.unwrap_or_default();
-    docker.remove_container(&name).await?;
-    match code {
-        Some(0) => Ok(()),
-        Some(c) => Err(EngineError::Setup(format!(
-            "node `{node}`: removing its gateway routes failed (exit {c}): {}",
-            logs.trim()
-        ))),
-        None => Err(EngineError::Setup(format!(
-            "node `{node}`: removing its gateway routes did not finish within 20 s"
-        ))),
-    }
-}
-
-/// Marks a run as kept on purpose, so `lab gc` leaves it although its owner exits.
-pub(crate) async fn mark_kept(docker: &Docker, plan: &RunPlan) -> Result<(), EngineError> {
-    let mut labels = plan.labels("kept");
-    labels.insert(LABEL_KEPT.into(), "true".into());
-    docker
-        .create_marker(&format!("lab-{}-kept", plan.id), &labels)
-        .await?;
-    Ok(())
-}
+/// `RemoteAccessAllowed` is false.
+const UI_FORWARDER: &str = include_str!("../../../compose/helpers/ui-forwarder.pl");
 
 /// One node of a run as `lab status` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -362,12 +264,12 @@ async fn salvage(
         let container = format!("lab-{}-{}", run.run, node.name);
         let (inner, dest, max) = match node.kind {
             NodeKind::Sniffer { .. } => (
-                crate::run::SNIFFER_OUT,
+                crate::node::SNIFFER_OUT,
                 dir.join(checks::CAPTURE_FILE),
                 save::MAX_CAPTURE_BYTES,
             ),
             NodeKind::Ids { .. } => (
-                crate::run::IDS_OUT,
+                crate::node::IDS_OUT,
                 dir.join(checks::IDS_DIR)
                     .join(&node.name)
                     .join("alerts.jsonl"),
@@ -403,13 +305,13 @@ async fn salvage(
     let (started_at, steps) = previous
         .map(|p| (p.started_at, p.steps))
         .unwrap_or_default();
-    let mut report = crate::run::grade_run(&scenario, &dir, run.run.clone(), started_at, steps);
+    let mut report = crate::grading::grade_run(&scenario, &dir, run.run.clone(), started_at, steps);
     report.error = Some(format!(
         "{reason}; `lab gc` saved the logs and capture it left and removed the run"
     ));
     report.verdict = report::Verdict::Error;
     report.duration_s = run.age_s as f64;
-    crate::run::write_report(&dir, &report)?;
+    crate::grading::write_report(&dir, &report)?;
     Ok(Some(dir))
 }
 

@@ -51,6 +51,8 @@ pub fn command(verbose: bool) -> Vec<String> {
     cmd
 }
 
+/// `grader_password`: the engine's REST account, added where authentication is on (none in
+/// an exported compose project).
 /// `tls`: Some(require client certificate) when the PACS speaks DICOM TLS, with its
 /// certificate, key and the run's CA in `CONFIG_DIR` (server.pem, server.key, ca.pem).
 pub fn config(
@@ -58,7 +60,7 @@ pub fn config(
     aet: &str,
     tls: Option<bool>,
     overrides: &BTreeMap<String, Value>,
-    grader_password: &str,
+    grader_password: Option<&str>,
 ) -> Value {
     let mut cfg = json!({
         "Name": format!("dicom-range {node}"),
@@ -107,7 +109,7 @@ pub fn config(
         .get("AuthenticationEnabled")
         .and_then(Value::as_bool)
         .unwrap_or(remote);
-    if auth {
+    if let Some(grader_password) = grader_password.filter(|_| auth) {
         let users = map.entry("RegisteredUsers").or_insert_with(|| json!({}));
         if let Some(users) = users.as_object_mut() {
             users.insert(GRADER_USER.into(), json!(grader_password));

@@ -1,0 +1,182 @@
+//! Collect: the evidence of a run saved into its directory before teardown: each PACS's
+//! state (read on its own loopback), the taps' capture and alerts, attacker daemons'
+//! captures, every node's log and the step results.
+
+use std::path::Path;
+use std::time::Duration;
+
+use checks::{CAPTURE_FILE, IDS_DIR, PACS_DIR};
+use scenario::NodeKind;
+
+use super::Run;
+use super::steps::ATTACKER_CAPTURES_DIR;
+use crate::EngineError;
+use crate::node::{ATTACKER_CAPTURE, IDS_OUT, SNIFFER_OUT};
+use crate::{pacs_evidence, save};
+
+impl Run<'_> {
+    /// Saves PACS state, the capture and every node's log into the run directory.
+    pub(super) async fn collect(&mut self) -> Result<(), EngineError> {
+        let mut problems = Vec::new();
+        let nodes = self.scenario.nodes.clone();
+        let this = &*self;
+        // The PACS's state (read on its own loopback, never on the lab network) and the
+        // taps' output are saved at the same time.
+        let pacs = async {
+            let mut problems = Vec::new();
+            for node in nodes
+                .iter()
+                .filter(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
+            {
+                if let Err(e) = this.save_pacs_state(&node.name).await {
+                    problems.push(format!("PACS `{}` state: {e}", node.name));
+                }
+            }
+            problems
+        };
+        let taps = async {
+            let mut problems = Vec::new();
+            // Attacker daemons print their summary when stopped; stop them before their
+            // logs are read (and before the taps, which then see their last packets).
+            for node in &nodes {
+                if let NodeKind::Attacker {
+                    daemon: Some(d), ..
+                } = &node.kind
+                {
+                    let container = this.plan.container(&node.name);
+                    if this.docker.is_running(&container).await.unwrap_or(false) {
+                        let _ = this.docker.signal(&container, "SIGTERM").await;
+                        let _ = this
+                            .docker
+                            .wait_stopped(&container, Duration::from_secs(10))
+                            .await;
+                    }
+                    // An attacker's own capture is evidence too: what reached it, whole.
+                    if d.action == "sniff" {
+                        let dest = this
+                            .run_dir
+                            .join(ATTACKER_CAPTURES_DIR)
+                            .join(format!("{}.pcapng", node.name));
+                        let saved = save::copy_out(
+                            &this.docker,
+                            &container,
+                            ATTACKER_CAPTURE,
+                            &dest,
+                            save::MAX_CAPTURE_BYTES,
+                        )
+                        .await;
+                        if let Err(e) = saved {
+                            problems.push(format!("capture of attacker `{}`: {e}", node.name));
+                        }
+                    }
+                }
+            }
+            for node in &nodes {
+                if !this.taps_started.contains(&node.name) {
+                    continue;
+                }
+                // One tap's failure (its folder cannot be made, the disk is full) is a
+                // problem of its own: the other taps and the logs are still saved.
+                let saved = match &node.kind {
+                    NodeKind::Sniffer { .. } => {
+                        this.save_tap_output(
+                            &node.name,
+                            SNIFFER_OUT,
+                            &this.run_dir.join(CAPTURE_FILE),
+                            save::MAX_CAPTURE_BYTES,
+                        )
+                        .await
+                    }
+                    NodeKind::Ids { .. } => {
+                        let dest = this
+                            .run_dir
+                            .join(IDS_DIR)
+                            .join(&node.name)
+                            .join("alerts.jsonl");
+                        this.save_tap_output(&node.name, IDS_OUT, &dest, save::MAX_ALERTS_BYTES)
+                            .await
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = saved {
+                    problems.push(format!("evidence of `{}`: {e}", node.name));
+                }
+            }
+            problems
+        };
+        let (pacs, taps) = tokio::join!(pacs, taps);
+        problems.extend(pacs);
+        problems.extend(taps);
+        for node in &nodes {
+            let container = self.plan.container(&node.name);
+            if let Ok(logs) = self.docker.logs(&container).await {
+                let dest = self.run_dir.join("logs").join(format!("{}.log", node.name));
+                if let Err(e) = save::write(&dest, logs) {
+                    problems.push(format!("log of `{}`: {e}", node.name));
+                }
+            }
+        }
+        let steps_log: String = self
+            .steps
+            .iter()
+            .map(|s| format!("{}\n", serde_json::to_string(s).unwrap_or_default()))
+            .collect();
+        if let Err(e) = save::write(&self.run_dir.join("logs").join("steps.jsonl"), steps_log) {
+            problems.push(format!("step results: {e}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Setup(problems.join("; ")))
+        }
+    }
+
+    async fn save_pacs_state(&self, node: &str) -> Result<(), EngineError> {
+        let file_checks: Vec<String> = self
+            .scenario
+            .checks
+            .iter()
+            .filter_map(|check| match &check.kind {
+                scenario::CheckKind::PacsFileWritten { node: n, path, .. } if n == node => {
+                    Some(path.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        pacs_evidence::save(
+            &self.docker,
+            &self.plan.container(node),
+            &self.run_dir.join(PACS_DIR).join(node),
+            &file_checks,
+        )
+        .await
+    }
+
+    /// Stops a tap node (it flushes on SIGTERM) and copies its output file out.
+    async fn save_tap_output(
+        &self,
+        node: &str,
+        inner: &str,
+        dest: &Path,
+        max: u64,
+    ) -> Result<(), EngineError> {
+        let container = self.plan.container(node);
+        // Let the last segments of the exchange (FIN, final ACKs) reach the capture.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if self.docker.is_running(&container).await.unwrap_or(false) {
+            self.docker.signal(&container, "SIGTERM").await?;
+            if self
+                .docker
+                .wait_stopped(&container, Duration::from_secs(15))
+                .await?
+                .is_none()
+            {
+                return Err(EngineError::Setup(
+                    "it did not stop within 15 s of SIGTERM".into(),
+                ));
+            }
+        }
+        save::copy_out(&self.docker, &container, inner, dest, max).await?;
+        Ok(())
+    }
+}
