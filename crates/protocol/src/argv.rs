@@ -16,6 +16,12 @@ use std::collections::BTreeMap;
 #[error("{0}")]
 pub struct WithError(String);
 
+impl WithError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        WithError(message.into())
+    }
+}
+
 impl From<clap::Error> for WithError {
     fn from(e: clap::Error) -> Self {
         // clap's message without its usage and help lines, on one line.

@@ -23,7 +23,7 @@ pub enum AttackCommand {
         after_help = "Example:\n  lab-agent arp-spoof --iface eth0 --target 10.213.0.2 --impersonate 10.213.0.3 --count 20 --interval-ms 200"
     )]
     ArpSpoof {
-        #[arg(long, default_value = "eth0")]
+        #[arg(long, default_value = ArpSpoofOptions::DEFAULT_IFACE)]
         iface: String,
         #[arg(long)]
         target: Ipv4Addr,
@@ -184,6 +184,11 @@ pub struct ArpSpoofOptions {
     pub interval_ms: u64,
 }
 
+impl ArpSpoofOptions {
+    /// A container's own interface.
+    pub const DEFAULT_IFACE: &str = "eth0";
+}
+
 /// The IDS's capture and rule thresholds.
 #[derive(Debug, Clone, PartialEq, Args, Serialize)]
 pub struct IdsOptions {
@@ -225,8 +230,12 @@ pub struct RestArgs {
     #[arg(long, default_value = "http://pacs:8042")]
     pub url: String,
     /// Connect timeout in seconds (each request: 6x this at most).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = RestArgs::DEFAULT_TIMEOUT_SECS)]
     pub timeout_secs: u64,
+}
+
+impl RestArgs {
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 5;
 }
 
 /// How to log in to Orthanc's REST API.

@@ -137,10 +137,10 @@ pub struct PeerArgs {
     #[arg(long, default_value_t = 4242)]
     pub port: u16,
     /// Our AE title (calling AE).
-    #[arg(long, default_value = "MODALITY")]
+    #[arg(long, default_value = PeerArgs::DEFAULT_CALLING)]
     pub calling: String,
     /// The peer's AE title (called AE).
-    #[arg(long, default_value = "ORTHANC")]
+    #[arg(long, default_value = PeerArgs::DEFAULT_CALLED)]
     pub called: String,
     /// Timeout for the connection and for each read or write, in seconds.
     #[arg(long, default_value_t = PeerArgs::DEFAULT_TIMEOUT_SECS)]
@@ -159,6 +159,8 @@ pub struct PeerArgs {
 
 impl PeerArgs {
     pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+    pub const DEFAULT_CALLING: &str = "MODALITY";
+    pub const DEFAULT_CALLED: &str = "ORTHANC";
 }
 
 /// DICOM TLS options of a client command.

@@ -16,6 +16,7 @@ pub mod attack;
 pub mod command;
 pub mod options;
 pub mod result;
+pub mod step;
 pub mod values;
 
 pub use argv::{WithError, from_with};

@@ -168,12 +168,15 @@ pub fn is_ready_line(line: &str) -> bool {
         #[allow(dead_code)]
         event: tags::Listening,
     }
+    let line = line.trim();
     serde_json::from_str::<Capture>(line).is_ok() || serde_json::from_str::<Listen>(line).is_ok()
 }
 
 /// The first `capture_limit` line among a sniffer's output lines.
 pub fn capture_limit(output: &str) -> Option<CaptureLimit> {
-    output.lines().find_map(|l| serde_json::from_str(l).ok())
+    output
+        .lines()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
 }
 
 /// What every command's last line says, whatever the command: read by the engine (a

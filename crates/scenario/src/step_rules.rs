@@ -17,11 +17,20 @@ use crate::validate::{
     Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Syntax, one_line_text, reference,
 };
 
+/// The `with:` key of `arp-spoof` naming the node whose ARP cache is poisoned (the engine
+/// resolves it to an address).
+pub const ARP_VICTIM: &str = "victim";
+
+/// The `with:` key of a `proxy` daemon naming the PACS it stands in front of (the engine
+/// adds the port).
+pub const DAEMON_UPSTREAM: &str = "upstream";
+
 /// Long-running attacker processes (`daemon:` of an attacker node).
 pub const DAEMONS: &[&str] = &["proxy", "sniff"];
 
 /// The `with:` keys of a daemon that the engine reads itself (before lab-agent's own).
-const DAEMON_ENGINE_OPTIONS: &[(&str, &[(&str, Arg)])] = &[("proxy", &[("upstream", Arg::Text)])];
+const DAEMON_ENGINE_OPTIONS: &[(&str, &[(&str, Arg)])] =
+    &[("proxy", &[(DAEMON_UPSTREAM, Arg::Text)])];
 
 /// Every option a daemon takes: the engine's, then lab-agent's.
 fn daemon_options(daemon: &str) -> Vec<(&'static str, Arg)> {
@@ -173,7 +182,7 @@ const ACTIONS: &[ActionRule] = &[
     ActionRule {
         verb: "arp-spoof",
         by: &["attacker"],
-        options: &[("victim", Arg::Text)],
+        options: &[(ARP_VICTIM, Arg::Text)],
     },
     ActionRule {
         verb: "dicom-ping",
@@ -508,7 +517,7 @@ fn actor_fits(
         let victim = s
             .with
             .as_ref()
-            .and_then(|w| w.value.get("victim"))
+            .and_then(|w| w.value.get(ARP_VICTIM))
             .and_then(|v| v.as_str());
         let loc = s.with.as_ref().map(|w| w.referenced).unwrap_or(at);
         match victim {
