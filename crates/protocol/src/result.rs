@@ -155,6 +155,13 @@ pub struct Alert {
     pub window_secs: f64,
 }
 
+impl Alert {
+    /// The rule of an alert read as JSON.
+    pub fn rule_of(alert: &Value) -> Option<&str> {
+        alert.get(keys::RULE).and_then(Value::as_str)
+    }
+}
+
 /// Whether one line of a daemon's output says it is ready: the sniffer's or IDS's
 /// `capturing`, the proxy's or `serve`'s `listening`.
 pub fn is_ready_line(line: &str) -> bool {
@@ -226,6 +233,7 @@ pub mod keys {
     pub const OK: &str = "ok";
     pub const SUCCESS: &str = "success";
     pub const EVIDENCE: &str = "evidence";
+    pub const RULE: &str = "rule";
 }
 
 /// `echo`'s line.
