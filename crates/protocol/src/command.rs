@@ -354,6 +354,6 @@ impl Command {
 
     /// The subcommand's name (`store`, `aet-scan`, ...).
     pub fn verb(&self) -> String {
-        self.to_argv().swap_remove(1)
+        crate::argv::to_args(self).swap_remove(0)
     }
 }
