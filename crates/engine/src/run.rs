@@ -12,7 +12,7 @@ mod ready;
 mod steps;
 mod up;
 
-pub(crate) use steps::ATTACKER_CAPTURES_DIR;
+pub(crate) use steps::{ATTACKER_CAPTURES_DIR, step_target};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

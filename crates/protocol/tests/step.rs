@@ -24,7 +24,11 @@ fn with(json: &str) -> BTreeMap<String, serde_json::Value> {
 
 fn parses(cmd: &Command) -> Vec<String> {
     let argv = cmd.to_argv();
-    assert_eq!(&Cli::try_parse_from(&argv).unwrap().command, cmd, "{argv:?}");
+    assert_eq!(
+        &Cli::try_parse_from(&argv).unwrap().command,
+        cmd,
+        "{argv:?}"
+    );
     argv
 }
 
@@ -46,16 +50,25 @@ fn every_lab_agent_verb_builds_from_its_facts() {
     let cases = [
         ("echo", "{}"),
         ("store", "{}"),
-        ("find", r#"{"level": "study", "match": ["PatientName=*"], "limit": 5}"#),
+        (
+            "find",
+            r#"{"level": "study", "match": ["PatientName=*"], "limit": 5}"#,
+        ),
         ("get", r#"{"match": ["PatientID=1"], "out": "/data/r"}"#),
         ("move", r#"{"match": ["PatientID=1"], "dest": "STORESCP"}"#),
-        ("aet-scan", r#"{"called": ["ORTHANC", "PACS"], "random_probe": true}"#),
+        (
+            "aet-scan",
+            r#"{"called": ["ORTHANC", "PACS"], "random_probe": true}"#,
+        ),
         ("flood", r#"{"associations": 20, "max_secs": 5}"#),
         ("fingerprint", "{}"),
         ("rest-probe", r#"{"download": true, "user": "orthanc"}"#),
         ("rest-write", r#"{"path": "/tmp/x"}"#),
         ("upload-polyglot", r#"{"preamble": "pe"}"#),
-        ("arp-spoof", r#"{"victim": "modality", "both_ways": true, "count": 3}"#),
+        (
+            "arp-spoof",
+            r#"{"victim": "modality", "both_ways": true, "count": 3}"#,
+        ),
     ];
     for (verb, w) in cases {
         let cmd = step_command(verb, &t, &with(w)).unwrap_or_else(|e| panic!("{verb}: {e}"));
@@ -65,12 +78,19 @@ fn every_lab_agent_verb_builds_from_its_facts() {
     }
     let argv = step_command("find", &t, &with("{}")).unwrap().to_argv();
     let s = argv.join(" ");
-    assert!(s.contains("--calling CATH") && s.contains("--called ORTHANC"), "{s}");
-    let argv = step_command("aet-scan", &target(), &with("{}")).unwrap().to_argv();
+    assert!(
+        s.contains("--calling CATH") && s.contains("--called ORTHANC"),
+        "{s}"
+    );
+    let argv = step_command("aet-scan", &target(), &with("{}"))
+        .unwrap()
+        .to_argv();
     assert!(argv.join(" ").contains("--calling CATH"));
     let mut anonymous = target();
     anonymous.calling = None;
-    let argv = step_command("flood", &anonymous, &with("{}")).unwrap().to_argv();
+    let argv = step_command("flood", &anonymous, &with("{}"))
+        .unwrap()
+        .to_argv();
     assert!(argv.join(" ").contains("--calling ECHOSCU"), "{argv:?}");
 }
 
@@ -102,7 +122,12 @@ fn daemons_and_taps_build() {
     assert!(argv.join(" ").contains("--upstream pacs:4242"));
     parses(&daemon_command("sniff", &t, &with("{}")).unwrap());
     parses(&tap_command(true, "br-1", "/evidence/alerts.jsonl", None));
-    let sniff = parses(&tap_command(false, "br-1", "/evidence/capture.pcapng", Some(9)));
+    let sniff = parses(&tap_command(
+        false,
+        "br-1",
+        "/evidence/capture.pcapng",
+        Some(9),
+    ));
     assert!(sniff.join(" ").contains("--max-bytes 9"));
     assert_eq!(Command::Idle.to_argv(), ["lab-agent", "idle"]);
 }
@@ -111,7 +136,9 @@ fn daemons_and_taps_build() {
 fn ready_lines_are_told_by_type() {
     use protocol::result::is_ready_line;
     assert!(is_ready_line(r#"{"event":"capturing","iface":"br-1"}"#));
-    assert!(is_ready_line(r#"  {"event":"listening","listen":"0.0.0.0:4242","upstream":"p"}"#));
+    assert!(is_ready_line(
+        r#"  {"event":"listening","listen":"0.0.0.0:4242","upstream":"p"}"#
+    ));
     assert!(!is_ready_line(r#"{"event":"stopped","packets":1}"#));
     assert!(!is_ready_line(r#"lab-agent: "capturing" soon"#));
     let limit = protocol::result::capture_limit(

@@ -58,34 +58,8 @@ impl Run<'_> {
         Ok(!unexpected)
     }
 
-    /// What lab-agent needs to know of a step's target: `actor` acting on the PACS
-    /// `pacs`, connecting to `host`; TLS files for a modality that uses TLS.
     pub(super) fn target(&self, actor: &str, pacs: &str, host: &str) -> StepTarget {
-        let node = |n: &str| self.scenario.nodes.iter().find(|x| x.name == n);
-        let tls = match node(actor).map(|n| &n.kind) {
-            Some(NodeKind::Modality { tls: Some(tls), .. }) => {
-                let file = |f: &str| Some(format!("{AGENT_FILES_DIR}/{f}").into());
-                TlsArgs {
-                    tls: true,
-                    ca: file("ca.pem"),
-                    cert: tls.client_certificate.then(|| file("client.pem")).flatten(),
-                    key: tls.client_certificate.then(|| file("client.key")).flatten(),
-                    server_name: Some(pacs.into()),
-                    tls_version: Default::default(),
-                }
-            }
-            _ => TlsArgs::default(),
-        };
-        StepTarget {
-            host: host.into(),
-            dicom_port: orthanc::DICOM_PORT,
-            url: format!("http://{host}:{}", orthanc::HTTP_PORT),
-            calling: node(actor).and_then(|n| n.aet()).map(str::to_string),
-            called: node(pacs).and_then(|n| n.aet()).map(str::to_string),
-            tls,
-            study: None,
-            arp: None,
-        }
+        step_target(self.scenario, actor, pacs, host)
     }
 
     async fn run_step(&self, step: &scenario::Step) -> Result<StepRecord, EngineError> {
@@ -401,6 +375,41 @@ impl Run<'_> {
                     out.stderr.trim()
                 ))
             })
+    }
+}
+
+/// What lab-agent needs to know of a step's target: `actor` acting on the PACS `pacs`,
+/// connecting to `host`; TLS files for a modality that uses TLS.
+pub(crate) fn step_target(
+    scenario: &scenario::Scenario,
+    actor: &str,
+    pacs: &str,
+    host: &str,
+) -> StepTarget {
+    let node = |n: &str| scenario.nodes.iter().find(|x| x.name == n);
+    let tls = match node(actor).map(|n| &n.kind) {
+        Some(NodeKind::Modality { tls: Some(tls), .. }) => {
+            let file = |f: &str| Some(format!("{AGENT_FILES_DIR}/{f}").into());
+            TlsArgs {
+                tls: true,
+                ca: file("ca.pem"),
+                cert: tls.client_certificate.then(|| file("client.pem")).flatten(),
+                key: tls.client_certificate.then(|| file("client.key")).flatten(),
+                server_name: Some(pacs.into()),
+                tls_version: Default::default(),
+            }
+        }
+        _ => TlsArgs::default(),
+    };
+    StepTarget {
+        host: host.into(),
+        dicom_port: orthanc::DICOM_PORT,
+        url: format!("http://{host}:{}", orthanc::HTTP_PORT),
+        calling: node(actor).and_then(|n| n.aet()).map(str::to_string),
+        called: node(pacs).and_then(|n| n.aet()).map(str::to_string),
+        tls,
+        study: None,
+        arp: None,
     }
 }
 
