@@ -118,6 +118,35 @@ pub struct ServeListening {
     pub port: u16,
 }
 
+/// `serve`'s line per association.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServeAssociation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub called: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calling: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echoes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    /// How it ended (released, aborted by the peer, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub event: tags::Association,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Vec<ReceivedInstance>>,
+    pub ok: bool,
+    pub peer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_password_given: Option<bool>,
+}
+
 /// The proxy's readiness.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProxyListening {
@@ -153,6 +182,15 @@ pub struct Alert {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub window_secs: f64,
+}
+
+/// What an alert says besides its rule, source and times (each rule fills some).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertDetail {
+    pub keyword: Option<String>,
+    pub last_called_aet: Option<String>,
+    pub preamble: Option<String>,
+    pub target: Option<String>,
 }
 
 impl Alert {

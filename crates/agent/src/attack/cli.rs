@@ -233,7 +233,7 @@ fn cmd_ids(opts: crate::ids::IdsOptions) -> ExitCode {
                         iface,
                     })
                 },
-                emit_value,
+                emit::<protocol::result::Alert>,
             )
         })
         .await
