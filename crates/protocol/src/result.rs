@@ -436,3 +436,86 @@ pub struct Failure {
     pub level: Option<String>,
     pub ok: bool,
 }
+
+/// One association request of `aet-scan`, as its line shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeLine {
+    pub aet: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// `aet-scan`'s line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AetScanResult {
+    pub accepted: Vec<String>,
+    pub action: String,
+    /// Whether the random AE title was accepted (`null`: not tried or no answer).
+    pub any_aet_accepted: Option<bool>,
+    pub attempts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    pub failed: Vec<ProbeLine>,
+    pub implementation_class_uid: Option<String>,
+    pub implementation_version_name: Option<String>,
+    pub random_aet: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_probe: Option<ProbeLine>,
+    pub rejected: Vec<ProbeLine>,
+    pub success: bool,
+    pub truncated: bool,
+}
+
+/// `flood`'s line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FloodResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u64>,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associations_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempted: Option<u64>,
+    pub concurrency: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u64>,
+    pub requested: u64,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<u64>,
+}
+
+/// A typed line as the JSON value the attack tools hand to their caller.
+pub fn to_value<T: Serialize>(line: &T) -> Value {
+    serde_json::to_value(line).expect("a result line serializes to JSON")
+}
+
+/// `rest-write`'s line when it could not start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestWriteAttempt {
+    pub action: String,
+    pub path: String,
+}
+
+/// `upload-polyglot`'s line when it could not start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolyglotAttempt {
+    pub action: String,
+    pub preamble: String,
+}

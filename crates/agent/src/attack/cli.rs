@@ -12,8 +12,17 @@ use crate::error::AgentError;
 use crate::process::{emit, emit_value, runtime, shutdown_signal};
 use protocol::AttackCommand;
 use protocol::attack::{RestArgs, RestLogin};
-use protocol::result::{self as out, tags};
-use serde_json::{Value, json};
+use protocol::result::{self as out, PolyglotAttempt, RestWriteAttempt, keys, tags, to_value};
+use serde_json::Value;
+
+/// The line of an attack that could not start: its action (the error is added by
+/// [`finish`]).
+fn attempt(action: &str) -> Value {
+    to_value(&out::Outcome {
+        action: Some(action.into()),
+        ..Default::default()
+    })
+}
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -35,9 +44,9 @@ pub fn finish(r: Result<Value, (Value, AgentError)>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err((mut v, e)) => {
-            v["error"] = json!(e.message);
-            if v.get("success").is_none() {
-                v["success"] = json!(false);
+            if let Some(m) = v.as_object_mut() {
+                m.insert(keys::ERROR.into(), Value::from(e.message.clone()));
+                m.entry(keys::SUCCESS).or_insert(Value::Bool(false));
             }
             emit(&v);
             eprintln!("lab-agent: {}", e.message);
@@ -60,7 +69,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
             target_mac,
             opts,
         } => {
-            let base = json!({"action": "arp-spoof"});
+            let base = attempt("arp-spoof");
             let target_mac = match target_mac.as_deref().map(super::arp::parse_mac) {
                 None => None,
                 Some(Some(m)) => Some(m),
@@ -111,7 +120,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
         } => {
             if rewrite_patient.len() > 64 || !rewrite_patient.is_ascii() {
                 return finish(Err((
-                    json!({"action": "proxy"}),
+                    attempt("proxy"),
                     AgentError::other("--rewrite-patient: at most 64 ASCII characters"),
                 )));
             }
@@ -130,21 +139,30 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
             };
             match rt.block_on(super::proxy::run(opts, signal, emit_value)) {
                 Ok(v) => finish(Ok(v)),
-                Err(e) => finish(Err((json!({"action": "proxy"}), AgentError::other(e)))),
+                Err(e) => finish(Err((attempt("proxy"), AgentError::other(e)))),
             }
         }
         AttackCommand::RestProbe { rest, opts } => match rest_client(&rest, &opts.login) {
             Ok(r) => finish(rest::probe(&r, opts.download)),
-            Err(e) => finish(Err((json!({"action": "rest-probe"}), e))),
+            Err(e) => finish(Err((attempt("rest-probe"), e))),
         },
         AttackCommand::RestWrite { rest, opts } => match rest_client(&rest, &opts.login) {
             Ok(r) => finish(rest::rest_write(&r, &opts.path)),
-            Err(e) => finish(Err((json!({"action": "rest-write", "path": opts.path}), e))),
+            Err(e) => finish(Err((
+                to_value(&RestWriteAttempt {
+                    action: "rest-write".into(),
+                    path: opts.path,
+                }),
+                e,
+            ))),
         },
         AttackCommand::UploadPolyglot { rest, opts } => match rest_client(&rest, &opts.login) {
             Ok(r) => finish(rest::upload_polyglot(&r, opts.preamble.into())),
             Err(e) => finish(Err((
-                json!({"action": "upload-polyglot", "preamble": opts.preamble.name()}),
+                to_value(&PolyglotAttempt {
+                    action: "upload-polyglot".into(),
+                    preamble: opts.preamble.name().into(),
+                }),
                 e,
             ))),
         },
@@ -172,7 +190,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
         } => {
             let called = match scan::parse_aet_list(&opts.called.join(",")) {
                 Ok(c) => c,
-                Err(e) => return finish(Err((json!({"action": "aet-scan"}), e))),
+                Err(e) => return finish(Err((attempt("aet-scan"), e))),
             };
             finish(scan::aet_scan(&ScanOptions {
                 host,
