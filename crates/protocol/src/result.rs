@@ -519,3 +519,55 @@ pub struct PolyglotAttempt {
     pub action: String,
     pub preamble: String,
 }
+
+/// `arp-spoof`'s line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArpSpoofResult {
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub both_ways: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
+    pub iface: String,
+    pub impersonate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonate_mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonate_mac_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub our_mac: Option<String>,
+    /// Rounds sent (one reply to each poisoned host per round).
+    pub sent: u32,
+    pub success: bool,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mac_from: Option<String>,
+}
+
+/// A fake lesion the proxy painted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LesionLine {
+    /// (column, row) in pixels.
+    pub centre: [u64; 2],
+    pub encoding: String,
+    pub radius: u64,
+}
+
+/// The proxy's summary, at SIGTERM or its time limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProxyResult {
+    pub action: String,
+    pub associations: u64,
+    pub errors: Vec<String>,
+    pub lesions: Vec<LesionLine>,
+    pub new_patient_name: String,
+    pub original_names: Vec<String>,
+    pub pixels_tampered: u64,
+    pub rewritten: u64,
+    pub success: bool,
+    pub tls_seen: bool,
+}
