@@ -571,3 +571,32 @@ pub struct ProxyResult {
     pub success: bool,
     pub tls_seen: bool,
 }
+
+/// A known vulnerability of a fingerprinted version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnownVulnerability {
+    pub component: String,
+    pub fixed_in: String,
+    pub id: String,
+    pub version: String,
+    pub why: String,
+}
+
+/// `fingerprint`'s line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FingerprintResult {
+    pub action: String,
+    /// accepted, rejected: <reason>, or failed: <why>.
+    pub association: Option<String>,
+    pub dcmtk_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dicom_error: Option<String>,
+    pub implementation_class_uid: Option<String>,
+    pub implementation_version_name: Option<String>,
+    pub known_vulnerabilities: Vec<KnownVulnerability>,
+    pub orthanc_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_error: Option<String>,
+    pub rest_status: Option<u16>,
+    pub success: bool,
+}
