@@ -600,3 +600,61 @@ pub struct FingerprintResult {
     pub rest_status: Option<u16>,
     pub success: bool,
 }
+
+/// `rest-probe`'s line. Values copied from Orthanc's `/system` keep Orthanc's types.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestProbeResult {
+    pub action: String,
+    pub authenticated: bool,
+    pub dicom_aet: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_is_dicom: Option<bool>,
+    pub downloaded_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_patient_name: Option<String>,
+    pub instances: Option<u64>,
+    pub name: Value,
+    pub orthanc_version: Value,
+    pub patient_names: Vec<String>,
+    pub patients: Option<u64>,
+    /// HTTP status by path requested.
+    pub status: Map<String, Value>,
+    pub success: bool,
+    pub url: String,
+}
+
+/// `upload-polyglot`'s line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UploadPolyglotResult {
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub http_status: Option<u16>,
+    pub orthanc_id: Option<String>,
+    /// Orthanc's `Status` answer, as it wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orthanc_status: Option<Value>,
+    pub preamble: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preamble_magic: Option<String>,
+    pub success: bool,
+}
+
+/// `rest-write`'s line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestWriteResult {
+    pub action: String,
+    pub error: Option<String>,
+    pub http_status: Option<u16>,
+    pub instance: Option<String>,
+    pub path: String,
+    pub success: bool,
+    pub uploaded: bool,
+}
