@@ -346,7 +346,12 @@ impl Run<'_> {
             )),
             Err(e) => {
                 let why = format!("the attacker's capture {rel} cannot be read: {e}");
-                let result = serde_json::json!({"action": "harvest", "ok": false, "error": why});
+                let result = protocol::result::to_value(&protocol::result::Failure {
+                    action: step.action.verb().into(),
+                    error: why.clone(),
+                    level: None,
+                    ok: false,
+                });
                 Ok(Self::record(step, false, 1, t0, Some(why), Some(result)))
             }
         }
