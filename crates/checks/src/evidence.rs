@@ -1,13 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The capture, relative to a run directory.
-pub const CAPTURE_FILE: &str = "capture.pcapng";
-/// Snapshots of each PACS's state, one folder per node: `pacs/<node>/instances.json`.
-pub const PACS_DIR: &str = "pacs";
-/// Copies of the first stored files, inside a PACS's folder: `pacs/<node>/instances/<id>.dcm`
-/// (Orthanc ids, as in `tags.json`).
-pub const PACS_INSTANCES_DIR: &str = "instances";
+use rundir::{RunDir, StepRecord, StoredInstance};
 
 /// Everything the checks may look at, loaded from a run directory.
 #[derive(Debug)]
@@ -16,15 +10,12 @@ pub struct Evidence {
     pub capture: Result<wire::Analysis, String>,
     pub pacs: BTreeMap<String, PacsState>,
     /// Each step's record as the engine saved it (`logs/steps.jsonl`): id, ok, result.
-    pub steps: Vec<serde_json::Value>,
+    pub steps: Vec<StepRecord>,
     /// Every node's log (`logs/<node>.log`).
     pub logs: BTreeMap<String, String>,
     /// Alerts of each IDS node (`ids/<node>/alerts.jsonl`), one JSON object per alert.
     pub alerts: BTreeMap<String, Vec<serde_json::Value>>,
 }
-
-/// The IDS alerts, relative to a run directory: `ids/<node>/alerts.jsonl`.
-pub const IDS_DIR: &str = "ids";
 
 impl Default for PacsState {
     fn default() -> Self {
@@ -42,7 +33,7 @@ pub struct PacsState {
     /// Orthanc ids of the stored instances (REST `/instances`), or why they are unknown.
     pub instances: Result<Vec<String>, String>,
     /// Main tags of each stored instance (`tags.json`: id, PatientName, PatientID).
-    pub tags: Result<Vec<serde_json::Value>, String>,
+    pub tags: Result<Vec<StoredInstance>, String>,
     /// Whether each path a check asked about exists in the container (`files.json`).
     pub files: BTreeMap<String, bool>,
 }
@@ -51,7 +42,8 @@ impl Evidence {
     /// Reads a run directory. Missing pieces are recorded, not fatal: a check that needs
     /// them reports an error, the others still grade.
     pub fn load(run_dir: &Path) -> Evidence {
-        let capture_path = run_dir.join(CAPTURE_FILE);
+        let run = RunDir::new(run_dir);
+        let capture_path = run.capture();
         let capture = if capture_path.exists() {
             wire::analyze_file(&capture_path)
                 .map_err(|e| format!("{}: {e}", capture_path.display()))
@@ -62,19 +54,21 @@ impl Evidence {
             ))
         };
         let mut pacs = BTreeMap::new();
-        if let Ok(dir) = std::fs::read_dir(run_dir.join(PACS_DIR)) {
+        if let Ok(dir) = std::fs::read_dir(run.join(rundir::PACS_DIR)) {
             for entry in dir.flatten() {
                 let node = entry.file_name().to_string_lossy().into_owned();
-                let file = entry.path().join("instances.json");
+                let file = entry.path().join(rundir::PACS_INSTANCES_FILE);
                 let instances = std::fs::read(&file)
                     .map_err(|e| format!("{}: {e}", file.display()))
                     .and_then(|b| {
                         serde_json::from_slice::<Vec<String>>(&b)
                             .map_err(|e| format!("{}: {e}", file.display()))
                     });
-                let tags = read_json::<Vec<serde_json::Value>>(&entry.path().join("tags.json"));
-                let files = read_json::<BTreeMap<String, bool>>(&entry.path().join("files.json"))
-                    .unwrap_or_default();
+                let tags = run.read_tags(&node);
+                let files = read_json::<BTreeMap<String, bool>>(
+                    &entry.path().join(rundir::PACS_FILES_FILE),
+                )
+                .unwrap_or_default();
                 pacs.insert(
                     node,
                     PacsState {
@@ -85,15 +79,9 @@ impl Evidence {
                 );
             }
         }
-        let steps = std::fs::read_to_string(run_dir.join("logs/steps.jsonl"))
-            .map(|t| {
-                t.lines()
-                    .filter_map(|l| serde_json::from_str(l).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let steps = run.read_steps().unwrap_or_default();
         let mut logs = BTreeMap::new();
-        if let Ok(dir) = std::fs::read_dir(run_dir.join("logs")) {
+        if let Ok(dir) = std::fs::read_dir(run.logs()) {
             for entry in dir.flatten() {
                 let path = entry.path();
                 if path.extension().is_some_and(|e| e == "log")
@@ -105,10 +93,10 @@ impl Evidence {
             }
         }
         let mut alerts = BTreeMap::new();
-        if let Ok(dir) = std::fs::read_dir(run_dir.join(IDS_DIR)) {
+        if let Ok(dir) = std::fs::read_dir(run.join(rundir::IDS_DIR)) {
             for entry in dir.flatten() {
                 let node = entry.file_name().to_string_lossy().into_owned();
-                let list = std::fs::read_to_string(entry.path().join("alerts.jsonl"))
+                let list = std::fs::read_to_string(run.ids_alerts(&node))
                     .map(|t| {
                         t.lines()
                             .filter_map(|l| serde_json::from_str(l).ok())

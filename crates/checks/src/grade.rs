@@ -83,18 +83,19 @@ pub fn grade(scenario: &Scenario, evidence: &Evidence) -> Vec<CheckResult> {
         if step.expect == StepExpect::Any {
             continue;
         }
-        let record = evidence.steps.iter().find(|r| {
-            r["id"] == step.id.as_str() || (r["id"].is_null() && r["index"] == step.index)
-        });
+        let record = evidence
+            .steps
+            .iter()
+            .find(|r| r.id == step.id || (r.id.is_empty() && r.index == step.index));
         let want_ok = step.expect == StepExpect::Success;
         let (outcome, observed) = match record {
-            Some(r) if r["ok"].as_bool() == Some(want_ok) => continue,
+            Some(r) if r.ok == want_ok => continue,
             Some(r) => (
                 Outcome::NotMet,
-                match r["error"].as_str() {
+                match &r.error {
                     Some(e) => format!("it failed: {e}"),
-                    None if r["ok"] == true => "it succeeded".to_string(),
-                    None => format!("it failed (exit {})", r["exit_code"]),
+                    None if r.ok => "it succeeded".to_string(),
+                    None => format!("it failed (exit {})", r.exit_code),
                 },
             ),
             None => (
@@ -342,8 +343,8 @@ fn attack_succeeded(
         (Some(id), _) => ev
             .steps
             .iter()
-            .find(|s| s["id"] == id)
-            .map(|s| s["result"].clone()),
+            .find(|s| s.id == id)
+            .and_then(|s| s.result.clone()),
         (None, Some(n)) => ev.logs.get(n).and_then(|l| last_json_line(l)),
         _ => None,
     };
@@ -463,24 +464,25 @@ fn data_altered(
     let sent_frames: std::collections::BTreeMap<String, String> = ev
         .steps
         .iter()
-        .filter(|s| s["action"] == "store")
-        .filter_map(|s| StoreOutcome::deserialize(&s["result"]).ok())
+        .filter(|s| s.action == "store")
+        .filter_map(|s| StoreOutcome::deserialize(s.result.as_ref()?).ok())
         .flat_map(|r| r.instances)
         .filter_map(|i| Some((i.sop_instance_uid, i.pixel_sha256?)))
         .collect();
     let mut altered: Vec<String> = Vec::new();
     let (mut names_changed, mut images_changed, mut instances_altered) = (0usize, 0usize, 0usize);
     for t in tags {
-        let id = t["id"].as_str().unwrap_or("?");
-        let name = t["PatientName"].as_str().unwrap_or("");
+        let id = t.id.as_str();
+        let name = t.patient_name.as_deref().unwrap_or("");
         let before = altered.len();
         if !sent.contains(&name) {
             names_changed += 1;
             altered.push(format!("{id} has PatientName {name:?}, sent {sent:?}"));
         }
-        let stored_frame = t["FirstFrameSha256"].as_str();
-        let sent_frame = t["SOPInstanceUID"]
-            .as_str()
+        let stored_frame = t.first_frame_sha256.as_deref();
+        let sent_frame = t
+            .sop_instance_uid
+            .as_deref()
             .and_then(|uid| sent_frames.get(uid));
         if let (Some(stored_hash), Some(sent_hash)) = (stored_frame, sent_frame)
             && stored_hash != sent_hash
@@ -566,10 +568,13 @@ mod tests {
         if let Some(f) = sent_frame {
             sent["pixel_sha256"] = json!(f);
         }
-        let mut stored = json!({"id": "abc-1", "PatientName": stored_name, "SOPInstanceUID": UID});
-        if let Some(f) = stored_frame {
-            stored["FirstFrameSha256"] = json!(f);
-        }
+        let stored = rundir::StoredInstance {
+            id: "abc-1".into(),
+            patient_name: Some(stored_name.into()),
+            sop_instance_uid: Some(UID.into()),
+            first_frame_sha256: stored_frame.map(str::to_string),
+            ..Default::default()
+        };
         let pacs = PacsState {
             instances: Ok(vec!["abc-1".into()]),
             tags: Ok(vec![stored]),
@@ -578,7 +583,17 @@ mod tests {
         Evidence {
             capture: Err("none".into()),
             pacs: BTreeMap::from([("pacs".to_string(), pacs)]),
-            steps: vec![json!({"action": "store", "ok": true, "result": {"instances": [sent]}})],
+            steps: vec![rundir::StepRecord {
+                index: 1,
+                id: "store".into(),
+                node: "modality".into(),
+                action: "store".into(),
+                ok: true,
+                exit_code: 0,
+                elapsed_ms: 0,
+                result: Some(json!({"instances": [sent]})),
+                error: None,
+            }],
             logs: BTreeMap::new(),
             alerts: BTreeMap::new(),
         }

@@ -10,5 +10,5 @@
 mod evidence;
 mod grade;
 
-pub use evidence::{CAPTURE_FILE, Evidence, IDS_DIR, PACS_DIR, PACS_INSTANCES_DIR, PacsState};
+pub use evidence::{Evidence, PacsState};
 pub use grade::{CheckResult, Outcome, grade};

@@ -24,7 +24,7 @@ pub(crate) async fn save_and_end(
     opts: &RunOptions,
 ) -> (RunReport, bool) {
     let id = run.plan.id.clone();
-    let saved = write_report(&run.run_dir, &report);
+    let saved = write_report(&run.dir, &report);
     let report_saved = saved.is_ok();
     if let Err(e) = saved {
         note(
@@ -84,7 +84,7 @@ pub(crate) async fn save_and_end(
     }
     if changed
         && report_saved
-        && let Err(e) = write_report(&run.run_dir, &report)
+        && let Err(e) = write_report(&run.dir, &report)
     {
         note(&mut report, e.to_string());
     }

@@ -5,54 +5,84 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use checks::{CAPTURE_FILE, Evidence};
+use checks::Evidence;
 use report::{REPORT_SCHEMA, RunReport, StepRecord, Verdict};
+use rundir::{Outputs, RunDir};
 use scenario::{NodeKind, Scenario};
 
 use crate::EngineError;
 use crate::limits;
-use crate::run::ATTACKER_CAPTURES_DIR;
 use crate::save;
 
-/// Grades a run directory again from its saved evidence (`lab report`).
-pub fn regrade(run_dir: &Path) -> Result<RunReport, EngineError> {
-    let scenario_path = run_dir.join("scenario.yaml");
-    let scenario = scenario::load(&scenario_path, &BTreeMap::new())?;
-    let previous: Option<RunReport> = std::fs::read(run_dir.join("report.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let (run_id, started_at, steps, duration, error) = match previous {
-        Some(p) => (p.run_id, p.started_at, p.steps, p.duration_s, p.error),
-        None => (
-            run_dir
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            String::new(),
-            Vec::new(),
-            0.0,
-            None,
-        ),
-    };
-    let mut report = grade_run(&scenario, run_dir, run_id, started_at, steps);
-    report.duration_s = duration;
-    if let Some(e) = error {
+/// What a run's own record says of it, for grading it again: its report's facts, else
+/// the run directory's name and its saved step results.
+pub(crate) struct Previous {
+    pub run_id: String,
+    pub started_at: String,
+    pub steps: Vec<StepRecord>,
+    pub duration_s: f64,
+    pub error: Option<String>,
+}
+
+impl Previous {
+    pub(crate) fn of(run: &RunDir) -> Previous {
+        match rundir::read_json::<RunReport>(&run.record().report(), MAX_REPORT_BYTES) {
+            Ok(p) => Previous {
+                run_id: p.run_id,
+                started_at: p.started_at,
+                steps: p.steps,
+                duration_s: p.duration_s,
+                error: p.error,
+            },
+            Err(_) => Previous {
+                run_id: run.id(),
+                started_at: String::new(),
+                steps: run.read_steps().unwrap_or_default(),
+                duration_s: 0.0,
+                error: None,
+            },
+        }
+    }
+}
+
+/// The largest `report.json` read back (a run's is a few hundred KiB).
+const MAX_REPORT_BYTES: u64 = 64 << 20;
+
+/// Grades a run directory again from its saved evidence (`lab report`). The outputs go
+/// to `regrade/`: the run's own record and its `SHA256SUMS` stay as they were, so `lab
+/// verify` still checks what the run saved.
+pub fn regrade(run_dir: &Path) -> Result<(RunReport, Outputs), EngineError> {
+    let run = RunDir::new(run_dir);
+    let scenario = scenario::load(&run.scenario(), &BTreeMap::new())?;
+    let previous = Previous::of(&run);
+    let out = run.regrade();
+    let mut report = grade_run(
+        &scenario,
+        &run,
+        &out,
+        previous.run_id,
+        previous.started_at,
+        previous.steps,
+    );
+    report.duration_s = previous.duration_s;
+    if let Some(e) = previous.error {
         report.error = Some(e);
         report.verdict = Verdict::Error;
     }
-    write_report(run_dir, &report)?;
-    Ok(report)
+    report::write_all(&run, &out, &report).map_err(EngineError::io("writing the reports"))?;
+    Ok((report, out))
 }
 
+/// Grades `run` from its evidence; the timeline derived from the capture goes to `out`.
 pub(crate) fn grade_run(
     scenario: &Scenario,
-    run_dir: &Path,
+    run: &RunDir,
+    out: &Outputs,
     run_id: String,
     started_at: String,
     steps: Vec<StepRecord>,
 ) -> RunReport {
-    let evidence = Evidence::load(run_dir);
+    let evidence = Evidence::load(run.root());
     if let Ok(analysis) = &evidence.capture {
         let lines: String = analysis
             .events
@@ -61,14 +91,12 @@ pub(crate) fn grade_run(
             .collect();
         // Derived from the capture (`lab report` rebuilds it): a failure here shows in
         // the report's own write, which follows.
-        let _ = save::write(&run_dir.join("timeline.json"), lines);
+        let _ = save::mkdir(out.dir()).and_then(|()| save::write(&out.timeline(), lines));
     }
     let checks = checks::grade(scenario, &evidence);
     let verdict = Verdict::of(&checks);
-    let mut evidence_files: Vec<String> = Vec::new();
-    collect_files(run_dir, run_dir, &mut evidence_files);
-    evidence_files.retain(|f| f != "report.json" && f != "SHA256SUMS");
-    evidence_files.sort();
+    let mut evidence_files = report::evidence_files(run.root()).unwrap_or_default();
+    evidence_files.retain(|f| RunDir::is_evidence(f));
     let m = &scenario.metadata;
     RunReport {
         schema: REPORT_SCHEMA.into(),
@@ -82,7 +110,7 @@ pub(crate) fn grade_run(
         duration_s: 0.0,
         verdict,
         error: None,
-        notes: capture_notes(scenario, run_dir),
+        notes: capture_notes(scenario, run),
         steps,
         checks,
         evidence: evidence_files,
@@ -91,17 +119,17 @@ pub(crate) fn grade_run(
 
 /// A note for each capture that stopped at its size cap, read from the saved logs (a
 /// `capture_limit` line of the sniffer's, or of an attacker's `sniff` daemon).
-fn capture_notes(scenario: &Scenario, run_dir: &Path) -> Vec<String> {
+fn capture_notes(scenario: &Scenario, run: &RunDir) -> Vec<String> {
     let mut notes = Vec::new();
     for node in &scenario.nodes {
         let file = match &node.kind {
-            NodeKind::Sniffer { .. } => CAPTURE_FILE.to_string(),
+            NodeKind::Sniffer { .. } => rundir::CAPTURE_FILE.to_string(),
             NodeKind::Attacker {
                 daemon: Some(d), ..
-            } if d.action == "sniff" => format!("{ATTACKER_CAPTURES_DIR}/{}.pcapng", node.name),
+            } if d.action == "sniff" => RunDir::attacker_capture(&node.name),
             _ => continue,
         };
-        let log = run_dir.join("logs").join(format!("{}.log", node.name));
+        let log = run.node_log(&node.name);
         let Ok(text) = std::fs::read_to_string(&log) else {
             continue;
         };
@@ -118,25 +146,13 @@ fn capture_notes(scenario: &Scenario, run_dir: &Path) -> Vec<String> {
     notes
 }
 
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_files(root, &p, out);
-        } else if let Ok(rel) = p.strip_prefix(root) {
-            out.push(rel.to_string_lossy().into_owned());
-        }
-    }
-}
-
-pub(crate) fn write_report(run_dir: &Path, report: &RunReport) -> Result<(), EngineError> {
+/// Writes a run's own record: the reports beside its evidence, then `SHA256SUMS`.
+pub(crate) fn write_report(run: &RunDir, report: &RunReport) -> Result<(), EngineError> {
     // report.json, junit.xml, report.sarif and report.html (from the report and the run
     // directory alone), then SHA256SUMS over every file of the run directory, the reports
     // included, in `sha256sum -c` format (`lab verify` checks it).
-    report::write_all(run_dir, report).map_err(EngineError::io("writing the reports"))?;
-    report::write_sums(run_dir).map_err(EngineError::io("writing SHA256SUMS"))?;
+    report::write_all(run, &run.record(), report)
+        .map_err(EngineError::io("writing the reports"))?;
+    report::write_sums(run.root()).map_err(EngineError::io("writing SHA256SUMS"))?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rundir::RunDir;
 use runtime::{
     ContainerSpec, Docker, LABEL_HELPER, LABEL_KEPT, LABEL_NODE, LABEL_OWNER_PID,
     LABEL_OWNER_START, LABEL_RUN, LABEL_RUNS_DIR, Removed,
@@ -16,6 +17,7 @@ use runtime::{
 use scenario::NodeKind;
 
 use crate::EngineError;
+use crate::grading::{Previous, grade_run, write_report};
 use crate::images::Image;
 use crate::limits::Role;
 use crate::orthanc;
@@ -125,8 +127,8 @@ pub async fn list_runs(
     for c in &containers {
         ids.push(entry(&c.labels));
     }
-    let net_ids: Vec<_> = networks.iter().map(|(_, l)| entry(l)).collect();
-    let vol_ids: Vec<_> = volumes.iter().map(|(_, l)| entry(l)).collect();
+    let net_ids: Vec<_> = networks.iter().map(|n| entry(&n.labels)).collect();
+    let vol_ids: Vec<_> = volumes.iter().map(|v| entry(&v.labels)).collect();
     for (c, id) in containers.iter().zip(ids) {
         let Some(r) = id.and_then(|id| runs.get_mut(&id)) else {
             continue;
@@ -140,14 +142,14 @@ pub async fn list_runs(
             status: c.status.clone(),
         });
     }
-    for ((name, _), id) in networks.iter().zip(net_ids) {
+    for (n, id) in networks.iter().zip(net_ids) {
         if let Some(r) = id.and_then(|id| runs.get_mut(&id)) {
-            r.networks.push(name.clone());
+            r.networks.push(n.name.clone());
         }
     }
-    for ((_, labels), id) in volumes.iter().zip(vol_ids) {
+    for (v, id) in volumes.iter().zip(vol_ids) {
         if let Some(r) = id.and_then(|id| runs.get_mut(&id)) {
-            r.kept |= labels.get(LABEL_KEPT).is_some_and(|v| v == "true");
+            r.kept |= v.labels.get(LABEL_KEPT).is_some_and(|v| v == "true");
         }
     }
     let mut out: Vec<RunStatus> = runs.into_values().collect();
@@ -253,31 +255,17 @@ async fn salvage(
     let Some(runs_dir) = run.runs_dir.as_ref() else {
         return Ok(None);
     };
-    let dir = Path::new(runs_dir).join(&run.run);
-    let scenario_file = dir.join("scenario.yaml");
-    if !scenario_file.is_file() {
+    let dir = RunDir::new(Path::new(runs_dir).join(&run.run));
+    if !dir.scenario().is_file() {
         return Ok(None);
     }
-    let scenario = scenario::load(&scenario_file, &BTreeMap::new())?;
-    save::mkdir(&dir.join("logs"))?;
+    let scenario = scenario::load(&dir.scenario(), &BTreeMap::new())?;
+    save::mkdir(&dir.logs())?;
     for node in &scenario.nodes {
         let container = format!("lab-{}-{}", run.run, node.name);
-        let (inner, dest, max) = match node.kind {
-            NodeKind::Sniffer { .. } => (
-                crate::node::SNIFFER_OUT,
-                dir.join(checks::CAPTURE_FILE),
-                save::MAX_CAPTURE_BYTES,
-            ),
-            NodeKind::Ids { .. } => (
-                crate::node::IDS_OUT,
-                dir.join(checks::IDS_DIR)
-                    .join(&node.name)
-                    .join("alerts.jsonl"),
-                save::MAX_ALERTS_BYTES,
-            ),
-            _ => ("", PathBuf::new(), 0),
-        };
-        if !inner.is_empty() && !dest.exists() {
+        if let Some(out) = crate::node::output(node, &dir)
+            && !out.dest.exists()
+        {
             if docker.is_running(&container).await.unwrap_or(false) {
                 let _ = docker.signal(&container, "SIGTERM").await;
                 let _ = docker
@@ -287,32 +275,34 @@ async fn salvage(
             // The host could not take it: stop, keep the run. Other errors mean the node
             // never wrote the file, or is gone: nothing to save.
             if let Err(e @ (EngineError::Save(_) | EngineError::Io { .. })) =
-                save::copy_out(docker, &container, inner, &dest, max).await
+                save::copy_out(docker, &container, out.inner, &out.dest, out.max).await
             {
                 return Err(e);
             }
         }
-        let log = dir.join("logs").join(format!("{}.log", node.name));
+        let log = dir.node_log(&node.name);
         if !log.exists()
             && let Ok(text) = docker.logs(&container).await
         {
             save::write(&log, text)?;
         }
     }
-    let previous: Option<report::RunReport> = std::fs::read(dir.join("report.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let (started_at, steps) = previous
-        .map(|p| (p.started_at, p.steps))
-        .unwrap_or_default();
-    let mut report = crate::grading::grade_run(&scenario, &dir, run.run.clone(), started_at, steps);
+    let previous = Previous::of(&dir);
+    let mut report = grade_run(
+        &scenario,
+        &dir,
+        &dir.record(),
+        run.run.clone(),
+        previous.started_at,
+        previous.steps,
+    );
     report.error = Some(format!(
         "{reason}; `lab gc` saved the logs and capture it left and removed the run"
     ));
     report.verdict = report::Verdict::Error;
     report.duration_s = run.age_s as f64;
-    crate::grading::write_report(&dir, &report)?;
-    Ok(Some(dir))
+    write_report(&dir, &report)?;
+    Ok(Some(dir.root().to_path_buf()))
 }
 
 /// Removes every run (or every run whose evidence goes to `runs_dir`), by label alone.
@@ -355,7 +345,10 @@ pub async fn expose(
         };
         let container = format!("lab-{run_id}-{}", node.name);
         let addrs = docker.addresses(&container).await?;
-        let Some((_, ip, gw)) = addrs.into_iter().find(|(_, _, gw)| !gw.is_empty()) else {
+        let Some(runtime::Address {
+            ip, gateway: gw, ..
+        }) = addrs.into_iter().find(|a| !a.gateway.is_empty())
+        else {
             continue;
         };
         let labels_of = docker.containers(LABEL_RUN, Some(run_id)).await?;
@@ -395,7 +388,7 @@ pub async fn expose(
             if tokio::time::Instant::now() > deadline
                 || !docker.is_running(&name).await.unwrap_or(false)
             {
-                return Err(EngineError::Setup(format!(
+                return Err(EngineError::Helper(format!(
                     "the web UI forwarder of `{}` did not start: {}",
                     node.name,
                     logs.trim()
@@ -432,34 +425,34 @@ pub async fn capture(
 > {
     let nets = docker.labelled_networks(LABEL_RUN, Some(run_id)).await?;
     if nets.is_empty() {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::NotUp(format!(
             "no network is labelled with run {run_id}\n  fix: `lab status` lists the runs that are up"
         )));
     }
     let chosen = match network {
         Some(n) => nets
             .iter()
-            .find(|(_, l)| l.get(LABEL_NODE).map(String::as_str) == Some(n))
+            .find(|net| net.labels.get(LABEL_NODE).map(String::as_str) == Some(n))
             .ok_or_else(|| {
                 let names: Vec<String> = nets
                     .iter()
-                    .filter_map(|(_, l)| l.get(LABEL_NODE).cloned())
+                    .filter_map(|net| net.labels.get(LABEL_NODE).cloned())
                     .collect();
-                EngineError::Setup(format!(
+                EngineError::NotUp(format!(
                     "run {run_id} has no network `{n}`; it has: {}",
                     names.join(", ")
                 ))
             })?,
         None => &nets[0],
     };
-    let info = docker.network(&chosen.0).await?;
+    let info = docker.network(&chosen.name).await?;
     let bridge = info.bridge.ok_or_else(|| {
-        EngineError::Setup(format!(
+        EngineError::NotUp(format!(
             "network {} has no named bridge to tap (not made by dicom-range?)",
-            chosen.0
+            chosen.name
         ))
     })?;
-    let mut labels = chosen.1.clone();
+    let mut labels = chosen.labels.clone();
     let tag = format!("{:04x}", rand::random::<u16>());
     labels.insert(LABEL_NODE.into(), format!("capture-{tag}"));
     labels.insert(LABEL_HELPER.into(), "capture".into());

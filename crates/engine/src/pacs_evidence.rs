@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use checks::PACS_INSTANCES_DIR;
+use rundir::PACS_INSTANCES_DIR;
 use runtime::Docker;
 
 use crate::EngineError;
@@ -227,13 +227,13 @@ pub(crate) async fn save(
 ) -> Result<(), EngineError> {
     std::fs::create_dir_all(dir).map_err(EngineError::io(format!("creating {}", dir.display())))?;
     let untrusted = |what: String| {
-        EngineError::Setup(format!(
+        EngineError::PacsState(format!(
             "the PACS's answer is not trusted ({what}); its stored-instance evidence was not saved"
         ))
     };
     let mut ids = Vec::new();
     for (file, path) in [
-        ("instances.json", "/instances"),
+        (rundir::PACS_INSTANCES_FILE, "/instances"),
         ("system.json", "/system"),
         ("statistics.json", "/statistics"),
     ] {
@@ -262,7 +262,7 @@ pub(crate) async fn save(
             .exec(container, &cmd, Duration::from_secs(60))
             .await?;
         if out.exit_code != 0 {
-            return Err(EngineError::Setup(format!(
+            return Err(EngineError::PacsState(format!(
                 "reading the stored instances failed (exit {}): {}",
                 out.exit_code,
                 preview(out.stderr.trim())
@@ -288,24 +288,19 @@ pub(crate) async fn save(
                     Err(e) => kept_error = Some(e.to_string()),
                 }
             }
-            let t = &inst.tags;
-            let mut entry = serde_json::json!({
-                "id": inst.id,
-                "PatientName": t["PatientName"],
-                "PatientID": t["PatientID"],
-                "SOPInstanceUID": t["SOPInstanceUID"],
+            let text = |k: &str| inst.tags[k].as_str().map(str::to_string);
+            tags.push(rundir::StoredInstance {
+                id: inst.id,
+                patient_name: text("PatientName"),
+                patient_id: text("PatientID"),
+                sop_instance_uid: text("SOPInstanceUID"),
+                first_frame_sha256: inst.first_frame_sha256,
+                file_not_kept: kept_error,
             });
-            if let Some(frame) = inst.first_frame_sha256 {
-                entry["FirstFrameSha256"] = serde_json::json!(frame);
-            }
-            if let Some(e) = kept_error {
-                entry["file_not_kept"] = serde_json::json!(e);
-            }
-            tags.push(entry);
         }
     }
     write_new(
-        &dir.join("tags.json"),
+        &dir.join(rundir::PACS_TAGS_FILE),
         serde_json::to_string_pretty(&tags)
             .expect("json")
             .as_bytes(),
@@ -323,7 +318,7 @@ pub(crate) async fn save(
         files.insert(path.clone(), serde_json::json!(out.exit_code == 0));
     }
     write_new(
-        &dir.join("files.json"),
+        &dir.join(rundir::PACS_FILES_FILE),
         serde_json::to_string_pretty(&files)
             .expect("json")
             .as_bytes(),
@@ -338,7 +333,7 @@ async fn get(docker: &Docker, container: &str, path: &str) -> Result<String, Eng
         .exec(container, &curl(path, 10), Duration::from_secs(15))
         .await?;
     if out.exit_code != 0 {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::PacsState(format!(
             "GET {path} failed (curl exit {})",
             out.exit_code
         )));
@@ -445,7 +440,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let target = dir.join("target");
         std::os::unix::fs::symlink(&target, dir.join("tags.json")).unwrap();
-        assert!(write_new(&dir.join("tags.json"), b"x").is_err());
+        assert!(write_new(&dir.join(rundir::PACS_TAGS_FILE), b"x").is_err());
         assert!(!target.exists(), "the link was followed");
         write_new(&dir.join("new.json"), b"[]").unwrap();
         assert!(write_new(&dir.join("new.json"), b"again").is_err());

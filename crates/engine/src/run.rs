@@ -12,13 +12,14 @@ mod ready;
 mod steps;
 mod up;
 
-pub(crate) use steps::{ATTACKER_CAPTURES_DIR, step_target};
+pub(crate) use steps::step_target;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use report::{RunReport, StepRecord, Verdict};
+use rundir::RunDir;
 use runtime::{Docker, Removed};
 use scenario::Scenario;
 
@@ -76,23 +77,21 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     // SIGINT and SIGTERM are the caller's (`opts.shutdown`): every phase turns them into
     // exit 2 with the evidence saved, instead of the default (die, leaving the lab up).
     let signals = &opts.shutdown;
-    let not_started = |s: &str, phase: &str| {
-        EngineError::Setup(format!("interrupted by {s} {phase}; nothing was started"))
-    };
+    let not_started = |signal, when| EngineError::NotStarted { signal, when };
     if let Some(s) = signals.last() {
-        return Err(not_started(s, "before the run began"));
+        return Err(not_started(s, "before the run began; nothing was started"));
     }
     let docker = Docker::connect().await?;
     let needed = images::needed_by(scenario);
     tokio::select! {
         r = images::ensure(&docker, &needed, opts.progress, false) => { r?; }
-        s = signals.wait(1) => return Err(not_started(s, "while building images")),
+        s = signals.wait(1) => return Err(not_started(s, "while building images; nothing was started")),
     }
     // Names and subnets are chosen under a host-wide lock, held until the run's networks
     // exist: many `lab` processes starting at once never pick the same.
     let lock = tokio::select! {
         l = PlanLock::acquire() => l?,
-        s = signals.wait(1) => return Err(not_started(s, "while planning")),
+        s = signals.wait(1) => return Err(not_started(s, "while planning; nothing was started")),
     };
     let plan = plan_unique(&docker, scenario, &opts.runs_dir).await?;
     let mut run = Run::new(docker, plan, scenario, opts, lock)?;
@@ -122,13 +121,8 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     }
 
     let steps = std::mem::take(&mut run.steps);
-    let mut report = grade_run(
-        scenario,
-        &run.run_dir,
-        run.plan.id.clone(),
-        started_at,
-        steps,
-    );
+    let (dir, id) = (&run.dir, run.plan.id.clone());
+    let mut report = grade_run(scenario, dir, &dir.record(), id, started_at, steps);
     report.duration_s = started.elapsed().as_secs_f64();
     if let Some(e) = error {
         report.error = Some(e);
@@ -137,7 +131,7 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     let (report, kept) = finish::save_and_end(&run, report, opts).await;
     Ok(RunResult {
         report,
-        run_dir: run.run_dir.clone(),
+        run_dir: run.dir.root().to_path_buf(),
         kept,
     })
 }
@@ -154,8 +148,12 @@ async fn plan_unique(
         .iter()
         .filter_map(|b| suffix_of(b))
         .collect();
-    for (_, labels) in docker.labelled_networks(runtime::LABEL_RUN, None).await? {
-        taken.extend(labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));
+    for net in docker.labelled_networks(runtime::LABEL_RUN, None).await? {
+        taken.extend(
+            net.labels
+                .get(runtime::LABEL_RUN)
+                .and_then(|r| suffix_of(r)),
+        );
     }
     for c in docker.containers(runtime::LABEL_RUN, None).await? {
         taken.extend(c.labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));
@@ -179,7 +177,7 @@ pub(crate) struct Run<'a> {
     pub(crate) docker: Docker,
     pub(crate) plan: RunPlan,
     scenario: &'a Scenario,
-    pub(crate) run_dir: PathBuf,
+    pub(crate) dir: RunDir,
     progress: Progress,
     steps: Vec<StepRecord>,
     /// Sniffer and IDS nodes started so far (their evidence is copied out at the end).
@@ -203,16 +201,16 @@ impl<'a> Run<'a> {
         opts: &RunOptions,
         lock: PlanLock,
     ) -> Result<Run<'a>, EngineError> {
-        let run_dir = opts.runs_dir.join(&plan.id);
-        save::mkdir(&run_dir.join("logs"))?;
-        save::write(&run_dir.join("scenario.yaml"), &scenario.resolved_text)?;
+        let dir = RunDir::new(opts.runs_dir.join(&plan.id));
+        save::mkdir(&dir.logs())?;
+        save::write(&dir.scenario(), &scenario.resolved_text)?;
         opts.progress
-            .phase(&format!("run {} -> {}", plan.id, run_dir.display()));
+            .phase(&format!("run {} -> {}", plan.id, dir.root().display()));
         Ok(Run {
             docker,
             plan,
             scenario,
-            run_dir,
+            dir,
             progress: opts.progress,
             steps: Vec::new(),
             taps_started: Vec::new(),

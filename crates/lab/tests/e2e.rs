@@ -104,13 +104,34 @@ fn plaintext_store_passes_and_leaves_nothing_running() {
     let run_id = r["run_id"].as_str().unwrap();
     assert_eq!(leftovers(run_id), "", "objects of {run_id} remain");
 
-    // Grading again offline, from the evidence alone, gives the same verdict.
+    // Grading again offline, from the evidence alone, gives the same verdict, written
+    // beside the run's own record: its report and SHA256SUMS are not rewritten, and `lab
+    // verify` still checks what the run saved.
+    let sums_before = std::fs::read(run.join("SHA256SUMS")).unwrap();
+    let report_before = std::fs::read(run.join("report.json")).unwrap();
     let again = lab().arg("report").arg(&run).output().unwrap();
     assert_eq!(
         again.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&again.stdout)
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("regrade"));
+    assert_eq!(std::fs::read(run.join("SHA256SUMS")).unwrap(), sums_before);
+    assert_eq!(
+        std::fs::read(run.join("report.json")).unwrap(),
+        report_before
+    );
+    let regraded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("regrade/report.json")).unwrap()).unwrap();
+    assert_eq!(regraded["verdict"], r["verdict"]);
+    assert_eq!(regraded["checks"], r["checks"]);
+    let verify = lab().arg("verify").arg(&run).output().unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
     );
 
     // Grading a hostile capture (sequences nested 10,000 deep) ends in a verdict with the
@@ -127,7 +148,7 @@ fn plaintext_store_passes_and_leaves_nothing_running() {
         hostile.status,
         String::from_utf8_lossy(&hostile.stderr)
     );
-    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let html = std::fs::read_to_string(run.join("regrade/report.html")).unwrap();
     assert!(
         html.contains("nest deeper than 64"),
         "no nesting issue in report.html"

@@ -323,7 +323,7 @@ fn an_ids_folder_that_cannot_be_made_does_not_stop_the_rest_of_the_evidence() {
     );
     lab_run.wait_for("==> run ", 120);
     let id = run_id_in(&lab_run.seen);
-    std::fs::write(dir.join(&id).join(checks::IDS_DIR), "in the way").unwrap();
+    std::fs::write(dir.join(&id).join(rundir::IDS_DIR), "in the way").unwrap();
     let (code, out, err) = lab_run.finish();
     let stdout = String::from_utf8_lossy(&out);
     assert_eq!(code, Some(2), "{stdout}\n{err}");

@@ -6,6 +6,11 @@
 //! from its own minimum to maximum (MONOCHROME1 inverted), JPEG Baseline decoded. Other
 //! encodings get a caption that says why there is no picture. Each preview is at most
 //! [`MAX_SIDE`] pixels on its longer side and PNG-encoded; at most [`MAX_IMAGES`] per run.
+//!
+//! Decoded here with jpeg-decoder rather than dicom-pixeldata: with its default features
+//! that crate adds 58 crates to the build (the `image` crate's AVIF encoder and OpenEXR
+//! among them) for codecs a preview does not show, and windowing, downscaling, the size
+//! bounds and the PNG would stay ours anyway.
 
 use std::path::Path;
 
@@ -31,14 +36,14 @@ pub struct StoredImage {
 /// The previews of a run directory's kept files, PACS by PACS, file by file (sorted).
 pub fn stored_images(run_dir: &Path) -> Vec<StoredImage> {
     let mut files = Vec::new();
-    let pacs = run_dir.join(checks::PACS_DIR);
+    let pacs = run_dir.join(rundir::PACS_DIR);
     let Ok(nodes) = std::fs::read_dir(&pacs) else {
         return Vec::new();
     };
     let mut nodes: Vec<_> = nodes.flatten().map(|e| e.path()).collect();
     nodes.sort();
     for node in nodes {
-        let Ok(entries) = std::fs::read_dir(node.join(checks::PACS_INSTANCES_DIR)) else {
+        let Ok(entries) = std::fs::read_dir(node.join(rundir::PACS_INSTANCES_DIR)) else {
             continue;
         };
         let mut these: Vec<_> = entries

@@ -18,20 +18,19 @@ mod sums;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use html::html;
 pub use images::{MAX_IMAGES, StoredImage, stored_images};
 pub use junit::{RUN_TESTCASE, junit};
+pub use rundir::SUMS_FILE;
 pub use sarif::{RUN_DIR_BASE, SARIF_SCHEMA_URI, sarif, sarif_with_lines};
 pub use scores::{CheckScore, ScoreRow, scores_csv, scores_junit, spreadsheet_cell};
 #[doc(hidden)]
 pub use sums::fuzzing as sums_fuzzing;
-pub use sums::{MAX_SUMS_BYTES, SUMS_FILE, Verification, evidence_files, verify_sums, write_sums};
+pub use sums::{MAX_SUMS_BYTES, Verification, evidence_files, verify_sums, write_sums};
 
-/// The files [`write_all`] writes into a run directory.
-pub const REPORT_FILES: &[&str] = &["report.json", "junit.xml", "report.sarif", "report.html"];
+pub use rundir::{REPORT_FILES, RunDir, StepRecord};
 
 use checks::{CheckResult, Outcome};
 use serde::{Deserialize, Serialize};
@@ -70,24 +69,6 @@ impl Verdict {
             Verdict::Pass
         }
     }
-}
-
-/// One step of the lab as it ran.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub index: usize,
-    /// The step's id in the lab (`step-<index>` when the lab gives none).
-    #[serde(default)]
-    pub id: String,
-    pub node: String,
-    pub action: String,
-    pub ok: bool,
-    pub exit_code: i64,
-    pub elapsed_ms: u64,
-    /// The agent's JSON result line, when it printed one.
-    pub result: Option<serde_json::Value>,
-    /// Why it failed, in words.
-    pub error: Option<String>,
 }
 
 /// `report.json`.
@@ -213,33 +194,32 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
     out
 }
 
-/// Writes every report of a run into its directory: `report.json`, `junit.xml`,
-/// `report.sarif` and `report.html`. What the HTML and SARIF need besides the report is
-/// loaded from the run directory: the capture (`capture.pcapng`, decoded by `wire`) and
-/// the resolved lab file (`scenario.yaml`), and the stored files the engine kept
-/// (`pacs/<node>/instances/`, previewed); any may be missing, the pages say so.
+/// Writes every report of a run into `out` (the run directory itself, or its `regrade/`):
+/// `report.json`, `junit.xml`, `report.sarif` and `report.html`. What the HTML and SARIF
+/// need besides the report is loaded from the run directory: the capture (decoded by
+/// `wire`), the resolved lab file, and the stored files the engine kept (previewed); any
+/// may be missing, the pages say so.
 ///
 /// The `evidence` list written to `report.json` leaves out the generated reports (they
 /// are outputs, not evidence), so that regenerating a run gives the same document. The
-/// caller writes `SHA256SUMS` afterwards ([`write_sums`]), over every file.
-pub fn write_all(run_dir: &Path, report: &RunReport) -> std::io::Result<()> {
+/// caller writes `SHA256SUMS` afterwards ([`write_sums`]), over every file of a run's own
+/// record.
+pub fn write_all(run: &RunDir, out: &rundir::Outputs, report: &RunReport) -> std::io::Result<()> {
     let mut report = report.clone();
-    report
-        .evidence
-        .retain(|f| !REPORT_FILES.contains(&f.as_str()) && f != SUMS_FILE);
-    let capture = run_dir.join(checks::CAPTURE_FILE);
+    report.evidence.retain(|f| RunDir::is_evidence(f));
+    let capture = run.capture();
     let analysis = capture
         .exists()
         .then(|| wire::analyze_file(&capture).ok())
         .flatten();
-    let scenario_text = std::fs::read_to_string(run_dir.join("scenario.yaml")).ok();
-    let scenario = scenario::load(&run_dir.join("scenario.yaml"), &BTreeMap::new()).ok();
+    let scenario_text = std::fs::read_to_string(run.scenario()).ok();
+    let scenario = scenario::load(&run.scenario(), &BTreeMap::new()).ok();
 
+    std::fs::create_dir_all(out.dir())?;
     let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
-    write_in(run_dir, "report.json", &json)?;
-    write_in(
-        run_dir,
-        "junit.xml",
+    write_atomic(&out.report(), &json)?;
+    write_atomic(
+        &out.file(rundir::JUNIT_FILE),
         junit(std::slice::from_ref(&report)).as_bytes(),
     )?;
     let lines = |_: &RunReport, c: &CheckResult| {
@@ -247,10 +227,10 @@ pub fn write_all(run_dir: &Path, report: &RunReport) -> std::io::Result<()> {
     };
     let sarif = sarif_with_lines(std::slice::from_ref(&report), &lines);
     let sarif = serde_json::to_vec_pretty(&sarif).map_err(std::io::Error::other)?;
-    write_in(run_dir, "report.sarif", &sarif)?;
-    let images = stored_images(run_dir);
+    write_atomic(&out.file(rundir::SARIF_FILE), &sarif)?;
+    let images = stored_images(run.root());
     let page = html(&report, analysis.as_ref(), scenario.as_ref(), &images);
-    write_in(run_dir, "report.html", page.as_bytes())?;
+    write_atomic(&out.file(rundir::HTML_FILE), page.as_bytes())?;
     Ok(())
 }
 
@@ -264,10 +244,6 @@ fn check_line(text: &str, id: &str) -> Option<u64> {
                 .unwrap_or(false)
         })
         .map(|i| i as u64 + 1)
-}
-
-fn write_in(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    atomic::write_atomic(&dir.join(name), bytes)
 }
 
 #[cfg(test)]

@@ -8,8 +8,7 @@ use std::path::{Component, Path};
 
 use sha2::{Digest, Sha256};
 
-/// The checksum file, at the top of a run directory.
-pub const SUMS_FILE: &str = "SHA256SUMS";
+use rundir::SUMS_FILE;
 
 /// Every regular file under `run_dir` except `SHA256SUMS`, as sorted `/`-separated
 /// relative paths. Symbolic links are not followed nor listed.

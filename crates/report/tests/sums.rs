@@ -9,7 +9,7 @@ use common::plaintext_run;
 #[test]
 fn reports_and_sums_cover_the_run_and_verify() {
     let (dir, r) = plaintext_run("sums");
-    report::write_all(&dir, &r).unwrap();
+    common::write_record(&dir, &r).unwrap();
     for f in report::REPORT_FILES {
         assert!(dir.join(f).exists(), "{f} written");
     }
@@ -34,7 +34,7 @@ fn reports_and_sums_cover_the_run_and_verify() {
     assert!(v.unlisted.is_empty(), "{v:?}");
 
     // GNU coreutils agrees with the format.
-    if common::have("sha256sum") {
+    if !common::missing("sha256sum", "apt-get install coreutils") {
         let out = Command::new("sha256sum")
             .args(["-c", "--quiet", report::SUMS_FILE])
             .current_dir(&dir)
@@ -51,7 +51,7 @@ fn reports_and_sums_cover_the_run_and_verify() {
     let json1 = std::fs::read(dir.join("report.json")).unwrap();
     let mut again = r.clone();
     again.evidence = report::evidence_files(&dir).unwrap();
-    report::write_all(&dir, &again).unwrap();
+    common::write_record(&dir, &again).unwrap();
     assert_eq!(json1, std::fs::read(dir.join("report.json")).unwrap());
     let doc: serde_json::Value = serde_json::from_slice(&json1).unwrap();
     let evidence: Vec<&str> = doc["evidence"]
@@ -92,7 +92,7 @@ fn write_all_without_capture_or_scenario_still_writes_every_report() {
     let (dir, r) = plaintext_run("sums-bare");
     std::fs::remove_file(dir.join("capture.pcapng")).unwrap();
     std::fs::remove_file(dir.join("scenario.yaml")).unwrap();
-    report::write_all(&dir, &r).unwrap();
+    common::write_record(&dir, &r).unwrap();
     let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(page.contains("no sequence to draw"));
     assert!(page.contains("no topology to draw"));
@@ -107,7 +107,7 @@ fn write_all_without_capture_or_scenario_still_writes_every_report() {
 #[test]
 fn verify_never_reads_through_symbolic_links_and_bounds_the_sums_file() {
     let (dir, r) = plaintext_run("sums-links");
-    report::write_all(&dir, &r).unwrap();
+    common::write_record(&dir, &r).unwrap();
     std::os::unix::fs::symlink("/dev/zero", dir.join("zero")).unwrap();
     std::os::unix::fs::symlink("/etc", dir.join("etc")).unwrap();
     let sums = format!(

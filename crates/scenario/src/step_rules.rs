@@ -11,11 +11,10 @@ pub const STUDY_MODALITIES: &[&str] = &["XA", "CT", "MR", "CR", "US"];
 
 use serde_json::Value;
 
+use crate::context::{Ctx, one_line_text, or_none, reference, valid_name};
 use crate::error::did_you_mean;
+use crate::model::{Action, Node, NodeKind, Step, StepExpect, Study, Syntax};
 use crate::raw::RawStep;
-use crate::validate::{
-    Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Syntax, one_line_text, reference,
-};
 
 /// The `with:` key of `arp-spoof` naming the node whose ARP cache is poisoned (the engine
 /// resolves it to an address).
@@ -324,7 +323,7 @@ pub(crate) fn step(
         }
     };
     let id = match &s.id {
-        Some(id) if crate::validate::valid_name(&id.value) => id.value.clone(),
+        Some(id) if valid_name(&id.value) => id.value.clone(),
         Some(id) => {
             cx.at(
                 id.referenced,
@@ -537,10 +536,7 @@ fn actor_fits(
                             "{here}: the victim `{v}` is not a modality or PACS node of the lab"
                         ),
                     )
-                    .hint = Some(format!(
-                        "nodes are: {}",
-                        crate::validate::or_none(node_names)
-                    ));
+                    .hint = Some(format!("nodes are: {}", or_none(node_names)));
                 }
             }
         }

@@ -22,7 +22,31 @@ use crate::limits::{NodeBudget, Role};
 use crate::pki::{Identity, RunCa};
 
 pub(crate) use attacker::{ATTACKER_CAPTURE, passdb_name};
-pub(crate) use tap::{IDS_OUT, SNIFFER_OUT};
+
+/// A file a node writes inside its container that is evidence, and where the run
+/// directory keeps it (copied out, at most `max` bytes, once the node has stopped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Output {
+    pub inner: &'static str,
+    pub dest: std::path::PathBuf,
+    pub max: u64,
+}
+
+/// The evidence file `node` writes, if its kind writes one: a sniffer's capture, an
+/// IDS's alerts, an attacker `sniff` daemon's own capture.
+pub(crate) fn output(node: &Node, run: &rundir::RunDir) -> Option<Output> {
+    match &node.kind {
+        NodeKind::Sniffer { .. } | NodeKind::Ids { .. } => Some(tap::output(node, run)),
+        NodeKind::Attacker {
+            daemon: Some(d), ..
+        } if d.action == "sniff" => Some(Output {
+            inner: ATTACKER_CAPTURE,
+            dest: run.join(&rundir::RunDir::attacker_capture(&node.name)),
+            max: crate::save::MAX_CAPTURE_BYTES,
+        }),
+        _ => None,
+    }
+}
 
 /// Where a lab-agent node (a TLS modality, an attacker's nmap lists) finds its files.
 pub(crate) const AGENT_FILES_DIR: &str = "/etc/lab-agent";

@@ -4,14 +4,31 @@
 
 use scenario::{Node, NodeKind};
 
-use super::{Context, NodeSpec, Placement, Ready};
+use super::{Context, NodeSpec, Output, Placement, Ready};
 use crate::images::Image;
-use crate::limits;
+use crate::{limits, save};
 
 /// Where the sniffer writes inside its container; copied out after it stops.
-pub(crate) const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
+const SNIFFER_OUT: &str = "/evidence/capture.pcapng";
 /// Where the IDS appends its alerts inside its container.
-pub(crate) const IDS_OUT: &str = "/evidence/alerts.jsonl";
+const IDS_OUT: &str = "/evidence/alerts.jsonl";
+
+/// A tap's evidence: the sniffer's capture, or the IDS's alerts.
+pub(super) fn output(node: &Node, run: &rundir::RunDir) -> Output {
+    if matches!(node.kind, NodeKind::Ids { .. }) {
+        Output {
+            inner: IDS_OUT,
+            dest: run.ids_alerts(&node.name),
+            max: save::MAX_ALERTS_BYTES,
+        }
+    } else {
+        Output {
+            inner: SNIFFER_OUT,
+            dest: run.capture(),
+            max: save::MAX_CAPTURE_BYTES,
+        }
+    }
+}
 
 pub(super) fn spec(cx: &Context, node: &Node) -> NodeSpec {
     let (NodeKind::Sniffer { tap } | NodeKind::Ids { tap }) = &node.kind else {

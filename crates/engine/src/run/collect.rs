@@ -2,16 +2,14 @@
 //! state (read on its own loopback), the taps' capture and alerts, attacker daemons'
 //! captures, every node's log and the step results.
 
-use std::path::Path;
 use std::time::Duration;
 
-use checks::{CAPTURE_FILE, IDS_DIR, PACS_DIR};
+use rundir::RunDir;
 use scenario::NodeKind;
 
 use super::Run;
-use super::steps::ATTACKER_CAPTURES_DIR;
 use crate::EngineError;
-use crate::node::{ATTACKER_CAPTURE, IDS_OUT, SNIFFER_OUT};
+use crate::node::{self, Output};
 use crate::{pacs_evidence, save};
 
 impl Run<'_> {
@@ -40,7 +38,7 @@ impl Run<'_> {
             // logs are read (and before the taps, which then see their last packets).
             for node in &nodes {
                 if let NodeKind::Attacker {
-                    daemon: Some(d), ..
+                    daemon: Some(_), ..
                 } = &node.kind
                 {
                     let container = this.plan.container(&node.name);
@@ -52,19 +50,10 @@ impl Run<'_> {
                             .await;
                     }
                     // An attacker's own capture is evidence too: what reached it, whole.
-                    if d.action == "sniff" {
-                        let dest = this
-                            .run_dir
-                            .join(ATTACKER_CAPTURES_DIR)
-                            .join(format!("{}.pcapng", node.name));
-                        let saved = save::copy_out(
-                            &this.docker,
-                            &container,
-                            ATTACKER_CAPTURE,
-                            &dest,
-                            save::MAX_CAPTURE_BYTES,
-                        )
-                        .await;
+                    if let Some(out) = node::output(node, &this.dir) {
+                        let saved =
+                            save::copy_out(&this.docker, &container, out.inner, &out.dest, out.max)
+                                .await;
                         if let Err(e) = saved {
                             problems.push(format!("capture of attacker `{}`: {e}", node.name));
                         }
@@ -77,26 +66,9 @@ impl Run<'_> {
                 }
                 // One tap's failure (its folder cannot be made, the disk is full) is a
                 // problem of its own: the other taps and the logs are still saved.
-                let saved = match &node.kind {
-                    NodeKind::Sniffer { .. } => {
-                        this.save_tap_output(
-                            &node.name,
-                            SNIFFER_OUT,
-                            &this.run_dir.join(CAPTURE_FILE),
-                            save::MAX_CAPTURE_BYTES,
-                        )
-                        .await
-                    }
-                    NodeKind::Ids { .. } => {
-                        let dest = this
-                            .run_dir
-                            .join(IDS_DIR)
-                            .join(&node.name)
-                            .join("alerts.jsonl");
-                        this.save_tap_output(&node.name, IDS_OUT, &dest, save::MAX_ALERTS_BYTES)
-                            .await
-                    }
-                    _ => Ok(()),
+                let saved = match node::output(node, &this.dir) {
+                    Some(out) => this.save_tap_output(&node.name, &out).await,
+                    None => Ok(()),
                 };
                 if let Err(e) = saved {
                     problems.push(format!("evidence of `{}`: {e}", node.name));
@@ -110,24 +82,20 @@ impl Run<'_> {
         for node in &nodes {
             let container = self.plan.container(&node.name);
             if let Ok(logs) = self.docker.logs(&container).await {
-                let dest = self.run_dir.join("logs").join(format!("{}.log", node.name));
+                let dest = self.dir.node_log(&node.name);
                 if let Err(e) = save::write(&dest, logs) {
                     problems.push(format!("log of `{}`: {e}", node.name));
                 }
             }
         }
-        let steps_log: String = self
-            .steps
-            .iter()
-            .map(|s| format!("{}\n", serde_json::to_string(s).unwrap_or_default()))
-            .collect();
-        if let Err(e) = save::write(&self.run_dir.join("logs").join("steps.jsonl"), steps_log) {
+        let steps_log = RunDir::steps_text(&self.steps);
+        if let Err(e) = save::write(&self.dir.steps(), steps_log) {
             problems.push(format!("step results: {e}"));
         }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(EngineError::Setup(problems.join("; ")))
+            Err(EngineError::EvidenceLost(problems))
         }
     }
 
@@ -146,20 +114,14 @@ impl Run<'_> {
         pacs_evidence::save(
             &self.docker,
             &self.plan.container(node),
-            &self.run_dir.join(PACS_DIR).join(node),
+            &self.dir.pacs(node),
             &file_checks,
         )
         .await
     }
 
     /// Stops a tap node (it flushes on SIGTERM) and copies its output file out.
-    async fn save_tap_output(
-        &self,
-        node: &str,
-        inner: &str,
-        dest: &Path,
-        max: u64,
-    ) -> Result<(), EngineError> {
+    async fn save_tap_output(&self, node: &str, out: &Output) -> Result<(), EngineError> {
         let container = self.plan.container(node);
         // Let the last segments of the exchange (FIN, final ACKs) reach the capture.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -171,12 +133,12 @@ impl Run<'_> {
                 .await?
                 .is_none()
             {
-                return Err(EngineError::Setup(
+                return Err(EngineError::EvidenceLost(vec![
                     "it did not stop within 15 s of SIGTERM".into(),
-                ));
+                ]));
             }
         }
-        save::copy_out(&self.docker, &container, inner, dest, max).await?;
+        save::copy_out(&self.docker, &container, out.inner, &out.dest, out.max).await?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use report::StepRecord;
+use rundir::RunDir;
 use scenario::{Action, NodeKind};
 
 use protocol::command::TlsArgs;
@@ -17,11 +18,6 @@ use super::{Run, STEP_LIMIT};
 use crate::EngineError;
 use crate::node::{AGENT_FILES_DIR, ATTACKER_CAPTURE, passdb_name};
 use crate::{orthanc, save, tools};
-
-/// Where an attacker's own captures are saved in the run directory (`<node>.pcapng`).
-pub(crate) const ATTACKER_CAPTURES_DIR: &str = "captures";
-/// Where the raw output of attack tools (nmap's XML) is saved in the run directory.
-const ATTACKS_DIR: &str = "attacks";
 
 impl Run<'_> {
     /// Runs `step` and records it; false when it did not end as the lab expects.
@@ -46,7 +42,7 @@ impl Run<'_> {
         let met = self.limits_met(failed).await;
         if !met.is_empty() {
             let words: Vec<String> = met.into_iter().map(|(_, w)| w).collect();
-            return Err(EngineError::Setup(words.join("; ")));
+            return Err(EngineError::NodesFailed(words));
         }
         if unexpected {
             // Later steps may depend on this one; the checks say what it cost.
@@ -98,8 +94,13 @@ impl Run<'_> {
                 self.address_of(step.action.target()).await?,
             ));
         }
-        let command = protocol::step::step_command(step.action.verb(), &target, with)
-            .map_err(|e| EngineError::Setup(format!("step {} ({}): {e}", step.index, step.id)))?;
+        let command =
+            protocol::step::step_command(step.action.verb(), &target, with).map_err(|source| {
+                EngineError::StepCommand {
+                    step: format!("step {} ({})", step.index, step.id),
+                    source,
+                }
+            })?;
         let cmd = command.to_argv();
         let verb = step.action.verb();
         self.progress.phase(&format!(
@@ -290,13 +291,12 @@ impl Run<'_> {
         }
         let cmd = tools::nmap_cmd(verb, host, orthanc::DICOM_PORT, &args);
         let (out, _) = self.exec_step(step, &cmd, t0, true).await?;
-        let dir = self.run_dir.join(ATTACKS_DIR);
-        save::mkdir(&dir)?;
-        let file = format!("{}.nmap.xml", step.id);
-        save::write(&dir.join(&file), &out.stdout)?;
+        let file = RunDir::nmap_xml(&step.id);
+        save::mkdir(&self.dir.join(rundir::ATTACKS_DIR))?;
+        save::write(&self.dir.join(&file), &out.stdout)?;
         let target = format!("{to}:{}", orthanc::DICOM_PORT);
         let mut result = tools::nmap_result(verb, &target, &out.stdout);
-        result[keys::EVIDENCE] = serde_json::json!(format!("{ATTACKS_DIR}/{file}"));
+        result[keys::EVIDENCE] = serde_json::json!(file);
         let said = Outcome::of(&result);
         let ok = out.exit_code == 0 && said.ok == Some(true);
         let error = said.error.or_else(|| {
@@ -325,8 +325,8 @@ impl Run<'_> {
         ));
         // The sniffer flushes its file every 200 ms.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let rel = format!("{ATTACKER_CAPTURES_DIR}/{}.{}.pcapng", step.node, step.id);
-        let path = self.run_dir.join(&rel);
+        let rel = RunDir::harvest_capture(&step.node, &step.id);
+        let path = self.dir.join(&rel);
         save::copy_out(
             &self.docker,
             &self.plan.container(&step.node),
@@ -374,7 +374,7 @@ impl Run<'_> {
             .next()
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| {
-                EngineError::Setup(format!(
+                EngineError::NotReady(format!(
                     "cannot find the address of node `{node}` (getent exit {}): {}",
                     out.exit_code,
                     out.stderr.trim()
