@@ -9,7 +9,15 @@ pub fn emit<T: Serialize + ?Sized>(line: &T) {
     let mut out = std::io::stdout().lock();
     let _ = match serde_json::to_string(line) {
         Ok(text) => writeln!(out, "{text}"),
-        Err(e) => writeln!(out, "{{\"event\":\"error\",\"error\":\"{e}\"}}"),
+        Err(e) => writeln!(
+            out,
+            "{}",
+            protocol::result::to_line(&protocol::result::ErrorEvent {
+                error: format!("cannot print a result line: {e}"),
+                event: protocol::result::tags::Error,
+                ok: None,
+            })
+        ),
     };
     let _ = out.flush();
 }
