@@ -992,20 +992,6 @@ pub enum FindLevel {
     Series,
 }
 
-impl std::str::FromStr for FindLevel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "patient" => Ok(FindLevel::Patient),
-            "study" => Ok(FindLevel::Study),
-            "series" => Ok(FindLevel::Series),
-            other => Err(format!(
-                "unknown level '{other}': use patient, study or series"
-            )),
-        }
-    }
-}
-
 impl FindLevel {
     pub fn code(self) -> &'static str {
         match self {
@@ -1280,8 +1266,8 @@ pub struct RetrieveReport {
     pub subops: SubOps,
     /// Pending responses read before the final one.
     pub pending: u32,
-    /// C-GET: each instance received, as JSON (UIDs, transfer syntax, bytes, file).
-    pub received: Vec<serde_json::Value>,
+    /// C-GET: each instance received (UIDs, transfer syntax, bytes, file).
+    pub received: Vec<protocol::result::ReceivedInstance>,
     pub error: Option<AgentError>,
     pub tls: Option<TlsInfo>,
 }
@@ -1380,20 +1366,15 @@ where
     } else {
         (0xC000, None, Some("C-STORE-RQ without a data set".into()))
     };
-    let mut item = serde_json::json!({
-        "sop_class_uid": class,
-        "sop_instance_uid": instance,
-        "transfer_syntax_uid": ts,
-        "bytes": bytes,
-        "status": status,
+    report.received.push(protocol::result::ReceivedInstance {
+        bytes: bytes as u64,
+        error,
+        file,
+        sop_class_uid: class.clone(),
+        sop_instance_uid: instance.clone(),
+        status,
+        transfer_syntax_uid: ts.clone(),
     });
-    if let Some(f) = file {
-        item["file"] = serde_json::json!(f);
-    }
-    if let Some(e) = error {
-        item["error"] = serde_json::json!(e);
-    }
-    report.received.push(item);
     let rsp = dimse::response(
         command::C_STORE_RSP,
         msg_id,
@@ -1549,6 +1530,16 @@ pub fn retrieve_status_name(status: u16) -> &'static str {
         0xA801 => "Refused: move destination unknown",
         0xB000 => "Warning: sub-operations complete, one or more failures",
         s => status_name(s),
+    }
+}
+
+impl From<protocol::FindLevel> for FindLevel {
+    fn from(l: protocol::FindLevel) -> Self {
+        match l {
+            protocol::FindLevel::Patient => FindLevel::Patient,
+            protocol::FindLevel::Study => FindLevel::Study,
+            protocol::FindLevel::Series => FindLevel::Series,
+        }
     }
 }
 

@@ -117,7 +117,7 @@ pub fn ids(data: &[u8]) -> u64 {
     let Some((&mode, rest)) = data.split_first() else {
         return 0;
     };
-    let emit: fn(&serde_json::Value) = |_| {};
+    let emit: fn(&protocol::result::Alert) = |_| {};
     let window = Duration::from_secs(60);
     let sink = || {
         AlertSink::new(

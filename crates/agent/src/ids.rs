@@ -27,7 +27,7 @@
 //! each rule tracks at most [`MAX_SOURCES`] sources and [`MAX_TIMES`] times per source.
 
 use anyhow::{Context, Result, anyhow};
-use serde_json::{Value, json};
+use protocol::result::AlertDetail;
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -83,25 +83,27 @@ pub struct Alert {
     pub count: usize,
     pub first: f64,
     pub last: f64,
-    /// Rule-specific details (target, reason, keyword).
-    pub detail: serde_json::Map<String, Value>,
+    /// Rule-specific details (target, called AE title, keyword, preamble).
+    pub detail: AlertDetail,
 }
 
 impl Alert {
-    pub fn to_json(&self, window: Duration) -> Value {
-        let mut v = json!({
-            "event": "alert",
-            "rule": self.rule,
-            "source": self.source,
-            "count": self.count,
-            "first": self.first,
-            "last": self.last,
-            "window_secs": window.as_secs_f64(),
-        });
-        for (k, x) in &self.detail {
-            v[k] = x.clone();
+    /// The alert's JSON line.
+    pub fn to_line(&self, window: Duration) -> protocol::result::Alert {
+        let d = self.detail.clone();
+        protocol::result::Alert {
+            count: self.count as u64,
+            event: protocol::result::tags::Alert,
+            first: self.first,
+            keyword: d.keyword,
+            last: self.last,
+            last_called_aet: d.last_called_aet,
+            preamble: d.preamble,
+            rule: self.rule.to_string(),
+            source: self.source.clone(),
+            target: d.target,
+            window_secs: window.as_secs_f64(),
         }
-        v
     }
 }
 
@@ -144,7 +146,7 @@ impl Detector {
         threshold: usize,
         source: &str,
         t: f64,
-        detail: serde_json::Map<String, Value>,
+        detail: AlertDetail,
     ) -> Option<Alert> {
         if self.tracks.len() >= MAX_SOURCES && !self.tracks.contains_key(&(rule, source.into())) {
             // Forget sources that have been quiet for a window; if still full, drop this hit.
@@ -183,7 +185,7 @@ impl Detector {
     /// Feed one timeline event.
     pub fn event(&mut self, e: &wire::Event) -> Vec<Alert> {
         let mut out = Vec::new();
-        let mut detail = serde_json::Map::new();
+        let mut detail = AlertDetail::default();
         match e.label.as_str() {
             "A-ASSOCIATE-RQ" => {
                 if self.clients.len() > 100_000 {
@@ -191,7 +193,7 @@ impl Detector {
                 }
                 self.clients
                     .insert(e.stream, (ip_of(&e.src), e.dst.clone()));
-                detail.insert("target".into(), json!(e.dst));
+                detail.target = Some(e.dst.clone());
                 let src = ip_of(&e.src);
                 out.extend(self.hit(
                     "association-flood",
@@ -202,9 +204,9 @@ impl Detector {
                 ));
             }
             "A-ASSOCIATE-RJ" if e.info.contains("AETitleNotRecognized") => {
-                detail.insert("target".into(), json!(e.src));
+                detail.target = Some(e.src.clone());
                 if let Some(c) = &e.called_aet {
-                    detail.insert("last_called_aet".into(), json!(c.trim()));
+                    detail.last_called_aet = Some(c.trim().to_string());
                 }
                 let src = ip_of(&e.dst);
                 out.extend(self.hit(
@@ -217,7 +219,7 @@ impl Detector {
             }
             _ => {
                 if e.dimse.as_ref().is_some_and(|d| d.command == "C-FIND-RQ") {
-                    detail.insert("target".into(), json!(e.dst));
+                    detail.target = Some(e.dst.clone());
                     let src = ip_of(&e.src);
                     out.extend(self.hit(
                         "c-find-sweep",
@@ -243,9 +245,11 @@ impl Detector {
             .get(&p.stream)
             .cloned()
             .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
-        let mut detail = serde_json::Map::new();
-        detail.insert("target".into(), json!(target));
-        detail.insert("keyword".into(), json!(p.keyword));
+        let detail = AlertDetail {
+            target: Some(target),
+            keyword: Some(p.keyword.clone()),
+            ..Default::default()
+        };
         self.hit("phi-in-clear", self.th.phi_in_clear, &src, p.time, detail)
             .into_iter()
             .collect()
@@ -256,9 +260,11 @@ impl Detector {
         let Some(kind) = executable_preamble(payload) else {
             return vec![];
         };
-        let mut detail = serde_json::Map::new();
-        detail.insert("target".into(), json!(dst));
-        detail.insert("preamble".into(), json!(kind));
+        let detail = AlertDetail {
+            target: Some(dst.to_string()),
+            preamble: Some(kind.to_string()),
+            ..Default::default()
+        };
         self.hit("pe-preamble", self.th.pe_preamble, src, t, detail)
             .into_iter()
             .collect()
@@ -340,7 +346,7 @@ pub(crate) struct AlertSink {
     pub(crate) det: Detector,
     file: Option<std::fs::File>,
     window: Duration,
-    emit: fn(&Value),
+    emit: fn(&protocol::result::Alert),
     alerts: u64,
     write_error: Option<String>,
 }
@@ -350,7 +356,7 @@ impl AlertSink {
         det: Detector,
         file: Option<std::fs::File>,
         window: Duration,
-        emit: fn(&Value),
+        emit: fn(&protocol::result::Alert),
     ) -> AlertSink {
         AlertSink {
             det,
@@ -368,10 +374,11 @@ impl AlertSink {
 
     fn raise(&mut self, alerts: Vec<Alert>) {
         for a in alerts {
-            let v = a.to_json(self.window);
-            (self.emit)(&v);
+            let line = a.to_line(self.window);
+            (self.emit)(&line);
             if let Some(f) = &mut self.file
-                && let Err(e) = writeln!(f, "{v}").and_then(|_| f.flush())
+                && let Err(e) =
+                    writeln!(f, "{}", protocol::result::to_line(&line)).and_then(|_| f.flush())
             {
                 self.write_error.get_or_insert(e.to_string());
             }
@@ -434,7 +441,7 @@ pub fn run(
     opts: &IdsOptions,
     stop: Arc<AtomicBool>,
     on_ready: impl FnOnce(),
-    emit: fn(&Value),
+    emit: fn(&protocol::result::Alert),
 ) -> Result<IdsStats> {
     let snaplen = i32::try_from(opts.snaplen.clamp(64, 262_144)).unwrap_or(262_144);
     let cap = pcap::Capture::from_device(opts.iface.as_str())
@@ -689,7 +696,7 @@ mod tests {
         assert_eq!(flood.len(), 1);
         assert_eq!(flood[0].count, 50);
         assert_eq!(
-            flood[0].to_json(Duration::from_secs(10))["rule"],
+            flood[0].to_line(Duration::from_secs(10)).rule,
             "association-flood"
         );
         // PHI: the stream of the last RQ (t = 2.59 -> stream 25) belongs to 10.0.0.8.
@@ -700,7 +707,7 @@ mod tests {
             value: "DOE^JANE".into(),
         });
         assert_eq!(phi.len(), 1);
-        let v = phi[0].to_json(Duration::from_secs(10));
+        let v = serde_json::to_value(phi[0].to_line(Duration::from_secs(10))).unwrap();
         assert_eq!(v["rule"], "phi-in-clear");
         assert_eq!(v["source"], "10.0.0.8");
         assert!(v.get("value").is_none());
@@ -737,7 +744,7 @@ mod tests {
         let a = d.segment(1.0, "10.213.0.5", "10.213.0.2:8042", &file(b"MZ"));
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].rule, "pe-preamble");
-        assert_eq!(a[0].detail["preamble"], "pe");
+        assert_eq!(a[0].detail.preamble.as_deref(), Some("pe"));
         // Quiet for a window after an alert, from the same source.
         assert!(
             d.segment(2.0, "10.213.0.5", "10.213.0.2:8042", &file(b"MZ"))

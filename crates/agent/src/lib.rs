@@ -16,8 +16,9 @@
 //! - [`pixels`]: the first-frame fingerprint that tells a stored image from the one sent, and
 //!   the lesion the proxy paints into images (native and JPEG Baseline);
 //! - [`ids`]: a passive IDS on the tap (libpcap + the `wire` analyser, sliding-window rules);
-//! - [`cli`]: the `lab-agent` command line, whose stdout is one JSON line per result, read by
-//!   the engine through `docker exec`.
+//! - [`cli`]: runs the `lab-agent` command line (whose parser and JSON lines are the
+//!   `protocol` crate's), one JSON line per result on stdout, read by the engine through
+//!   `docker exec`; [`process`]: printing those lines, the runtime, the stop signals.
 //!
 //! What it does not own: Docker (the agent never drives containers; the `runtime` and `engine`
 //! crates do), scenario files, offline capture analysis (`wire`), grading and reports.
@@ -33,6 +34,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod ids;
 pub mod pixels;
+pub mod process;
 pub mod serve;
 pub mod sniff;
 pub mod synth;

@@ -21,7 +21,8 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_ul::Pdu;
 use dicom_ul::association::server::AsyncServerAssociation;
 use dicom_ul::pdu::PresentationContextNegotiated;
-use serde_json::{Value, json};
+use protocol::result::{self as out, tags as line_tags};
+use serde_json::Value;
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -197,12 +198,12 @@ pub async fn run(
             ))
         })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(opts.port);
-    emit(&json!({
-        "event": "listening",
-        "bind": opts.bind,
-        "port": port,
-        "aet": opts.aet,
-        "out": opts.out.display().to_string(),
+    emit(&line(&out::ServeListening {
+        aet: opts.aet.clone(),
+        bind: opts.bind.clone(),
+        event: line_tags::Listening,
+        out: opts.out.display().to_string(),
+        port,
     }));
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
     let opts = Arc::new(opts);
@@ -221,7 +222,11 @@ pub async fn run(
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    emit(&json!({"event": "error", "error": format!("accept failed: {e}")}));
+                    emit(&line(&out::ErrorEvent {
+                        error: format!("accept failed: {e}"),
+                        event: line_tags::Error,
+                        ok: None,
+                    }));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -232,7 +237,7 @@ pub async fn run(
         let opts = opts.clone();
         tasks.spawn(async move {
             let v = handle(socket, addr.to_string(), &opts).await;
-            emit(&v);
+            emit(&line(&v));
             drop(permit);
         });
         // Reap finished handlers as we go.
@@ -243,10 +248,22 @@ pub async fn run(
     Ok(())
 }
 
-async fn handle(socket: tokio::net::TcpStream, peer: String, opts: &ServeOptions) -> Value {
+/// A result line as the `emit` callback takes it.
+fn line<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).expect("a result line serializes to JSON")
+}
+
+async fn handle(
+    socket: tokio::net::TcpStream,
+    peer: String,
+    opts: &ServeOptions,
+) -> out::ServeAssociation {
     let start = Instant::now();
     let _ = socket.set_nodelay(true);
-    let mut v = json!({"event": "association", "peer": peer});
+    let mut v = out::ServeAssociation {
+        peer,
+        ..Default::default()
+    };
     let mut sopts = dicom_ul::association::server::ServerAssociationOptions::new()
         .ae_title(opts.aet.clone())
         .read_timeout(opts.timeout)
@@ -270,17 +287,15 @@ async fn handle(socket: tokio::net::TcpStream, peer: String, opts: &ServeOptions
     .await;
     let user = seen.lock().unwrap().clone();
     if let Some((name, with_password)) = &user {
-        v["user"] = json!(name);
-        v["user_password_given"] = json!(with_password);
+        v.user = Some(name.clone());
+        v.user_password_given = Some(*with_password);
     }
     let mut a = match established {
         Err(_) => {
-            v["ok"] = json!(false);
-            v["error"] = json!("no A-ASSOCIATE-RQ within the timeout");
+            v.error = Some("no A-ASSOCIATE-RQ within the timeout".into());
             return v;
         }
         Ok(Err(e)) => {
-            v["ok"] = json!(false);
             let why = if opts.require_user.is_some() && user.is_none() {
                 " (no user identity in the request: this SCP requires a username and password)"
             } else if opts.require_user.is_some() {
@@ -288,29 +303,32 @@ async fn handle(socket: tokio::net::TcpStream, peer: String, opts: &ServeOptions
             } else {
                 ""
             };
-            v["error"] = json!(format!("association not established: {}{why}", chain(&e)));
+            v.error = Some(format!("association not established: {}{why}", chain(&e)));
             return v;
         }
         Ok(Ok(a)) => a,
     };
-    v["calling"] = json!(dicom_ul::association::Association::peer_ae_title(&a).trim());
-    v["called"] = json!(opts.aet);
+    v.calling = Some(
+        dicom_ul::association::Association::peer_ae_title(&a)
+            .trim()
+            .to_string(),
+    );
+    v.called = Some(opts.aet.clone());
     let mut stored = Vec::new();
     let mut echoes = 0u32;
     let r = serve_association(&mut a, opts, &mut stored, &mut echoes).await;
-    v["echoes"] = json!(echoes);
-    v["stored"] = json!(stored.len());
-    v["instances"] = json!(stored);
-    v["elapsed_ms"] = json!(start.elapsed().as_millis() as u64);
+    v.echoes = Some(echoes);
+    v.stored = Some(stored.len() as u64);
+    v.instances = Some(stored);
+    v.elapsed_ms = Some(start.elapsed().as_millis() as u64);
     match r {
         Ok(how) => {
-            v["ok"] = json!(true);
-            v["ended"] = json!(how);
+            v.ok = true;
+            v.ended = Some(how.to_string());
         }
         Err(e) => {
             let _ = tokio::time::timeout(Duration::from_secs(1), a.abort()).await;
-            v["ok"] = json!(false);
-            v["error"] = json!(e);
+            v.error = Some(e.to_string());
         }
     }
     v
@@ -325,7 +343,7 @@ fn ts_of(pcs: &[PresentationContextNegotiated], id: u8) -> Option<String> {
 async fn serve_association(
     a: &mut AsyncServerAssociation<tokio::net::TcpStream>,
     opts: &ServeOptions,
-    stored: &mut Vec<Value>,
+    stored: &mut Vec<out::ReceivedInstance>,
     echoes: &mut u32,
 ) -> Result<&'static str, String> {
     let mut asm = MessageAssembler::new(opts.max_dataset, " (--max-dataset-mb)");
@@ -357,7 +375,7 @@ async fn answer(
     a: &mut AsyncServerAssociation<tokio::net::TcpStream>,
     opts: &ServeOptions,
     m: &dimse::Message,
-    stored: &mut Vec<Value>,
+    stored: &mut Vec<out::ReceivedInstance>,
     echoes: &mut u32,
 ) -> Result<(), String> {
     {
@@ -392,17 +410,15 @@ async fn answer(
                 } else {
                     (0xC000, Some("C-STORE-RQ without a data set".to_string()))
                 };
-                let mut item = json!({
-                    "sop_class_uid": class,
-                    "sop_instance_uid": instance,
-                    "transfer_syntax_uid": ts,
-                    "bytes": bytes,
-                    "status": status,
+                stored.push(out::ReceivedInstance {
+                    bytes: bytes as u64,
+                    error,
+                    file: None,
+                    sop_class_uid: class.clone(),
+                    sop_instance_uid: instance.clone(),
+                    status,
+                    transfer_syntax_uid: ts.clone(),
                 });
-                if let Some(e) = error {
-                    item["error"] = json!(e);
-                }
-                stored.push(item);
                 dimse::response(
                     command::C_STORE_RSP,
                     msg_id,

@@ -16,7 +16,6 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// What the `--save-dir` files and the institution are labelled with.
 pub const INSTITUTION: &str = "dicom-range synthetic";
@@ -67,23 +66,6 @@ impl Modality {
     }
 }
 
-impl FromStr for Modality {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_uppercase().as_str() {
-            "XA" => Ok(Modality::Xa),
-            "CT" => Ok(Modality::Ct),
-            "MR" => Ok(Modality::Mr),
-            "CR" => Ok(Modality::Cr),
-            "US" => Ok(Modality::Us),
-            other => Err(format!(
-                "unknown modality '{other}': this agent can generate XA (X-ray angiography), \
-                 CT, MR, CR (computed radiography) or US (ultrasound)"
-            )),
-        }
-    }
-}
-
 impl fmt::Display for Modality {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -113,19 +95,6 @@ impl Syntax {
         match self {
             Syntax::JpegBaseline => "jpeg-baseline",
             Syntax::ExplicitLe => "explicit-le",
-        }
-    }
-}
-
-impl FromStr for Syntax {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "jpeg-baseline" => Ok(Syntax::JpegBaseline),
-            "explicit-le" => Ok(Syntax::ExplicitLe),
-            other => Err(format!(
-                "unknown transfer syntax '{other}': use jpeg-baseline or explicit-le"
-            )),
         }
     }
 }
@@ -972,6 +941,28 @@ fn encode_jpeg(pixels: &[u8], width: u16, height: u16) -> Result<Vec<u8>> {
     enc.encode(pixels, width, height, jpeg_encoder::ColorType::Luma)
         .context("JPEG encoding of the synthetic image failed")?;
     Ok(buf)
+}
+
+/// The command line's modality and syntax name these.
+impl From<protocol::Modality> for Modality {
+    fn from(m: protocol::Modality) -> Self {
+        match m {
+            protocol::Modality::Xa => Modality::Xa,
+            protocol::Modality::Ct => Modality::Ct,
+            protocol::Modality::Mr => Modality::Mr,
+            protocol::Modality::Cr => Modality::Cr,
+            protocol::Modality::Us => Modality::Us,
+        }
+    }
+}
+
+impl From<protocol::Syntax> for Syntax {
+    fn from(s: protocol::Syntax) -> Self {
+        match s {
+            protocol::Syntax::JpegBaseline => Syntax::JpegBaseline,
+            protocol::Syntax::ExplicitLe => Syntax::ExplicitLe,
+        }
+    }
 }
 
 #[cfg(test)]

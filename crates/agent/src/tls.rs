@@ -17,7 +17,6 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, SignatureScheme};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,20 +28,6 @@ pub enum TlsVersion {
     Any,
     V1_2,
     V1_3,
-}
-
-impl FromStr for TlsVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "1.2" => Ok(TlsVersion::V1_2),
-            "1.3" => Ok(TlsVersion::V1_3),
-            "any" => Ok(TlsVersion::Any),
-            other => Err(format!(
-                "unknown TLS version '{other}': use 1.2, 1.3 or any"
-            )),
-        }
-    }
 }
 
 impl fmt::Display for TlsVersion {
@@ -275,12 +260,13 @@ impl TlsInfo {
         }
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "version": self.version,
-            "cipher": self.cipher,
-            "client_certificate": self.client_certificate,
-        })
+    /// The session as a result line shows it.
+    pub fn to_result(&self) -> protocol::result::Tls {
+        protocol::result::Tls {
+            cipher: self.cipher.clone(),
+            client_certificate: self.client_certificate,
+            version: self.version.clone(),
+        }
     }
 }
 
@@ -396,15 +382,26 @@ pub fn find_rustls_error<'a>(
     None
 }
 
+impl From<protocol::TlsVersion> for TlsVersion {
+    fn from(v: protocol::TlsVersion) -> Self {
+        match v {
+            protocol::TlsVersion::Any => TlsVersion::Any,
+            protocol::TlsVersion::V1_2 => TlsVersion::V1_2,
+            protocol::TlsVersion::V1_3 => TlsVersion::V1_3,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn versions_parse() {
-        assert_eq!("1.2".parse::<TlsVersion>(), Ok(TlsVersion::V1_2));
-        assert_eq!("1.3".parse::<TlsVersion>(), Ok(TlsVersion::V1_3));
-        assert!("1.1".parse::<TlsVersion>().unwrap_err().contains("1.2"));
+        let parse = |s: &str| s.parse::<protocol::TlsVersion>().map(TlsVersion::from);
+        assert_eq!(parse("1.2"), Ok(TlsVersion::V1_2));
+        assert_eq!(parse("1.3"), Ok(TlsVersion::V1_3));
+        assert!(parse("1.1").unwrap_err().contains("1.2"));
     }
 
     #[test]

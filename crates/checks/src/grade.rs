@@ -2,6 +2,7 @@ use scenario::{CheckKind, Expectation, Scenario, StepExpect};
 use serde::{Deserialize, Serialize};
 
 use crate::Evidence;
+use protocol::result::{Outcome as AgentOutcome, StoreOutcome, keys};
 
 /// Whether a check met its expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -345,7 +346,7 @@ fn attack_succeeded(
         r.observed = format!("unknown: {what} left no result (did it run?)");
         return;
     };
-    let Some(success) = result["success"].as_bool() else {
+    let Some(success) = AgentOutcome::of(&result).success else {
         r.observed = format!("unknown: {what} said nothing about success: {result}");
         return;
     };
@@ -356,7 +357,7 @@ fn attack_succeeded(
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(k, _)| !matches!(k.as_str(), "action" | "success"))
+        .filter(|(k, _)| ![keys::ACTION, keys::SUCCESS].contains(&k.as_str()))
         .filter(|(_, v)| !v.as_array().is_some_and(|a| a.is_empty()))
         .map(|(k, v)| match v.as_array() {
             Some(a) if a.iter().any(|x| x.is_object()) => format!("{k}: {} item(s)", a.len()),
@@ -382,7 +383,10 @@ fn ids_alerts(r: &mut CheckResult, ev: &Evidence, node: &str, rule: &str, min: u
         r.observed = format!("unknown: no alerts file was saved for IDS `{node}`");
         return;
     };
-    let matching: Vec<&serde_json::Value> = alerts.iter().filter(|a| a["rule"] == rule).collect();
+    let matching: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| protocol::result::Alert::rule_of(a) == Some(rule))
+        .collect();
     r.observed = format!(
         "{} `{rule}` alert(s) ({} alerts in all)",
         matching.len(),
@@ -451,13 +455,13 @@ fn data_altered(
         return;
     }
     // What each store step reports it sent: the first frame's fingerprint per instance.
-    let sent_frames: std::collections::BTreeMap<&str, &str> = ev
+    let sent_frames: std::collections::BTreeMap<String, String> = ev
         .steps
         .iter()
         .filter(|s| s.action == "store")
-        .filter_map(|s| s.result.as_ref()?["instances"].as_array())
-        .flatten()
-        .filter_map(|i| Some((i["sop_instance_uid"].as_str()?, i["pixel_sha256"].as_str()?)))
+        .filter_map(|s| StoreOutcome::deserialize(s.result.as_ref()?).ok())
+        .flat_map(|r| r.instances)
+        .filter_map(|i| Some((i.sop_instance_uid, i.pixel_sha256?)))
         .collect();
     let mut altered: Vec<String> = Vec::new();
     let (mut names_changed, mut images_changed, mut instances_altered) = (0usize, 0usize, 0usize);
@@ -474,7 +478,7 @@ fn data_altered(
             .sop_instance_uid
             .as_deref()
             .and_then(|uid| sent_frames.get(uid));
-        if let (Some(stored_hash), Some(&sent_hash)) = (stored_frame, sent_frame)
+        if let (Some(stored_hash), Some(sent_hash)) = (stored_frame, sent_frame)
             && stored_hash != sent_hash
         {
             images_changed += 1;

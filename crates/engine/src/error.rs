@@ -29,6 +29,12 @@ pub enum EngineError {
     /// The run's TLS material could not be made.
     #[error("making the run's {what}: {why}")]
     Pki { what: String, why: String },
+    /// A step's options do not make the lab-agent command it runs.
+    #[error("{step}: {source}")]
+    StepCommand {
+        step: String,
+        source: protocol::WithError,
+    },
     /// A node did not become ready (REST, C-ECHO, its first line), with what it said.
     #[error("{0}")]
     NotReady(String),

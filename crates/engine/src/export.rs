@@ -3,12 +3,13 @@
 //! `lab run`; the steps and checks stay with `lab` (the folder's README lists the steps as
 //! `docker-compose exec` commands).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use scenario::{Action, NodeKind, Scenario};
+use scenario::{Action, Scenario};
 
 use crate::EngineError;
 use crate::node::{self, NodeSpec, Placement, Ready};
@@ -176,6 +177,15 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `s` as one shell word: as it is when nothing in it is special to the shell, else
+/// [`sh_quote`]d.
+fn sh_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    if plain { s.to_string() } else { sh_quote(s) }
+}
+
 /// The lab's steps as commands to type once the compose project is up.
 fn readme(s: &Scenario) -> String {
     let mut out = format!(
@@ -188,45 +198,35 @@ fn readme(s: &Scenario) -> String {
             .trim()
     );
     for step in &s.steps {
-        let target = step.via.as_deref().unwrap_or(step.action.target());
-        let called = s
-            .nodes
-            .iter()
-            .find(|n| n.name == step.action.target())
-            .and_then(|n| n.aet())
-            .unwrap_or("ORTHANC");
-        let extra = match &step.action {
-            Action::Store { study, .. } => format!(
-                " --modality {} --instances {} --syntax {} --patient {}",
-                study.modality,
-                study.instances,
-                study.syntax.as_str(),
-                sh_quote(&study.patient)
-            ),
-            _ => String::new(),
+        let host = step.via.as_deref().unwrap_or(step.action.target());
+        let mut target = crate::run::step_target(s, &step.node, step.action.target(), host);
+        let no_options = BTreeMap::new();
+        let with = match &step.action {
+            Action::Store { study, .. } => {
+                target.study = Some(crate::tools::study_args(study));
+                &no_options
+            }
+            Action::Echo { .. } => &no_options,
+            Action::Agent { with, .. } => with,
         };
-        let tls = match s
-            .nodes
-            .iter()
-            .find(|n| n.name == step.node)
-            .map(|n| &n.kind)
-        {
-            Some(NodeKind::Modality { tls: Some(t), .. }) => format!(
-                " --tls --ca /etc/lab-agent/ca.pem --server-name {}{}",
-                step.action.target(),
-                if t.client_certificate {
-                    " --cert /etc/lab-agent/client.pem --key /etc/lab-agent/client.key"
-                } else {
-                    ""
-                }
-            ),
-            _ => String::new(),
-        };
-        out.push_str(&format!(
-            "docker-compose exec -T {} lab-agent {} --host {target} --called {called}{extra}{tls}\n",
-            step.node,
-            step.action.verb()
-        ));
+        match protocol::step::step_command(step.action.verb(), &target, with) {
+            Ok(cmd) => {
+                let words: Vec<String> = cmd.to_argv().iter().map(|w| sh_word(w)).collect();
+                out.push_str(&format!(
+                    "docker-compose exec -T {} {}\n",
+                    step.node,
+                    words.join(" ")
+                ));
+            }
+            // nmap, harvest and arp-spoof need what only `lab run` knows (live addresses,
+            // the attacker's capture).
+            Err(_) => out.push_str(&format!(
+                "# step {} ({}): `{}` runs under `lab run` only\n",
+                step.index,
+                step.id,
+                step.action.verb()
+            )),
+        }
     }
     out.push_str(
         "docker-compose down\n```\n\nGrading stays with `lab run`; see docs/scenarios.md.\n",

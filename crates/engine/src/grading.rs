@@ -133,19 +133,13 @@ fn capture_notes(scenario: &Scenario, run: &RunDir) -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(&log) else {
             continue;
         };
-        let hit = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
-            .find(|v| v["event"] == "capture_limit");
-        if let Some(v) = hit {
-            let max = v["max_bytes"]
-                .as_u64()
-                .unwrap_or_else(|| limits::capture_bytes(node));
+        if let Some(hit) = protocol::result::capture_limit(&text) {
+            let max = hit.max_bytes.unwrap_or_else(|| limits::capture_bytes(node));
             notes.push(format!(
                 "the capture of `{}` stopped at its size cap ({}, `limits.capture`) after {} packets: what came later is not in {file}",
                 node.name,
                 scenario::limit_rules::format_size(max),
-                v["packets"].as_u64().unwrap_or(0),
+                hit.packets,
             ));
         }
     }

@@ -465,14 +465,7 @@ pub async fn capture(
     let spec = ContainerSpec {
         name: name.clone(),
         image: Image::Agent.tag(),
-        cmd: vec![
-            "lab-agent".into(),
-            "sniff".into(),
-            "--iface".into(),
-            bridge,
-            "--out".into(),
-            "/dev/stderr".into(),
-        ],
+        cmd: protocol::step::tap_command(false, &bridge, "/dev/stderr", None).to_argv(),
         labels,
         host_network: true,
         cap_add: Role::LiveCapture.caps(),

@@ -12,6 +12,8 @@ mod ready;
 mod steps;
 mod up;
 
+pub(crate) use steps::step_target;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -30,33 +30,27 @@ fn syntax_uid(s: Syntax) -> &'static str {
 
 /// `lab-agent generate` of a store step's study into `out` (the files lab-agent would send).
 pub fn generate_cmd(study: &Study, out: &str) -> Vec<String> {
-    let mut cmd = vec!["lab-agent".into(), "generate".into()];
-    cmd.extend(study_args(study));
-    cmd.extend(["--out".into(), out.into()]);
-    cmd
+    protocol::step::generate_command(study_args(study), out).to_argv()
 }
 
-/// The agent's flags describing a synthetic study, shared by `store` and `generate` so
-/// that both make the very same files.
-pub fn study_args(study: &Study) -> Vec<String> {
-    vec![
-        "--modality".into(),
-        study.modality.clone(),
-        "--instances".into(),
-        study.instances.to_string(),
-        "--syntax".into(),
-        study.syntax.as_str().into(),
-        "--patient".into(),
-        study.patient.clone(),
-        "--patient-id".into(),
-        study.patient_id.clone(),
-        "--seed".into(),
-        study.seed.to_string(),
-        "--rows".into(),
-        study.rows.to_string(),
-        "--cols".into(),
-        study.cols.to_string(),
-    ]
+/// The agent's synthetic study, shared by `store` and `generate` so that both make the
+/// very same files.
+pub fn study_args(study: &Study) -> protocol::command::StudyArgs {
+    protocol::command::StudyArgs {
+        // The scenario accepts only the modalities lab-agent generates.
+        modality: study.modality.parse().unwrap_or(protocol::Modality::Xa),
+        instances: study.instances,
+        syntax: match study.syntax {
+            Syntax::JpegBaseline => protocol::Syntax::JpegBaseline,
+            Syntax::ExplicitLe => protocol::Syntax::ExplicitLe,
+        },
+        patient: study.patient.clone(),
+        patient_id: Some(study.patient_id.clone()),
+        seed: study.seed,
+        rows: study.rows,
+        cols: study.cols,
+        bits: None,
+    }
 }
 
 /// The pynetdicom modality's command for `echo`, or `store` of the files in `dir`. The

@@ -1,6 +1,8 @@
 //! What a step may say: which node kinds run which actions, what each action is aimed at,
-//! and which options (`with:`) it takes. The engine turns a validated step into one
-//! `lab-agent <verb> ...` command line; anything accepted here must map onto one.
+//! and which options (`with:`) it takes. The options of a lab-agent verb are the
+//! `protocol` crate's (the engine turns them into that verb's typed options); this file adds
+//! only the keys the engine itself reads (an ARP victim, a proxy's upstream node) and the
+//! options of the steps that are not lab-agent's (nmap).
 
 use std::collections::BTreeMap;
 
@@ -14,21 +16,31 @@ use crate::error::did_you_mean;
 use crate::model::{Action, Node, NodeKind, Step, StepExpect, Study, Syntax};
 use crate::raw::RawStep;
 
+/// The `with:` key of `arp-spoof` naming the node whose ARP cache is poisoned (the engine
+/// resolves it to an address).
+pub const ARP_VICTIM: &str = "victim";
+
+/// The `with:` key of a `proxy` daemon naming the PACS it stands in front of (the engine
+/// adds the port).
+pub const DAEMON_UPSTREAM: &str = "upstream";
+
 /// Long-running attacker processes (`daemon:` of an attacker node).
 pub const DAEMONS: &[&str] = &["proxy", "sniff"];
 
-/// The options (`with:`) each daemon takes.
-const DAEMON_OPTIONS: &[(&str, &[(&str, Arg)])] = &[
-    (
-        "proxy",
-        &[
-            ("upstream", Arg::Text),
-            ("rewrite_patient", Arg::Text),
-            ("tamper_pixels", Arg::Flag),
-        ],
-    ),
-    ("sniff", &[]),
-];
+/// The `with:` keys of a daemon that the engine reads itself (before lab-agent's own).
+const DAEMON_ENGINE_OPTIONS: &[(&str, &[(&str, Arg)])] =
+    &[("proxy", &[(DAEMON_UPSTREAM, Arg::Text)])];
+
+/// Every option a daemon takes: the engine's, then lab-agent's.
+fn daemon_options(daemon: &str) -> Vec<(&'static str, Arg)> {
+    let mut all: Vec<(&'static str, Arg)> = DAEMON_ENGINE_OPTIONS
+        .iter()
+        .filter(|(d, _)| *d == daemon)
+        .flat_map(|(_, o)| o.iter().copied())
+        .collect();
+    all.extend(protocol::options::daemon_options(daemon).unwrap_or(&[]));
+    all
+}
 
 /// Check a daemon's `with:` options (reported at its `action`, since `with` holds plain
 /// values). `daemon` is known to be one of [`DAEMONS`].
@@ -38,16 +50,11 @@ pub(crate) fn check_daemon(
     action: &serde_saphyr::Spanned<String>,
     with: &BTreeMap<String, Value>,
 ) {
-    let options = DAEMON_OPTIONS
-        .iter()
-        .find(|(d, _)| *d == action.value)
-        .map(|(_, o)| *o)
-        .unwrap_or(&[]);
     check_options(
         cx,
         action.referenced,
         &format!("node `{node}`: daemon `{}`", action.value),
-        options,
+        &daemon_options(&action.value),
         with,
     );
 }
@@ -76,7 +83,7 @@ fn check_options(
                     Arg::Text => value.is_string() || value.is_number(),
                     Arg::Number => value.as_u64().is_some(),
                     Arg::Flag => value.is_boolean(),
-                    Arg::List | Arg::Repeated => value
+                    Arg::List => value
                         .as_array()
                         .is_some_and(|a| a.iter().all(|v| v.is_string())),
                 };
@@ -85,7 +92,7 @@ fn check_options(
                         Arg::Text => "text",
                         Arg::Number => "a whole number",
                         Arg::Flag => "true or false",
-                        Arg::List | Arg::Repeated => "a list of text values",
+                        Arg::List => "a list of text values",
                     };
                     cx.at(at, format!("{what}: option `{key}` must be {want}"));
                 }
@@ -101,22 +108,23 @@ pub const NMAP_ACTIONS: &[&str] = &["dicom-ping", "dicom-brute"];
 const UNAIMED: &[&str] = &["harvest"];
 
 /// The kind of option value an action takes.
-#[derive(Clone, Copy)]
-enum Arg {
-    Text,
-    Number,
-    Flag,
-    /// A list of text values, passed comma-separated.
-    List,
-    /// A list of text values, each passed with its own flag.
-    Repeated,
-}
+use protocol::options::OptionKind as Arg;
 
 struct ActionRule {
     verb: &'static str,
     /// Node kinds that may run it.
     by: &'static [&'static str],
+    /// Options besides lab-agent's (all of them for a verb lab-agent does not run).
     options: &'static [(&'static str, Arg)],
+}
+
+impl ActionRule {
+    /// Every option the step takes: this table's, then lab-agent's.
+    fn options(&self) -> Vec<(&'static str, Arg)> {
+        let mut all = self.options.to_vec();
+        all.extend(protocol::options::step_options(self.verb).unwrap_or(&[]));
+        all
+    }
 }
 
 const ACTIONS: &[ActionRule] = &[
@@ -133,39 +141,22 @@ const ACTIONS: &[ActionRule] = &[
     ActionRule {
         verb: "find",
         by: &["modality", "attacker"],
-        options: &[
-            ("level", Arg::Text),
-            ("match", Arg::Repeated),
-            ("limit", Arg::Number),
-        ],
+        options: &[],
     },
     ActionRule {
         verb: "get",
         by: &["modality", "attacker"],
-        options: &[
-            ("level", Arg::Text),
-            ("match", Arg::Repeated),
-            ("out", Arg::Text),
-        ],
+        options: &[],
     },
     ActionRule {
         verb: "move",
         by: &["modality", "attacker"],
-        options: &[
-            ("level", Arg::Text),
-            ("match", Arg::Repeated),
-            ("dest", Arg::Text),
-        ],
+        options: &[],
     },
     ActionRule {
         verb: "aet-scan",
         by: &["attacker"],
-        options: &[
-            ("called", Arg::List),
-            ("random_probe", Arg::Flag),
-            ("max", Arg::Number),
-            ("delay_ms", Arg::Number),
-        ],
+        options: &[],
     },
     ActionRule {
         verb: "fingerprint",
@@ -175,39 +166,22 @@ const ACTIONS: &[ActionRule] = &[
     ActionRule {
         verb: "rest-probe",
         by: &["attacker"],
-        options: &[
-            ("user", Arg::Text),
-            ("password", Arg::Text),
-            ("download", Arg::Flag),
-        ],
+        options: &[],
     },
     ActionRule {
         verb: "rest-write",
         by: &["attacker"],
-        options: &[
-            ("path", Arg::Text),
-            ("user", Arg::Text),
-            ("password", Arg::Text),
-        ],
+        options: &[],
     },
     ActionRule {
         verb: "upload-polyglot",
         by: &["attacker"],
-        options: &[
-            ("preamble", Arg::Text),
-            ("user", Arg::Text),
-            ("password", Arg::Text),
-        ],
+        options: &[],
     },
     ActionRule {
         verb: "arp-spoof",
         by: &["attacker"],
-        options: &[
-            ("victim", Arg::Text),
-            ("both_ways", Arg::Flag),
-            ("count", Arg::Number),
-            ("interval_ms", Arg::Number),
-        ],
+        options: &[(ARP_VICTIM, Arg::Text)],
     },
     ActionRule {
         verb: "dicom-ping",
@@ -227,52 +201,13 @@ const ACTIONS: &[ActionRule] = &[
     ActionRule {
         verb: "flood",
         by: &["attacker"],
-        options: &[
-            ("associations", Arg::Number),
-            ("concurrency", Arg::Number),
-            ("max_secs", Arg::Number),
-        ],
+        options: &[],
     },
 ];
 
 /// Every action a step may name.
 pub fn verbs() -> Vec<&'static str> {
     ACTIONS.iter().map(|a| a.verb).collect()
-}
-
-/// The command-line flags of an action's `with:` options, in a stable order.
-pub fn agent_flags(verb: &str, with: &BTreeMap<String, Value>) -> Vec<String> {
-    let Some(rule) = ACTIONS.iter().find(|a| a.verb == verb) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (key, arg) in rule.options {
-        let Some(v) = with.get(*key) else { continue };
-        let flag = format!("--{}", key.replace('_', "-"));
-        let text = |v: &Value| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        match (arg, v) {
-            (Arg::Flag, Value::Bool(true)) => out.push(flag),
-            (Arg::Flag, _) => {}
-            (Arg::List, Value::Array(items)) => {
-                out.push(flag);
-                out.push(items.iter().map(text).collect::<Vec<_>>().join(","));
-            }
-            (Arg::Repeated, Value::Array(items)) => {
-                for item in items {
-                    out.push(flag.clone());
-                    out.push(text(item));
-                }
-            }
-            (_, v) => {
-                out.push(flag);
-                out.push(text(v));
-            }
-        }
-    }
-    out
 }
 
 fn kind_name(kind: &NodeKind) -> &'static str {
@@ -415,7 +350,7 @@ pub(crate) fn step(
             cx,
             w.referenced,
             &format!("{here}: `{}`", rule.verb),
-            rule.options,
+            &rule.options(),
             &w.value,
         );
     }
@@ -581,7 +516,7 @@ fn actor_fits(
         let victim = s
             .with
             .as_ref()
-            .and_then(|w| w.value.get("victim"))
+            .and_then(|w| w.value.get(ARP_VICTIM))
             .and_then(|v| v.as_str());
         let loc = s.with.as_ref().map(|w| w.referenced).unwrap_or(at);
         match victim {
@@ -613,28 +548,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn options_become_flags_in_a_stable_order() {
-        let with: BTreeMap<String, Value> = serde_json::from_str(
-            r#"{"random_probe": true, "called": ["ORTHANC", "PACS"], "max": 50, "delay_ms": 0}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            agent_flags("aet-scan", &with),
-            [
-                "--called",
-                "ORTHANC,PACS",
-                "--random-probe",
-                "--max",
-                "50",
-                "--delay-ms",
-                "0"
-            ]
-        );
-        let with: BTreeMap<String, Value> =
-            serde_json::from_str(r#"{"match": ["PatientName=*", "PatientID="]}"#).unwrap();
-        assert_eq!(
-            agent_flags("find", &with),
-            ["--match", "PatientName=*", "--match", "PatientID="]
-        );
+    fn daemons_and_modalities_are_lab_agents() {
+        assert_eq!(DAEMONS, protocol::options::daemons().collect::<Vec<_>>());
+        let names: Vec<&str> = protocol::Modality::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(STUDY_MODALITIES, names);
+    }
+
+    #[test]
+    fn lab_agent_options_come_after_the_engines() {
+        let rule = ACTIONS.iter().find(|a| a.verb == "arp-spoof").unwrap();
+        let keys: Vec<&str> = rule.options().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["victim", "both_ways", "count", "interval_ms"]);
+        let keys: Vec<&str> = daemon_options("proxy").iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["upstream", "rewrite_patient", "tamper_pixels"]);
     }
 }

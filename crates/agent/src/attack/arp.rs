@@ -13,7 +13,8 @@
 //! unsolicited reply (it does not create one unless `arp_accept`).
 
 use crate::error::AgentError;
-use serde_json::{Value, json};
+use protocol::result::{ArpSpoofResult, to_value};
+use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -115,18 +116,26 @@ pub fn arp_reply(
 }
 
 pub fn spoof(o: &ArpOptions) -> Result<Value, (Value, AgentError)> {
+    let (v, error) = spoof_line(o);
+    match error {
+        None => Ok(to_value(&v)),
+        Some(e) => Err((to_value(&v), e)),
+    }
+}
+
+/// The spoof's line, and why it stopped short (if it did).
+fn spoof_line(o: &ArpOptions) -> (ArpSpoofResult, Option<AgentError>) {
     let start = Instant::now();
-    let mut v = json!({
-        "action": "arp-spoof",
-        "success": false,
-        "iface": o.iface,
-        "target": o.target.to_string(),
-        "impersonate": o.impersonate.to_string(),
-        "sent": 0,
-    });
+    let mut v = ArpSpoofResult {
+        action: "arp-spoof".into(),
+        iface: o.iface.clone(),
+        impersonate: o.impersonate.to_string(),
+        target: o.target.to_string(),
+        ..Default::default()
+    };
     let ours = match iface_mac(&o.iface) {
         Ok(m) => m,
-        Err(e) => return Err((v, e)),
+        Err(e) => return (v, Some(e)),
     };
     let (dst, how) = match o.target_mac {
         Some(m) => (m, "given"),
@@ -138,33 +147,31 @@ pub fn spoof(o: &ArpOptions) -> Result<Value, (Value, AgentError)> {
             None => ([0xff; 6], "broadcast"),
         },
     };
-    v["our_mac"] = json!(mac_string(&ours));
-    v["target_mac"] = json!(mac_string(&dst));
-    v["target_mac_from"] = json!(how);
+    v.our_mac = Some(mac_string(&ours));
+    v.target_mac = Some(mac_string(&dst));
+    v.target_mac_from = Some(how.into());
     let mut cap = match pcap::Capture::from_device(o.iface.as_str())
         .and_then(|c| c.snaplen(128).timeout(100).open())
     {
         Ok(c) => c,
         Err(e) => {
-            return Err((
-                v,
-                AgentError::other(format!(
-                    "{:#}",
-                    crate::sniff::explain_open_error(&o.iface, &e)
-                )),
+            let e = AgentError::other(format!(
+                "{:#}",
+                crate::sniff::explain_open_error(&o.iface, &e)
             ));
+            return (v, Some(e));
         }
     };
     let mut frames = vec![arp_reply(ours, o.impersonate, dst, o.target)];
-    v["both_ways"] = json!(o.both_ways);
+    v.both_ways = Some(o.both_ways);
     if o.both_ways {
         // Unresolved (not on this segment, say): broadcast, as for the target.
         let (back, how) = match resolve_mac(o.impersonate) {
             Some(m) => (m, "neighbour table"),
             None => ([0xff; 6], "broadcast"),
         };
-        v["impersonate_mac"] = json!(mac_string(&back));
-        v["impersonate_mac_from"] = json!(how);
+        v.impersonate_mac = Some(mac_string(&back));
+        v.impersonate_mac_from = Some(how.into());
         frames.push(arp_reply(ours, o.target, back, o.impersonate));
     }
     // `sent` counts rounds (one reply to each poisoned host per round), `frames` the frames.
@@ -176,19 +183,22 @@ pub fn spoof(o: &ArpOptions) -> Result<Value, (Value, AgentError)> {
         }
         for frame in &frames {
             if let Err(e) = cap.sendpacket(frame.as_slice()) {
-                v["sent"] = json!(sent);
-                v["frames"] = json!(frames_sent);
-                return Err((v, AgentError::other(format!("sendpacket failed: {e}"))));
+                v.sent = sent;
+                v.frames = Some(frames_sent);
+                return (
+                    v,
+                    Some(AgentError::other(format!("sendpacket failed: {e}"))),
+                );
             }
             frames_sent += 1;
         }
         sent += 1;
     }
-    v["sent"] = json!(sent);
-    v["frames"] = json!(frames_sent);
-    v["success"] = json!(sent == count);
-    v["elapsed_ms"] = json!(start.elapsed().as_millis() as u64);
-    Ok(v)
+    v.sent = sent;
+    v.frames = Some(frames_sent);
+    v.success = sent == count;
+    v.elapsed_ms = Some(start.elapsed().as_millis() as u64);
+    (v, None)
 }
 
 #[cfg(test)]

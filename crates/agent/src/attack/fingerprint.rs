@@ -9,7 +9,8 @@
 use super::raw;
 use super::rest::Rest;
 use crate::error::AgentError;
-use serde_json::{Value, json};
+use protocol::result::{FingerprintResult, KnownVulnerability, to_value};
+use serde_json::Value;
 use std::time::Duration;
 
 /// One known vulnerability of a component, for versions below `fixed_in`.
@@ -110,14 +111,14 @@ pub fn vulnerabilities(component: &str, version: &str) -> Vec<&'static Known> {
         .collect()
 }
 
-fn known_json(k: &Known, version: &str) -> Value {
-    json!({
-        "id": k.id,
-        "component": k.component,
-        "version": version,
-        "fixed_in": k.fixed_in,
-        "why": k.why,
-    })
+fn known_line(k: &Known, version: &str) -> KnownVulnerability {
+    KnownVulnerability {
+        component: k.component.into(),
+        fixed_in: k.fixed_in.into(),
+        id: k.id.into(),
+        version: version.into(),
+        why: k.why.into(),
+    }
 }
 
 /// Options of `fingerprint`.
@@ -134,42 +135,44 @@ pub struct FingerprintOptions {
 }
 
 pub fn fingerprint(o: &FingerprintOptions) -> Result<Value, (Value, AgentError)> {
-    let mut v = json!({
-        "action": "fingerprint",
-        "success": false,
-        "association": Value::Null,
-        "implementation_version_name": Value::Null,
-        "implementation_class_uid": Value::Null,
-        "dcmtk_version": Value::Null,
-        "orthanc_version": Value::Null,
-        "rest_status": Value::Null,
-        "known_vulnerabilities": [],
-    });
+    let (v, error) = fingerprint_line(o);
+    match error {
+        None => Ok(to_value(&v)),
+        Some(e) => Err((to_value(&v), e)),
+    }
+}
+
+/// The line, and the error when neither DICOM nor REST answered.
+fn fingerprint_line(o: &FingerprintOptions) -> (FingerprintResult, Option<AgentError>) {
+    let mut v = FingerprintResult {
+        action: "fingerprint".into(),
+        ..Default::default()
+    };
     let mut found = Vec::new();
     let mut dicom_error = None;
     match raw::resolve(&o.host, o.port)
         .and_then(|a| raw::probe(&a, &o.calling, &o.called, o.timeout, Duration::ZERO))
     {
         Ok(p) => {
-            v["association"] = json!(match &p.outcome {
+            v.association = Some(match &p.outcome {
                 raw::Outcome::Accepted { .. } => "accepted".to_string(),
                 raw::Outcome::Rejected { reason, .. } => format!("rejected: {reason}"),
                 raw::Outcome::Failed(e) => format!("failed: {e}"),
             });
             // Only an A-ASSOCIATE-AC carries the implementation items; a rejected
             // association tells nothing about the version.
-            v["implementation_class_uid"] = json!(p.implementation_class_uid);
-            v["implementation_version_name"] = json!(p.implementation_version_name);
+            v.implementation_class_uid = p.implementation_class_uid.clone();
+            v.implementation_version_name = p.implementation_version_name.clone();
             if let Some(d) = p
                 .implementation_version_name
                 .as_deref()
                 .and_then(dcmtk_version)
             {
-                v["dcmtk_version"] = json!(d);
+                v.dcmtk_version = Some(d.clone());
                 found.extend(
                     vulnerabilities("DCMTK", &d)
                         .into_iter()
-                        .map(|k| known_json(k, &d)),
+                        .map(|k| known_line(k, &d)),
                 );
             }
         }
@@ -181,36 +184,36 @@ pub fn fingerprint(o: &FingerprintOptions) -> Result<Value, (Value, AgentError)>
             .and_then(|r| r.get("/system"))
         {
             Ok(a) => {
-                v["rest_status"] = json!(a.status);
+                v.rest_status = Some(a.status);
                 if a.status == 200
                     && let Some(ver) = a
                         .json()
                         .and_then(|j| j["Version"].as_str().map(String::from))
                 {
-                    v["orthanc_version"] = json!(ver);
+                    v.orthanc_version = Some(ver.clone());
                     found.extend(
                         vulnerabilities("Orthanc", &ver)
                             .into_iter()
-                            .map(|k| known_json(k, &ver)),
+                            .map(|k| known_line(k, &ver)),
                     );
                 }
             }
             Err(e) => rest_error = Some(e),
         }
     }
-    v["success"] = json!(!found.is_empty());
-    v["known_vulnerabilities"] = json!(found);
+    v.success = !found.is_empty();
+    v.known_vulnerabilities = found;
     if let Some(e) = &rest_error {
-        v["rest_error"] = json!(e.message);
+        v.rest_error = Some(e.message.clone());
     }
     match dicom_error {
         // Neither DICOM nor REST answered: unreachable.
-        Some(e) if o.url.is_none() || rest_error.is_some() => Err((v, e)),
+        Some(e) if o.url.is_none() || rest_error.is_some() => (v, Some(e)),
         Some(e) => {
-            v["dicom_error"] = json!(e.message);
-            Ok(v)
+            v.dicom_error = Some(e.message);
+            (v, None)
         }
-        None => Ok(v),
+        None => (v, None),
     }
 }
 

@@ -27,7 +27,8 @@ use super::raw;
 use crate::dimse::{self, command};
 use dicom_dictionary_std::{tags, uids};
 use dicom_ul::Pdu;
-use serde_json::{Value, json};
+use protocol::result::{LesionLine, ProxyListening, ProxyResult, tags as line_tags, to_value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,7 +59,7 @@ pub(crate) struct Totals {
     rewritten: AtomicU64,
     pixels_tampered: AtomicU64,
     /// The first lesions painted (centre, radius, encoding), for the report.
-    lesions: Mutex<Vec<Value>>,
+    lesions: Mutex<Vec<LesionLine>>,
     tls_seen: AtomicBool,
     original_names: Mutex<Vec<String>>,
     errors: Mutex<Vec<String>>,
@@ -464,11 +465,11 @@ fn rewrite(data: Vec<u8>, ts: &str, opts: &ProxyOptions, totals: &Totals) -> Vec
                 totals.pixels_tampered.fetch_add(1, Ordering::SeqCst);
                 let mut lesions = totals.lesions.lock().unwrap();
                 if lesions.len() < 20 {
-                    lesions.push(json!({
-                        "centre": [lesion.centre.0, lesion.centre.1],
-                        "radius": lesion.radius,
-                        "encoding": lesion.encoding,
-                    }));
+                    lesions.push(LesionLine {
+                        centre: [lesion.centre.0 as u64, lesion.centre.1 as u64],
+                        encoding: lesion.encoding.into(),
+                        radius: lesion.radius as u64,
+                    });
                 }
             }
             Err(why) => push_error(totals, format!("image left as is: {why}")),
@@ -605,7 +606,11 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    emit(&json!({"event": "listening", "listen": local, "upstream": opts.upstream}));
+    emit(&to_value(&ProxyListening {
+        event: line_tags::Listening,
+        listen: local,
+        upstream: opts.upstream.clone(),
+    }));
     let opts = Arc::new(opts);
     let totals = Arc::new(Totals::default());
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_ASSOCIATIONS_AT_ONCE));
@@ -646,17 +651,17 @@ pub async fn run(
     tasks.abort_all();
     let rewritten = totals.rewritten.load(Ordering::SeqCst);
     let pixels_tampered = totals.pixels_tampered.load(Ordering::SeqCst);
-    Ok(json!({
-        "action": "proxy",
-        "success": rewritten > 0 || pixels_tampered > 0,
-        "associations": totals.associations.load(Ordering::SeqCst),
-        "rewritten": rewritten,
-        "pixels_tampered": pixels_tampered,
-        "lesions": *totals.lesions.lock().unwrap(),
-        "tls_seen": totals.tls_seen.load(Ordering::SeqCst),
-        "new_patient_name": opts.new_name,
-        "original_names": *totals.original_names.lock().unwrap(),
-        "errors": *totals.errors.lock().unwrap(),
+    Ok(to_value(&ProxyResult {
+        action: "proxy".into(),
+        associations: totals.associations.load(Ordering::SeqCst),
+        errors: totals.errors.lock().unwrap().clone(),
+        lesions: totals.lesions.lock().unwrap().clone(),
+        new_patient_name: opts.new_name.clone(),
+        original_names: totals.original_names.lock().unwrap().clone(),
+        pixels_tampered,
+        rewritten,
+        success: rewritten > 0 || pixels_tampered > 0,
+        tls_seen: totals.tls_seen.load(Ordering::SeqCst),
     }))
 }
 

