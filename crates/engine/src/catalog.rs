@@ -71,7 +71,9 @@ pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> 
         return if as_path.is_file() {
             Ok(as_path.to_path_buf())
         } else {
-            Err(EngineError::Setup(format!("lab file {lab} does not exist")))
+            Err(EngineError::NotFound(format!(
+                "lab file {lab} does not exist"
+            )))
         };
     }
     for dir in search_dirs(explicit) {
@@ -92,7 +94,7 @@ pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> 
         .iter()
         .map(|d| d.display().to_string())
         .collect();
-    Err(EngineError::Setup(if names.is_empty() {
+    Err(EngineError::NotFound(if names.is_empty() {
         format!(
             "no lab named `{lab}`, and no labs were found in {}\n  fix: run from the project folder or pass --labs DIR",
             searched.join(", ")

@@ -312,7 +312,7 @@ fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
             Ok((hash, path))
         })
         .as_ref()
-        .map_err(|e| EngineError::Setup(e.clone()))
+        .map_err(|e| EngineError::Image(e.clone()))
 }
 
 fn read_agent_bin() -> Result<Vec<u8>, EngineError> {
@@ -361,7 +361,7 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
             .map_err(EngineError::io(format!("writing {}", req.display())))?;
         progress.detail("fetching pynetdicom and pydicom wheels with the host's pip (once)");
         let python = which("python3").ok_or_else(|| {
-            EngineError::Setup(
+            EngineError::Image(
                 "python3 is not installed on this host; its pip fetches the pynetdicom wheels\n  fix: apt-get install -y python3-pip".into(),
             )
         })?;
@@ -384,7 +384,7 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
             dir.join(file).display()
         )))?;
         if hex::encode(Sha256::digest(&bytes)) != *hash {
-            return Err(EngineError::Setup(format!(
+            return Err(EngineError::Image(format!(
                 "{} does not match its hash in compose/pynetdicom/requirements.txt\n  fix: delete it; the next build fetches it again",
                 dir.join(file).display()
             )));
@@ -392,7 +392,7 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
         out.push((format!("wheels/{file}"), bytes));
     }
     if out.is_empty() {
-        return Err(EngineError::Setup(
+        return Err(EngineError::Image(
             "compose/pynetdicom/requirements.txt pins no wheel (name==version --hash=sha256:...)"
                 .into(),
         ));
@@ -408,7 +408,7 @@ pub fn agent_binary() -> Result<PathBuf, EngineError> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(EngineError::Setup(format!(
+            Err(EngineError::Image(format!(
                 "LAB_AGENT_BIN={} is not a file",
                 p.display()
             )))
@@ -422,7 +422,7 @@ pub fn agent_binary() -> Result<PathBuf, EngineError> {
             return Ok(candidate);
         }
     }
-    Err(EngineError::Setup(format!(
+    Err(EngineError::Image(format!(
         "the lab-agent binary is not next to {}\n  fix: build both with `cargo build --release` (or set LAB_AGENT_BIN)",
         exe.display()
     )))
@@ -436,7 +436,7 @@ async fn build_base(
     progress: Progress,
 ) -> Result<(), EngineError> {
     if which("debootstrap").is_none() {
-        return Err(EngineError::Setup(
+        return Err(EngineError::Image(
             "debootstrap is not installed; it makes the base image from Debian packages\n  fix: apt-get install -y debootstrap".into(),
         ));
     }
@@ -560,7 +560,7 @@ async fn run_streamed(
         Ok(())
     } else {
         let tail = tail.lock().expect("tail").join("\n");
-        Err(EngineError::Setup(format!(
+        Err(EngineError::Image(format!(
             "{what} failed ({status}):\n{tail}"
         )))
     }

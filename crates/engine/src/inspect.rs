@@ -17,7 +17,7 @@ pub enum Format {
 /// Writes the timeline of `capture` to `out`. A reader that goes away (`| head`) is not
 /// an error.
 pub fn timeline(capture: &Path, format: Format, out: impl Write) -> Result<(), EngineError> {
-    let fail = |e: String| EngineError::Setup(format!("{}: {e}", capture.display()));
+    let fail = |e: String| EngineError::Capture(format!("{}: {e}", capture.display()));
     let written = match format {
         Format::JsonLines => {
             let mut sink = wire::JsonLines::new(out);

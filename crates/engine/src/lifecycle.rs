@@ -388,7 +388,7 @@ pub async fn expose(
             if tokio::time::Instant::now() > deadline
                 || !docker.is_running(&name).await.unwrap_or(false)
             {
-                return Err(EngineError::Setup(format!(
+                return Err(EngineError::Helper(format!(
                     "the web UI forwarder of `{}` did not start: {}",
                     node.name,
                     logs.trim()
@@ -425,7 +425,7 @@ pub async fn capture(
 > {
     let nets = docker.labelled_networks(LABEL_RUN, Some(run_id)).await?;
     if nets.is_empty() {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::NotUp(format!(
             "no network is labelled with run {run_id}\n  fix: `lab status` lists the runs that are up"
         )));
     }
@@ -438,7 +438,7 @@ pub async fn capture(
                     .iter()
                     .filter_map(|net| net.labels.get(LABEL_NODE).cloned())
                     .collect();
-                EngineError::Setup(format!(
+                EngineError::NotUp(format!(
                     "run {run_id} has no network `{n}`; it has: {}",
                     names.join(", ")
                 ))
@@ -447,7 +447,7 @@ pub async fn capture(
     };
     let info = docker.network(&chosen.name).await?;
     let bridge = info.bridge.ok_or_else(|| {
-        EngineError::Setup(format!(
+        EngineError::NotUp(format!(
             "network {} has no named bridge to tap (not made by dicom-range?)",
             chosen.name
         ))

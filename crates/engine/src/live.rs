@@ -82,7 +82,7 @@ async fn run_nodes(docker: &Docker, id: &str) -> Result<Vec<Node>, EngineError> 
             .into_iter()
             .map(|r| r.run)
             .collect();
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::NotUp(format!(
             "no container is labelled with run `{id}`; runs up: {}",
             if up.is_empty() {
                 "none".into()
@@ -97,7 +97,7 @@ async fn run_nodes(docker: &Docker, id: &str) -> Result<Vec<Node>, EngineError> 
 fn pick_node<'a>(nodes: &'a [Node], id: &str, node: &str) -> Result<&'a Node, EngineError> {
     nodes.iter().find(|n| n.name == node).ok_or_else(|| {
         let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-        EngineError::Setup(format!(
+        EngineError::NotUp(format!(
             "run {id} has no node `{node}`; its nodes: {}",
             names.join(", ")
         ))

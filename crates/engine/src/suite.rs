@@ -81,9 +81,10 @@ pub async fn run_suite(
     tokio::select! {
         r = images::ensure(&docker, &needed, opts.progress, false) => { r?; }
         s = opts.shutdown.wait(1) => {
-            return Err(EngineError::Setup(format!(
-                "interrupted by {s} while building images; no lab was run"
-            )));
+            return Err(EngineError::NotStarted {
+                signal: s,
+                when: "while building images; no lab was run",
+            });
         }
     }
 

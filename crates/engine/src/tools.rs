@@ -113,56 +113,32 @@ pub fn nmap_cmd(script: &str, host: &str, port: u16, script_args: &[String]) -> 
     cmd
 }
 
-/// The value of attribute `name` in the first tag of `xml` that starts with `tag_start`.
-fn attr(xml: &str, tag_start: &str, name: &str) -> Option<String> {
-    let at = xml.find(tag_start)?;
-    let tag = &xml[at..at + xml[at..].find('>')?];
-    let key = format!(" {name}=\"");
-    let v = &tag[tag.find(&key)? + key.len()..];
-    Some(unescape(&v[..v.find('"')?]))
-}
-
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let Some(end) = tail.find(';') else {
-            out.push_str(tail);
-            return out;
-        };
-        let ent = &tail[1..end];
-        let ch = match ent {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
-                .ok()
-                .and_then(char::from_u32),
-            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
-        };
-        match ch {
-            Some(c) => out.push(c),
-            None => out.push_str(&tail[..=end]),
-        }
-        rest = &tail[end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// What nmap's XML says about one DICOM script run: the step's JSON result. `success` is
 /// the weakness nmap reports: dicom-ping "Any AET is accepted (Insecure)"; dicom-brute a
 /// valid called AE title found, or "DICOM SCU allows any AET".
 pub fn nmap_result(script: &str, target: &str, xml: &str) -> Value {
-    let version = attr(xml, "<nmaprun ", "version").unwrap_or_default();
-    let port_state = attr(xml, "<state ", "state");
-    let script_tag = format!("<script id=\"{script}\"");
-    let output = attr(xml, &script_tag, "output");
+    // nmap's XML has a `<!DOCTYPE nmaprun>`; roxmltree bounds entity expansion.
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(xml, options);
+    let (version, port_state, output) = match &doc {
+        Ok(doc) => {
+            let first = |tag: &str, pick: &dyn Fn(roxmltree::Node) -> bool, name: &str| {
+                doc.descendants()
+                    .find(|n| n.has_tag_name(tag) && pick(*n))
+                    .and_then(|n| n.attribute(name))
+                    .map(str::to_string)
+            };
+            (
+                first("nmaprun", &|_| true, "version").unwrap_or_default(),
+                first("state", &|_| true, "state"),
+                first("script", &|n| n.attribute("id") == Some(script), "output"),
+            )
+        }
+        Err(_) => (String::new(), None, None),
+    };
     let mut v = json!({
         "action": script,
         "tool": format!("nmap {version}").trim().to_string(),
@@ -175,7 +151,11 @@ pub fn nmap_result(script: &str, target: &str, xml: &str) -> Value {
         v["error"] = json!(match port_state.as_deref() {
             Some("open") => format!("nmap's {script} printed nothing about {target}"),
             Some(state) => format!("nmap found {target} {state}: no DICOM service to probe"),
-            None => format!("nmap could not scan {target} (no such host on this network?)"),
+            None => match &doc {
+                Err(e) =>
+                    format!("nmap could not scan {target}: its XML output is unreadable ({e})"),
+                Ok(_) => format!("nmap could not scan {target} (no such host on this network?)"),
+            },
         });
         return v;
     };
@@ -259,6 +239,23 @@ mod tests {
         let v = nmap_result("dicom-ping", "pacs:4242", xml);
         assert_eq!(v["success"], false);
         assert_eq!(v["ok"], false);
+        assert!(
+            v["error"].as_str().unwrap().contains("could not scan"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn nmap_xml_with_its_doctype_parses_and_broken_xml_is_an_error() {
+        let with_doctype = PING_OPEN.replacen(
+            "?>\n",
+            "?>\n<!DOCTYPE nmaprun>\n<?xml-stylesheet href=\"file:///usr/bin/../share/nmap/nmap.xsl\" type=\"text/xsl\"?>\n",
+            1,
+        );
+        let v = nmap_result("dicom-ping", "pacs:4242", &with_doctype);
+        assert_eq!(v["success"], true, "{v}");
+        let v = nmap_result("dicom-ping", "pacs:4242", &PING_OPEN[..PING_OPEN.len() / 2]);
+        assert_eq!(v["ok"], false, "{v}");
         assert!(
             v["error"].as_str().unwrap().contains("could not scan"),
             "{v}"

@@ -206,7 +206,7 @@ impl TryFrom<Cli> for Args {
                 (Some(id), _) => DownTarget::Run(id),
                 (None, true) => DownTarget::All { runs_dir },
                 (None, false) => {
-                    return Err(EngineError::Setup(
+                    return Err(EngineError::Usage(
                         "say which run: `lab down <id>` or `lab down --all`".into(),
                     ));
                 }

@@ -1,4 +1,7 @@
 //! Escaping of untrusted text (a capture is hostile input) for XML, HTML and URLs.
+//! JUnit XML is written by hand with [`xml`]: quick-junit drops control characters
+//! silently, writes line breaks in attributes raw (a parser reads them back as spaces)
+//! and puts `skipped` on `<testsuites>`, which junit-10.xsd rejects.
 
 use std::fmt::Write as _;
 
@@ -35,10 +38,22 @@ pub(crate) fn xml(s: &str, attr: bool) -> String {
     out
 }
 
-/// HTML text or attribute value (the same rules: an HTML page here is also valid XML
-/// text-wise, so a hostile value can neither close a tag nor an attribute).
-pub(crate) fn html(s: &str) -> String {
-    xml(s, false)
+/// Text with the characters XML cannot carry (and C1 controls) shown as `\u{..}`, markup
+/// left alone: for the HTML page, whose templates (maud) escape markup themselves.
+pub(crate) fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| xml_forbidden(c) || ('\u{7f}'..='\u{9f}').contains(&c);
+    if !s.contains(hidden) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 /// A relative path as a URL path: every byte other than unreserved characters and `/`
@@ -73,6 +88,7 @@ mod tests {
         assert_eq!(xml("a\u{0}b\u{1b}c", false), "a\\u{0}b\\u{1b}c");
         assert_eq!(xml("l1\nl2", true), "l1&#10;l2");
         assert_eq!(xml("l1\nl2", false), "l1\nl2");
+        assert_eq!(visible("<a>\u{0}\u{9b}\n"), "<a>\\u{0}\\u{9b}\n");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use checks::{CheckResult, Outcome};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::RunReport;
 
@@ -126,36 +127,213 @@ pub fn sarif_with_lines(
     reports: &[RunReport],
     line: &dyn Fn(&RunReport, &CheckResult) -> Option<u64>,
 ) -> Value {
-    let runs: Vec<Value> = reports.iter().map(|r| run(r, line)).collect();
-    json!({
-        "$schema": SARIF_SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": runs,
-    })
+    let log = Log {
+        schema: SARIF_SCHEMA_URI,
+        version: "2.1.0",
+        runs: reports.iter().map(|r| run(r, line)).collect(),
+    };
+    serde_json::to_value(log).expect("plain structs serialise")
 }
 
-fn rule_json(rule: &Rule) -> Value {
-    let mut properties = serde_json::Map::new();
+// The subset of the SARIF 2.1.0 object model written here, field names as the schema
+// spells them. (serde-sarif would bring the whole generated model and a build script for
+// the dozen objects used.)
+
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: Vec<Run<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Tool,
+    automation_details: Id,
+    original_uri_base_ids: BTreeMap<&'static str, BaseId>,
+    invocations: Vec<Invocation<'a>>,
+    results: Vec<SarifResult<'a>>,
+    properties: RunProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    driver: Driver,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver {
+    name: &'static str,
+    version: &'static str,
+    information_uri: &'static str,
+    rules: Vec<RuleDescriptor>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleDescriptor {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'static str>,
+    short_description: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full_description: Option<Message>,
+    help: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_configuration: Option<Configuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<RuleProperties>,
+}
+
+#[derive(Serialize)]
+struct Message {
+    text: String,
+}
+
+fn text(t: impl Into<String>) -> Message {
+    Message { text: t.into() }
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct RuleProperties {
+    #[serde(rename = "security-severity", skip_serializing_if = "Option::is_none")]
+    security_severity: Option<&'static str>,
+    tags: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Serialize)]
+struct BaseId {
+    description: Message,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation<'a> {
+    execution_successful: bool,
+    exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time_utc: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_execution_notifications: Vec<Notification>,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Message,
+}
+
+#[derive(Serialize)]
+struct RunProperties<'a> {
+    lab: &'a str,
+    title: &'a str,
+    threat: &'a str,
+    variant: &'a str,
+    mitre: &'a [String],
+    verdict: crate::Verdict,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    rule_index: usize,
+    kind: &'static str,
+    level: &'static str,
+    message: Message,
+    locations: Vec<Location<'a>>,
+    partial_fingerprints: BTreeMap<&'static str, String>,
+    properties: ResultProperties<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location<'a> {
+    physical_location: PhysicalLocation,
+    logical_locations: Vec<LogicalLocation<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<Region>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactLocation {
+    uri: &'static str,
+    uri_base_id: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation<'a> {
+    name: &'a str,
+    fully_qualified_name: String,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct ResultProperties<'a> {
+    mitre: Vec<String>,
+    lab: &'a str,
+    run_id: &'a str,
+    check: &'a str,
+    variant: &'a str,
+    expected: bool,
+    outcome: Outcome,
+}
+
+fn rule_descriptor(rule: &Rule) -> RuleDescriptor {
     let mut tags = vec!["dicom"];
-    if let Some(s) = rule.severity {
+    if rule.severity.is_some() {
         tags.insert(0, "security");
-        properties.insert("security-severity".into(), json!(s));
     }
-    properties.insert("tags".into(), json!(tags));
-    json!({
-        "id": rule.kind,
-        "name": rule.name,
-        "shortDescription": { "text": rule.short },
-        "fullDescription": { "text": rule.full },
-        "help": { "text": rule.help },
-        "defaultConfiguration": { "level": if rule.severity.is_some() { "error" } else { "note" } },
-        "properties": properties,
-    })
+    RuleDescriptor {
+        id: rule.kind.to_string(),
+        name: Some(rule.name),
+        short_description: text(rule.short),
+        full_description: Some(text(rule.full)),
+        help: text(rule.help),
+        default_configuration: Some(Configuration {
+            level: if rule.severity.is_some() {
+                "error"
+            } else {
+                "note"
+            },
+        }),
+        properties: Some(RuleProperties {
+            security_severity: rule.severity,
+            tags,
+        }),
+    }
 }
 
-fn run(r: &RunReport, line: &dyn Fn(&RunReport, &CheckResult) -> Option<u64>) -> Value {
+fn run<'a>(r: &'a RunReport, line: &dyn Fn(&RunReport, &CheckResult) -> Option<u64>) -> Run<'a> {
     // Every known kind, then any kind this report has that this build does not know.
-    let mut rules: Vec<Value> = RULES.iter().map(rule_json).collect();
+    let mut rules: Vec<RuleDescriptor> = RULES.iter().map(rule_descriptor).collect();
     let mut index: BTreeMap<String, usize> = RULES
         .iter()
         .enumerate()
@@ -164,59 +342,79 @@ fn run(r: &RunReport, line: &dyn Fn(&RunReport, &CheckResult) -> Option<u64>) ->
     for c in &r.checks {
         if !index.contains_key(&c.kind) {
             index.insert(c.kind.clone(), rules.len());
-            rules.push(json!({
-                "id": c.kind,
-                "shortDescription": { "text": format!("dicom-range check `{}`", c.kind) },
-                "help": { "text": "See the check's description and the run's report.html." },
-            }));
+            rules.push(RuleDescriptor {
+                id: c.kind.clone(),
+                name: None,
+                short_description: text(format!("dicom-range check `{}`", c.kind)),
+                full_description: None,
+                help: text("See the check's description and the run's report.html."),
+                default_configuration: None,
+                properties: None,
+            });
         }
     }
 
-    let results: Vec<Value> = r
+    let results = r
         .checks
         .iter()
         .filter(|c| c.finding == Some(true))
         .map(|c| result(r, c, index[&c.kind], line(r, c)))
         .collect();
 
-    let mut invocation = serde_json::Map::new();
-    invocation.insert("executionSuccessful".into(), json!(r.error.is_none()));
-    invocation.insert("exitCode".into(), json!(r.verdict.exit_code()));
-    if is_rfc3339(&r.started_at) {
-        invocation.insert("startTimeUtc".into(), json!(r.started_at));
-    }
-    if let Some(e) = &r.error {
-        invocation.insert(
-            "toolExecutionNotifications".into(),
-            json!([{ "level": "error", "message": { "text": e } }]),
-        );
-    }
+    let invocation = Invocation {
+        execution_successful: r.error.is_none(),
+        exit_code: r.verdict.exit_code(),
+        start_time_utc: is_rfc3339(&r.started_at).then_some(r.started_at.as_str()),
+        tool_execution_notifications: r
+            .error
+            .iter()
+            .map(|e| Notification {
+                level: "error",
+                message: text(e.as_str()),
+            })
+            .collect(),
+    };
 
-    json!({
-        "tool": { "driver": {
-            "name": "dicom-range",
-            "version": env!("CARGO_PKG_VERSION"),
-            "informationUri": "https://attack.mitre.org/mitigations/M1041/",
-            "rules": rules,
-        }},
-        "automationDetails": { "id": format!("{}/{}", r.lab, r.run_id) },
-        "originalUriBaseIds": { RUN_DIR_BASE: {
-            "description": { "text": format!("the run directory of {} (runs/{}/), which holds the resolved lab file scenario.yaml and the evidence", r.run_id, r.run_id) }
-        }},
-        "invocations": [Value::Object(invocation)],
-        "results": results,
-        "properties": {
-            "lab": r.lab,
-            "title": r.title,
-            "threat": r.threat,
-            "variant": r.variant,
-            "mitre": r.mitre,
-            "verdict": r.verdict,
+    Run {
+        tool: Tool {
+            driver: Driver {
+                name: "dicom-range",
+                version: env!("CARGO_PKG_VERSION"),
+                information_uri: "https://attack.mitre.org/mitigations/M1041/",
+                rules,
+            },
         },
-    })
+        automation_details: Id {
+            id: format!("{}/{}", r.lab, r.run_id),
+        },
+        original_uri_base_ids: BTreeMap::from([(
+            RUN_DIR_BASE,
+            BaseId {
+                description: text(format!(
+                    "the run directory of {} (runs/{}/), which holds the resolved lab file scenario.yaml and the evidence",
+                    r.run_id, r.run_id
+                )),
+            },
+        )]),
+        invocations: vec![invocation],
+        results,
+        properties: RunProperties {
+            lab: &r.lab,
+            title: &r.title,
+            threat: &r.threat,
+            variant: &r.variant,
+            mitre: &r.mitre,
+            verdict: r.verdict,
+        },
+    }
 }
 
-fn result(r: &RunReport, c: &CheckResult, rule_index: usize, line: Option<u64>) -> Value {
+fn result<'a>(
+    r: &'a RunReport,
+    c: &'a CheckResult,
+    rule_index: usize,
+    line: Option<u64>,
+) -> SarifResult<'a> {
     // A finding the lab expected is a demonstrated weakness (the check is met); one it
     // did not expect is a real problem of a lab meant to be hardened.
     let expected = c.outcome == Outcome::Met;
@@ -226,7 +424,7 @@ fn result(r: &RunReport, c: &CheckResult, rule_index: usize, line: Option<u64>) 
         None => r.mitre.clone(),
     };
     let what = c.description.as_deref().unwrap_or(&c.expected);
-    let text = if expected {
+    let message = if expected {
         format!(
             "{}: {} (lab `{}`, {} variant: weakness demonstrated as expected). Observed {}.",
             c.id, what, r.lab, r.variant, c.observed
@@ -237,33 +435,42 @@ fn result(r: &RunReport, c: &CheckResult, rule_index: usize, line: Option<u64>) 
             c.id, what, r.lab, r.variant, c.expected, c.observed
         )
     };
-    let mut physical = json!({
-        "artifactLocation": { "uri": "scenario.yaml", "uriBaseId": RUN_DIR_BASE },
-    });
-    if let Some(l) = line.filter(|l| *l >= 1) {
-        physical["region"] = json!({ "startLine": l });
-    }
-    json!({
-        "ruleId": c.kind,
-        "ruleIndex": rule_index,
-        "kind": "fail",
-        "level": level,
-        "message": { "text": text },
-        "locations": [{
-            "physicalLocation": physical,
-            "logicalLocations": [{ "name": c.id, "fullyQualifiedName": format!("{}/{}", r.lab, c.id), "kind": "check" }],
+    SarifResult {
+        rule_id: &c.kind,
+        rule_index,
+        kind: "fail",
+        level,
+        message: text(message),
+        locations: vec![Location {
+            physical_location: PhysicalLocation {
+                artifact_location: ArtifactLocation {
+                    uri: "scenario.yaml",
+                    uri_base_id: RUN_DIR_BASE,
+                },
+                region: line
+                    .filter(|l| *l >= 1)
+                    .map(|start_line| Region { start_line }),
+            },
+            logical_locations: vec![LogicalLocation {
+                name: &c.id,
+                fully_qualified_name: format!("{}/{}", r.lab, c.id),
+                kind: "check",
+            }],
         }],
-        "partialFingerprints": { "dicomRangeCheck/v1": format!("{}/{}/{}", r.lab, c.id, c.kind) },
-        "properties": {
-            "mitre": mitre,
-            "lab": r.lab,
-            "run_id": r.run_id,
-            "check": c.id,
-            "variant": r.variant,
-            "expected": expected,
-            "outcome": c.outcome,
+        partial_fingerprints: BTreeMap::from([(
+            "dicomRangeCheck/v1",
+            format!("{}/{}/{}", r.lab, c.id, c.kind),
+        )]),
+        properties: ResultProperties {
+            mitre,
+            lab: &r.lab,
+            run_id: &r.run_id,
+            check: &c.id,
+            variant: &r.variant,
+            expected,
+            outcome: c.outcome,
         },
-    })
+    }
 }
 
 /// Loose RFC 3339 shape check (`2026-11-25T12:23:14.27Z`), enough to keep SARIF's

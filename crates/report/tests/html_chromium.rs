@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{have, plaintext_run};
+use common::{missing, plaintext_run};
 
 fn chromium(args: &[&str], page: &Path) -> std::process::Output {
     let url = format!("file://{}", page.canonicalize().unwrap().display());
@@ -43,13 +43,8 @@ fn html_report_renders_in_chromium() {
     common::write_record(&dir, &r).unwrap();
     let page = dir.join("report.html");
     assert!(page.exists());
-    if !have("chromium") {
-        let hint = "chromium is not installed (apt-get install chromium)";
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{hint}");
-        eprintln!(
-            "not run here: {hint}; report.html was written to {}",
-            page.display()
-        );
+    if missing("chromium", "apt-get install chromium") {
+        eprintln!("report.html was written to {}", page.display());
         return;
     }
 

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use checks::Outcome;
-use common::{hardened_failure, have, plaintext_run, schemas, temp_dir};
+use common::{hardened_failure, missing, plaintext_run, schemas, temp_dir};
 
 #[test]
 fn junit_is_valid_and_says_what_was_expected_and_seen() {
@@ -94,10 +94,7 @@ fn junit_is_valid_and_says_what_was_expected_and_seen() {
     );
 
     // Against the published schema.
-    if !have("xmllint") {
-        let hint = "xmllint is not installed (apt-get install libxml2-utils)";
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{hint}");
-        eprintln!("xsd validation not run here: {hint}");
+    if missing("xmllint", "apt-get install libxml2-utils") {
         return;
     }
     let dir = temp_dir("junit-xsd");

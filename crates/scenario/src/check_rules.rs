@@ -1,8 +1,9 @@
 //! What a check may say, and whether it can be graded in this lab: the evidence it reads
 //! must exist (a sniffer for capture checks, an IDS for alerts, the step it names).
 
+use crate::context::{Ctx, or_none, reference};
+use crate::model::{CHECK_KINDS, CheckKind, Expectation, Node, NodeKind, Step};
 use crate::raw::{RawCheck, RawExpect};
-use crate::validate::{CheckKind, Ctx, Expectation, Node, NodeKind, Step, or_none, reference};
 
 pub(crate) fn check_kind(
     cx: &mut Ctx,
@@ -10,11 +11,7 @@ pub(crate) fn check_kind(
     nodes: &[Node],
     steps: &[Step],
 ) -> Option<CheckKind> {
-    if !cx.one_of(
-        "check kind",
-        &c.kind,
-        crate::validate::CHECK_KINDS.iter().copied(),
-    ) {
+    if !cx.one_of("check kind", &c.kind, CHECK_KINDS.iter().copied()) {
         return None;
     }
     let id = c.id.value.as_str();

@@ -12,9 +12,11 @@
 //! lab files are found on disk beyond reading one path (`engine::catalog`).
 
 mod check_rules;
+mod context;
 mod error;
 pub mod exercise;
 pub mod limit_rules;
+mod model;
 mod params;
 mod raw;
 pub mod roster;
@@ -25,7 +27,7 @@ mod validate;
 
 pub use error::{Problem, ScenarioError};
 pub use limit_rules::NodeLimits;
-pub use validate::{
+pub use model::{
     Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
     ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step, StepExpect,
     Study, Syntax, Variant,

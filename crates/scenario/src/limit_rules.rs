@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::validate::Ctx;
+use crate::context::Ctx;
 
 /// What a node's `limits:` sets; `None` keeps the engine's default for its kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -7,8 +7,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::{Problem, did_you_mean};
+use crate::model::{API_VERSION, CHECK_KINDS, ORTHANC_VERSIONS, THREATS};
 use crate::tree::{YKind, YNode};
-use crate::validate::{API_VERSION, CHECK_KINDS, ORTHANC_VERSIONS, THREATS};
 
 /// The shape of a value.
 #[derive(Debug, Clone)]

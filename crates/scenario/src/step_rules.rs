@@ -9,11 +9,10 @@ pub const STUDY_MODALITIES: &[&str] = &["XA", "CT", "MR", "CR", "US"];
 
 use serde_json::Value;
 
+use crate::context::{Ctx, one_line_text, or_none, reference, valid_name};
 use crate::error::did_you_mean;
+use crate::model::{Action, Node, NodeKind, Step, StepExpect, Study, Syntax};
 use crate::raw::RawStep;
-use crate::validate::{
-    Action, Ctx, Node, NodeKind, Step, StepExpect, Study, Syntax, one_line_text, reference,
-};
 
 /// Long-running attacker processes (`daemon:` of an attacker node).
 pub const DAEMONS: &[&str] = &["proxy", "sniff"];
@@ -389,7 +388,7 @@ pub(crate) fn step(
         }
     };
     let id = match &s.id {
-        Some(id) if crate::validate::valid_name(&id.value) => id.value.clone(),
+        Some(id) if valid_name(&id.value) => id.value.clone(),
         Some(id) => {
             cx.at(
                 id.referenced,
@@ -602,10 +601,7 @@ fn actor_fits(
                             "{here}: the victim `{v}` is not a modality or PACS node of the lab"
                         ),
                     )
-                    .hint = Some(format!(
-                        "nodes are: {}",
-                        crate::validate::or_none(node_names)
-                    ));
+                    .hint = Some(format!("nodes are: {}", or_none(node_names)));
                 }
             }
         }

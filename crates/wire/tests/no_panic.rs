@@ -132,3 +132,25 @@ fn random_and_mutated_inputs_never_panic() {
     assert!(analysed > 2000, "analysed {analysed}");
     assert!(with_errors > 500, "with errors {with_errors}");
 }
+
+/// The exported element walker on mutated data sets: no panic, and it ends (every element
+/// it yields moves forward, so at most one per header-sized piece of input).
+#[test]
+fn element_walker_never_panics_and_always_ends() {
+    let mut rng = Rng(0x5EED_1234_ABCD_0002);
+    let dataset = xa_dataset("Fuzz^Me", 2_000);
+    for i in 0..3000 {
+        let data = mutate(&mut rng, &dataset, 0);
+        let explicit = i % 2 == 0;
+        let mut last = None;
+        let mut count = 0;
+        for item in wire::top_level_elements(&data, explicit, i % 7 == 0) {
+            count += 1;
+            assert!(count <= data.len() / 8 + 1, "the walk does not end");
+            if let Ok((at, _)) = item {
+                assert!(last.is_none_or(|l| at > l), "no progress at {at}");
+                last = Some(at);
+            }
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub async fn check(
     let path = catalog::find(lab, labs)?;
     let scenario = engine::scenario::load(&path, &BTreeMap::new())?;
     let Some(ex) = scenario.exercise.clone() else {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::NotFound(format!(
             "{} is not an exercise\n  fix: `lab run {lab}` runs a lab; `lab check` is for exercise files",
             path.display()
         )));

@@ -72,7 +72,7 @@ pub fn validate(labs: Option<&Path>, names: &[String]) -> Result<u8, EngineError
     let all = catalog::list(labs);
     let paths = catalog::targets(names, labs)?;
     if paths.is_empty() {
-        return Err(EngineError::Setup(
+        return Err(EngineError::NotFound(
             "no lab files found\n  fix: run from the project folder or pass --labs DIR".into(),
         ));
     }

@@ -99,7 +99,7 @@ pub async fn test(
     let shutdown = engine::Shutdown::install();
     let paths = catalog::targets(targets, labs)?;
     if paths.is_empty() {
-        return Err(EngineError::Setup(
+        return Err(EngineError::NotFound(
             "no lab files to test\n  fix: run from the project folder or name the labs".into(),
         ));
     }

@@ -122,6 +122,22 @@ pub fn hardened_failure(mut r: RunReport) -> RunReport {
 }
 
 /// Whether a program can be run (`prog --version` starts).
+/// Whether a test must stop for want of `prog`: under `CI=true` a failure with the install
+/// hint (CI installs every prerequisite, so a missing one is a broken setup, never a pass);
+/// on a developer's machine the reason is printed and the test returns early.
+pub fn missing(prog: &str, hint: &str) -> bool {
+    if have(prog) {
+        return false;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "{prog} is not installed: {hint}"
+    );
+    eprintln!("not run here: {prog} is not installed ({hint})");
+    true
+}
+
 pub fn have(prog: &str) -> bool {
     std::process::Command::new(prog)
         .arg("--version")

@@ -1,0 +1,357 @@
+//! The typed lab the engine runs: what `validate` produces from a raw lab file, and the
+//! names the format allows (threats, check kinds, Orthanc versions).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub const API_VERSION: &str = "dicom-range/v1";
+
+/// The threats of the paper's section 5.5; a lab's `metadata.threat` is one of them.
+pub const THREATS: &[&str] = &[
+    "insecure-communication",
+    "weak-authentication",
+    "outdated-software",
+    "insufficient-training",
+    "unprotected-networks",
+    "data-manipulation",
+    "unauthorized-access",
+    "lack-of-intrusion-detection",
+    "auditing",
+];
+
+/// Orthanc versions there is an image recipe for.
+pub const ORTHANC_VERSIONS: &[&str] = &["1.10.1", "1.12.7"];
+
+pub const CHECK_KINDS: &[&str] = &[
+    "pacs.instances",
+    "pacs.file_written",
+    "pacs.data_altered",
+    "attack.succeeded",
+    "ids.alerts",
+    "log.lines",
+    "capture.phi_in_clear",
+    "capture.dicom_in_clear",
+    "capture.sequence",
+];
+
+/// A validated lab, ready to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub file: String,
+    pub metadata: Metadata,
+    /// The value of every parameter after `-p` overrides.
+    pub params: BTreeMap<String, String>,
+    pub networks: Vec<Network>,
+    pub nodes: Vec<Node>,
+    pub steps: Vec<Step>,
+    pub checks: Vec<Check>,
+    /// Present when the lab is an exercise (`variant: exercise`).
+    pub exercise: Option<crate::exercise::Exercise>,
+    /// Parameters `lab pack` draws per student, and how.
+    pub per_student: BTreeMap<String, String>,
+    /// The file's text with parameters substituted: saved with a run, so that grading
+    /// later needs nothing but the run directory.
+    #[serde(skip)]
+    pub resolved_text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub name: String,
+    pub title: String,
+    pub threat: String,
+    pub variant: Variant,
+    pub pair: Option<String>,
+    pub mitre: Vec<String>,
+    pub description: Option<String>,
+    /// Where `pair` is written (line, column), for catalog-level messages.
+    #[serde(skip)]
+    pub pair_at: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Vulnerable,
+    Hardened,
+    /// A lab a student must make pass by editing the parts its `exercise` section names.
+    Exercise,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Network {
+    pub name: String,
+    pub internal: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+    /// What its `limits:` sets over the engine's defaults.
+    pub limits: crate::NodeLimits,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum NodeKind {
+    Orthanc {
+        version: String,
+        aet: String,
+        networks: Vec<String>,
+        config: BTreeMap<String, serde_json::Value>,
+        /// DICOM TLS on the DICOM port, when set.
+        tls: Option<PacsTls>,
+        /// A Lua script Orthanc runs (hooks such as OnStoredInstance), when set.
+        lua: Option<String>,
+        /// Orthanc logs at INFO level (`--verbose`): every association, every store.
+        verbose: bool,
+    },
+    Modality {
+        aet: String,
+        networks: Vec<String>,
+        /// The modality speaks DICOM TLS, when set.
+        tls: Option<ClientTls>,
+        /// What speaks DICOM: lab-agent, or the paper's pynetdicom script.
+        #[serde(rename = "impl")]
+        implementation: ModalityImpl,
+    },
+    /// lab-agent with the attacker's tools; `daemon` is its main process when set.
+    Attacker {
+        aet: String,
+        networks: Vec<String>,
+        daemon: Option<Daemon>,
+        /// The agent image, or the toolbox (nmap, tcpdump, tshark, dcmtk and lab-agent).
+        image: AttackerImage,
+    },
+    Sniffer {
+        tap: String,
+    },
+    /// lab-agent watching a network and raising alerts (never sending a packet).
+    Ids {
+        tap: String,
+    },
+}
+
+/// What speaks DICOM in a modality node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModalityImpl {
+    /// lab-agent (Rust, dicom-ul): every action, TLS.
+    #[default]
+    LabAgent,
+    /// The paper's script (Python, pynetdicom 2.0.2): echo and store, no TLS.
+    Pynetdicom,
+}
+
+impl ModalityImpl {
+    pub const NAMES: &'static [&'static str] = &["lab-agent", "pynetdicom"];
+}
+
+/// The image an attacker node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackerImage {
+    /// dicom-range/agent: lab-agent only.
+    #[default]
+    Agent,
+    /// dicom-range/toolbox: lab-agent plus nmap, tcpdump, tshark and dcmtk (the paper's
+    /// "Kali" box); needed by the nmap actions.
+    Toolbox,
+}
+
+impl AttackerImage {
+    pub const NAMES: &'static [&'static str] = &["agent", "toolbox"];
+}
+
+/// A long-running attacker process (the on-path proxy), started with the lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct Daemon {
+    pub action: String,
+    pub with: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PacsTls {
+    pub require_client_certificate: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClientTls {
+    pub client_certificate: bool,
+}
+
+impl Node {
+    pub fn networks(&self) -> &[String] {
+        match &self.kind {
+            NodeKind::Orthanc { networks, .. }
+            | NodeKind::Modality { networks, .. }
+            | NodeKind::Attacker { networks, .. } => networks,
+            NodeKind::Sniffer { .. } | NodeKind::Ids { .. } => &[],
+        }
+    }
+
+    pub fn aet(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Orthanc { aet, .. }
+            | NodeKind::Modality { aet, .. }
+            | NodeKind::Attacker { aet, .. } => Some(aet),
+            NodeKind::Sniffer { .. } | NodeKind::Ids { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// 1-based position in the file, used in messages ("step 2").
+    pub index: usize,
+    /// The step's `id`, or `step-<index>`; checks name steps by it.
+    pub id: String,
+    pub node: String,
+    pub action: Action,
+    /// The on-path attacker the traffic goes through (its proxy daemon), when set.
+    pub via: Option<String>,
+    pub expect: StepExpect,
+}
+
+/// How a step must end for the lab to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepExpect {
+    Success,
+    Failure,
+    /// Either; what happened is graded by checks (attack steps).
+    Any,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Action {
+    Echo {
+        to: String,
+    },
+    Store {
+        to: String,
+        study: Study,
+    },
+    /// Any other lab-agent action (find, aet-scan, rest-probe, ...), with its options.
+    Agent {
+        verb: String,
+        to: String,
+        with: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+impl Action {
+    pub fn verb(&self) -> &str {
+        match self {
+            Action::Echo { .. } => "echo",
+            Action::Store { .. } => "store",
+            Action::Agent { verb, .. } => verb,
+        }
+    }
+
+    pub fn target(&self) -> &str {
+        match self {
+            Action::Echo { to } | Action::Store { to, .. } | Action::Agent { to, .. } => to,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Study {
+    pub modality: String,
+    pub instances: u32,
+    pub syntax: Syntax,
+    pub patient: String,
+    pub patient_id: String,
+    pub seed: u64,
+    pub rows: u16,
+    pub cols: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Syntax {
+    JpegBaseline,
+    ExplicitLe,
+}
+
+impl Syntax {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Syntax::JpegBaseline => "jpeg-baseline",
+            Syntax::ExplicitLe => "explicit-le",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub id: String,
+    pub kind: CheckKind,
+    pub mitre: Option<String>,
+    pub description: Option<String>,
+    /// Exercises: graded by the instructor only, never shown to students.
+    pub hidden: bool,
+    /// Exercises: what meeting the check is worth.
+    pub points: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind")]
+pub enum CheckKind {
+    /// The PACS holds exactly `equals` instances at the end of the run.
+    #[serde(rename = "pacs.instances")]
+    PacsInstances { node: String, equals: u64 },
+    /// Patient data readable in clear in the capture: a finding, or none.
+    #[serde(rename = "capture.phi_in_clear")]
+    PhiInClear { expect: Expectation },
+    /// DICOM PDUs readable on the wire (not inside TLS): a finding, or none.
+    #[serde(rename = "capture.dicom_in_clear")]
+    DicomInClear { expect: Expectation },
+    /// These labels appear in this order in the capture's DICOM timeline.
+    #[serde(rename = "capture.sequence")]
+    Sequence { expect: Vec<String> },
+    /// An attack step (or attacker daemon) reported success: a finding, or none.
+    #[serde(rename = "attack.succeeded")]
+    AttackSucceeded {
+        step: Option<String>,
+        node: Option<String>,
+        expect: Expectation,
+    },
+    /// The IDS raised at least `min` alerts of `rule`.
+    #[serde(rename = "ids.alerts")]
+    IdsAlerts {
+        node: String,
+        rule: String,
+        min: u64,
+    },
+    /// A file at `path` exists in the PACS container at the end (an arbitrary file write).
+    #[serde(rename = "pacs.file_written")]
+    PacsFileWritten {
+        node: String,
+        path: String,
+        expect: Expectation,
+    },
+    /// A stored instance's PatientName differs from what the modality sent.
+    #[serde(rename = "pacs.data_altered")]
+    PacsDataAltered { node: String, expect: Expectation },
+    /// Lines of a node's log containing `contains`: between `min` and `max`.
+    #[serde(rename = "log.lines")]
+    LogLines {
+        node: String,
+        contains: String,
+        min: Option<u64>,
+        max: Option<u64>,
+    },
+}
+
+/// What a security check is expected to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expectation {
+    Finding,
+    None,
+}
