@@ -35,7 +35,7 @@ impl ElementHeader {
 }
 
 /// VRs with a 2-byte reserved field and a 4-byte length in Explicit VR.
-fn long_length(vr: [u8; 2]) -> bool {
+pub(crate) fn long_length(vr: [u8; 2]) -> bool {
     matches!(
         &vr,
         b"OB"
