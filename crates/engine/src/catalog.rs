@@ -71,7 +71,9 @@ pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> 
         return if as_path.is_file() {
             Ok(as_path.to_path_buf())
         } else {
-            Err(EngineError::Setup(format!("lab file {lab} does not exist")))
+            Err(EngineError::NotFound(format!(
+                "lab file {lab} does not exist"
+            )))
         };
     }
     for dir in search_dirs(explicit) {
@@ -92,7 +94,7 @@ pub fn find(lab: &str, explicit: Option<&Path>) -> Result<PathBuf, EngineError> 
         .iter()
         .map(|d| d.display().to_string())
         .collect();
-    Err(EngineError::Setup(if names.is_empty() {
+    Err(EngineError::NotFound(if names.is_empty() {
         format!(
             "no lab named `{lab}`, and no labs were found in {}\n  fix: run from the project folder or pass --labs DIR",
             searched.join(", ")
@@ -160,4 +162,39 @@ pub fn pair_problems(s: &scenario::Scenario, catalog: &[Entry]) -> Vec<scenario:
         .to_lowercase())],
         Some(_) => Vec::new(),
     }
+}
+
+/// One line of `lab list`: what a lab is about and where its file is. Fields in
+/// alphabetical order, as `lab list --json` has always printed them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub file: String,
+    pub mitre: Vec<String>,
+    pub name: String,
+    pub pair: Option<String>,
+    pub threat: String,
+    pub title: String,
+    /// `vulnerable` or `hardened`.
+    pub variant: String,
+}
+
+/// The labs of the catalog (see [`list`]) as `lab list` shows them, each one's summary or
+/// why its file does not load.
+pub fn summaries(explicit: Option<&Path>) -> Vec<Result<Summary, scenario::ScenarioError>> {
+    list(explicit)
+        .into_iter()
+        .map(|path| {
+            let s = scenario::load(&path, &Default::default())?;
+            let m = s.metadata;
+            Ok(Summary {
+                file: path.display().to_string(),
+                mitre: m.mitre,
+                name: m.name,
+                pair: m.pair,
+                threat: m.threat,
+                title: m.title,
+                variant: format!("{:?}", m.variant).to_lowercase(),
+            })
+        })
+        .collect()
 }

@@ -31,8 +31,8 @@ pub fn read_roster(path: &Path) -> Result<Vec<Student>, EngineError> {
     let mut text = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(limit + 1).read_to_end(&mut text))
-        .map_err(|e| EngineError::Setup(format!("{shown}: cannot read the roster: {e}")))?;
-    scenario::roster::parse(&shown, &text).map_err(|e| EngineError::Setup(e.to_string()))
+        .map_err(|e| EngineError::Classroom(format!("{shown}: cannot read the roster: {e}")))?;
+    scenario::roster::parse(&shown, &text).map_err(|e| EngineError::Classroom(e.to_string()))
 }
 
 /// Reads an exercise (the instructor's file) as text and scenario.
@@ -41,7 +41,7 @@ pub fn load_exercise(path: &Path) -> Result<(String, Scenario), EngineError> {
         .map_err(EngineError::io(format!("reading {}", path.display())))?;
     let s = scenario::parse_str(&path.display().to_string(), &text, &Default::default())?;
     if s.exercise.is_none() {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::Classroom(format!(
             "{} is not an exercise (it has no `exercise:` section)\n  fix: see docs/instructors.md; `lab list` marks exercises",
             path.display()
         )));
@@ -101,7 +101,7 @@ pub fn submissions(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, EngineError> {
         } else if p.is_file() {
             files.push(p.clone());
         } else {
-            return Err(EngineError::Setup(format!(
+            return Err(EngineError::NotFound(format!(
                 "{} does not exist\n  fix: pass submission files or a folder of them",
                 p.display()
             )));
@@ -132,9 +132,10 @@ pub async fn grade(
     tokio::select! {
         r = images::ensure(&docker, &needed, opts.progress, false) => { r?; }
         s = opts.shutdown.wait(1) => {
-            return Err(EngineError::Setup(format!(
-                "interrupted by {s} while building images; nothing was graded"
-            )));
+            return Err(EngineError::NotStarted {
+                signal: s,
+                when: "while building images; nothing was graded",
+            });
         }
     }
     let max: u32 = lab.checks.iter().map(|c| c.points).sum();
@@ -323,4 +324,26 @@ fn read_submission(file: &Path) -> Result<String, String> {
     }
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     String::from_utf8(bytes).map_err(|_| format!("{} is not a UTF-8 text file", file.display()))
+}
+
+/// Writes the scores of `rows` (graded against the exercise `instructor`) as CSV to `csv`
+/// and, when asked, as JUnit XML to `junit`; the CSV has a column per check of the lab.
+pub fn write_scores(
+    instructor: &Path,
+    rows: &[ScoreRow],
+    csv: &Path,
+    junit: Option<&Path>,
+) -> Result<(), EngineError> {
+    let (_, lab) = load_exercise(instructor)?;
+    let ids: Vec<String> = lab.checks.iter().map(|c| c.id.clone()).collect();
+    crate::output::write_output(csv, report::scores_csv(rows, &ids))?;
+    if let Some(j) = junit {
+        let name = instructor
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        crate::output::write_output(j, report::scores_junit(&name, rows))?;
+    }
+    Ok(())
 }

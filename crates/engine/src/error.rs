@@ -5,8 +5,64 @@ pub enum EngineError {
     Scenario(#[from] scenario::ScenarioError),
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+    /// A signal came before the run (or batch) began: nothing was started.
+    #[error("interrupted by {signal} {when}")]
+    NotStarted {
+        signal: &'static str,
+        /// When, and what was therefore not done.
+        when: &'static str,
+    },
+    /// The lab (or exercise, or submission) asked for is not there; the text lists what is.
     #[error("{0}")]
-    Setup(String),
+    NotFound(String),
+    /// Building an image failed: the failing step and the tail of its output.
+    #[error("{0}")]
+    Image(String),
+    /// A host-wide lock is held too long by another `lab`, or its folder is not private.
+    #[error("{0}")]
+    Lock(String),
+    /// Every /24 of the lab pool is taken.
+    #[error(
+        "every /24 of the lab pool 10.213.0.0/16 is in use\n  fix: `lab down --all` or `lab gc`"
+    )]
+    PoolExhausted,
+    /// The run's TLS material could not be made.
+    #[error("making the run's {what}: {why}")]
+    Pki { what: String, why: String },
+    /// A node did not become ready (REST, C-ECHO, its first line), with what it said.
+    #[error("{0}")]
+    NotReady(String),
+    /// Nodes died, or met their memory or pids limit, during the run: one entry per node,
+    /// in words naming it and the limit.
+    #[error("{}", .0.join("; "))]
+    NodesFailed(Vec<String>),
+    /// Pieces of evidence that could not be saved, one entry each.
+    #[error("{}", .0.join("; "))]
+    EvidenceLost(Vec<String>),
+    /// A file copied out of a container was larger than the limit: only its start is saved.
+    #[error("{0}")]
+    Truncated(String),
+    /// What a PACS answered about its state is not what Orthanc sends (untrusted output).
+    #[error("{0}")]
+    PacsState(String),
+    /// A helper container (route removal, the web UI forwarder) failed.
+    #[error("{0}")]
+    Helper(String),
+    /// The run, network or node named is not up.
+    #[error("{0}")]
+    NotUp(String),
+    /// An instructor's input (roster, exercise) is not usable.
+    #[error("{0}")]
+    Classroom(String),
+    /// A capture could not be read.
+    #[error("{0}")]
+    Capture(String),
+    /// A command line that names nothing to act on; the text says what to add.
+    #[error("{0}")]
+    Usage(String),
+    /// The compose file could not be written.
+    #[error("writing YAML: {0}")]
+    Export(String),
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -112,8 +112,7 @@ pub fn compose(scenario: &Scenario, out: &Path) -> Result<PathBuf, EngineError> 
     }
     let mut doc = json!({ "version": "2.4", "services": services, "networks": networks });
     no_interpolation(&mut doc);
-    let yaml = serde_saphyr::to_string(&doc)
-        .map_err(|e| EngineError::Setup(format!("writing YAML: {e}")))?;
+    let yaml = serde_saphyr::to_string(&doc).map_err(|e| EngineError::Export(e.to_string()))?;
     // Everything below the comment is written by the serializer; the comment is the one
     // place free text meets the file raw. Validation refuses control characters in a
     // title, and the title is escaped here as well, so that it stays one comment line

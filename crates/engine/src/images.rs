@@ -312,7 +312,7 @@ fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
             Ok((hash, path))
         })
         .as_ref()
-        .map_err(|e| EngineError::Setup(e.clone()))
+        .map_err(|e| EngineError::Image(e.clone()))
 }
 
 fn read_agent_bin() -> Result<Vec<u8>, EngineError> {
@@ -361,7 +361,7 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
             .map_err(EngineError::io(format!("writing {}", req.display())))?;
         progress.detail("fetching pynetdicom and pydicom wheels with the host's pip (once)");
         let python = which("python3").ok_or_else(|| {
-            EngineError::Setup(
+            EngineError::Image(
                 "python3 is not installed on this host; its pip fetches the pynetdicom wheels\n  fix: apt-get install -y python3-pip".into(),
             )
         })?;
@@ -384,7 +384,7 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
             dir.join(file).display()
         )))?;
         if hex::encode(Sha256::digest(&bytes)) != *hash {
-            return Err(EngineError::Setup(format!(
+            return Err(EngineError::Image(format!(
                 "{} does not match its hash in compose/pynetdicom/requirements.txt\n  fix: delete it; the next build fetches it again",
                 dir.join(file).display()
             )));
@@ -392,7 +392,7 @@ async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>,
         out.push((format!("wheels/{file}"), bytes));
     }
     if out.is_empty() {
-        return Err(EngineError::Setup(
+        return Err(EngineError::Image(
             "compose/pynetdicom/requirements.txt pins no wheel (name==version --hash=sha256:...)"
                 .into(),
         ));
@@ -408,7 +408,7 @@ pub fn agent_binary() -> Result<PathBuf, EngineError> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(EngineError::Setup(format!(
+            Err(EngineError::Image(format!(
                 "LAB_AGENT_BIN={} is not a file",
                 p.display()
             )))
@@ -422,7 +422,7 @@ pub fn agent_binary() -> Result<PathBuf, EngineError> {
             return Ok(candidate);
         }
     }
-    Err(EngineError::Setup(format!(
+    Err(EngineError::Image(format!(
         "the lab-agent binary is not next to {}\n  fix: build both with `cargo build --release` (or set LAB_AGENT_BIN)",
         exe.display()
     )))
@@ -436,7 +436,7 @@ async fn build_base(
     progress: Progress,
 ) -> Result<(), EngineError> {
     if which("debootstrap").is_none() {
-        return Err(EngineError::Setup(
+        return Err(EngineError::Image(
             "debootstrap is not installed; it makes the base image from Debian packages\n  fix: apt-get install -y debootstrap".into(),
         ));
     }
@@ -560,7 +560,7 @@ async fn run_streamed(
         Ok(())
     } else {
         let tail = tail.lock().expect("tail").join("\n");
-        Err(EngineError::Setup(format!(
+        Err(EngineError::Image(format!(
             "{what} failed ({status}):\n{tail}"
         )))
     }
@@ -638,6 +638,28 @@ fn build_dir(prefix: &str) -> Result<tempfile::TempDir, EngineError> {
         )))
 }
 
+/// `lab images build`: builds every image a lab of the catalog (`labs`, as
+/// [`crate::catalog::list`] finds it) needs, the agent always; labs that do not parse are
+/// skipped (`lab validate` reports them). Returns the tags built.
+pub async fn build_catalog(
+    labs: Option<&Path>,
+    progress: Progress,
+    force: bool,
+) -> Result<Vec<String>, EngineError> {
+    let docker = Docker::connect().await?;
+    let mut all = vec![Image::Agent];
+    for path in crate::catalog::list(labs) {
+        if let Ok(s) = scenario::load(&path, &Default::default()) {
+            for img in needed_by(&s) {
+                if !all.contains(&img) {
+                    all.push(img);
+                }
+            }
+        }
+    }
+    ensure(&docker, &all, progress, force).await
+}
+
 /// What `lab images prune` did.
 #[derive(Debug, Default)]
 pub struct Pruned {
@@ -649,7 +671,8 @@ pub struct Pruned {
 /// Removes the images dicom-range built that this build of `lab` would not run: agent,
 /// toolbox and pynetdicom images of older recipes (each rebuild of lab-agent makes new
 /// ones), and dangling leftovers of rebuilt images. Images a container uses stay.
-pub async fn prune(docker: &Docker) -> Result<Pruned, EngineError> {
+pub async fn prune() -> Result<Pruned, EngineError> {
+    let docker = Docker::connect().await?;
     let mut current: Vec<String> = ["bookworm", "trixie"]
         .map(|suite| Image::Base { suite }.tag())
         .to_vec();
@@ -664,7 +687,7 @@ pub async fn prune(docker: &Docker) -> Result<Pruned, EngineError> {
     agent_recipe()?;
     current.extend([Image::Agent, Image::Toolbox, Image::Pynetdicom].map(|i| i.tag()));
     let mut out = Pruned::default();
-    for (id, tags, _size) in docker.recipe_images().await? {
+    for runtime::RecipeImage { id, tags, .. } in docker.recipe_images().await? {
         let stale: Vec<&String> = tags.iter().filter(|t| !current.contains(t)).collect();
         let targets: Vec<String> = if tags.is_empty() {
             vec![id.clone()]

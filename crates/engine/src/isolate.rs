@@ -44,11 +44,11 @@ pub(crate) async fn isolate(
     docker.remove_container(&name).await?;
     match code {
         Some(0) => Ok(()),
-        Some(c) => Err(EngineError::Setup(format!(
+        Some(c) => Err(EngineError::Helper(format!(
             "node `{node}`: removing its gateway routes failed (exit {c}): {}",
             logs.trim()
         ))),
-        None => Err(EngineError::Setup(format!(
+        None => Err(EngineError::Helper(format!(
             "node `{node}`: removing its gateway routes did not finish within 20 s"
         ))),
     }

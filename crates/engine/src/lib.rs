@@ -8,7 +8,9 @@
 //! (the paper's pynetdicom modality, nmap in the toolbox, an attacker's `harvest` of its own
 //! capture) become the same JSON results in `tools`. `lifecycle` covers what surrounds a
 //! run: labs left up (`lab up`), status, garbage collection, live capture, node isolation;
-//! `classroom` the instructor's workflow (pack, grade). It does not parse scenarios
+//! `classroom` the instructor's workflow (pack, grade); `live` the CLI's jobs on labs that
+//! are up (status, logs, exec, capture, gc, down); `inspect` and `output` what the CLI
+//! prints and writes that is not a run directory. It does not parse scenarios
 //! (`scenario`), decode traffic (`wire` does, also for `harvest`) or talk to Docker directly
 //! (`runtime`).
 
@@ -19,12 +21,15 @@ pub mod export;
 mod finish;
 mod grading;
 pub mod images;
+pub mod inspect;
 mod isolate;
 pub mod lifecycle;
 pub mod limits;
+pub mod live;
 mod lock;
 mod node;
 mod orthanc;
+pub mod output;
 mod pacs_evidence;
 mod pki;
 mod plan;
@@ -40,3 +45,13 @@ pub use grading::regrade;
 pub use plan::RunPlan;
 pub use run::{KeepPolicy, RunOptions, RunResult, run_lab, teardown};
 pub use shutdown::Shutdown;
+
+// The crates whose types and pure functions the CLI uses as they are (the lab format,
+// reports and their verdicts, check outcomes, terminal-safe text), re-exported so that
+// `lab` depends on this crate alone. Docker (`runtime`) is not: the CLI asks `live` and
+// `images` for what it needs from the daemon.
+pub use checks;
+pub use report;
+pub use runtime::Removed;
+pub use scenario;
+pub use wire;

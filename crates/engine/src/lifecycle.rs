@@ -127,8 +127,8 @@ pub async fn list_runs(
     for c in &containers {
         ids.push(entry(&c.labels));
     }
-    let net_ids: Vec<_> = networks.iter().map(|(_, l)| entry(l)).collect();
-    let vol_ids: Vec<_> = volumes.iter().map(|(_, l)| entry(l)).collect();
+    let net_ids: Vec<_> = networks.iter().map(|n| entry(&n.labels)).collect();
+    let vol_ids: Vec<_> = volumes.iter().map(|v| entry(&v.labels)).collect();
     for (c, id) in containers.iter().zip(ids) {
         let Some(r) = id.and_then(|id| runs.get_mut(&id)) else {
             continue;
@@ -142,14 +142,14 @@ pub async fn list_runs(
             status: c.status.clone(),
         });
     }
-    for ((name, _), id) in networks.iter().zip(net_ids) {
+    for (n, id) in networks.iter().zip(net_ids) {
         if let Some(r) = id.and_then(|id| runs.get_mut(&id)) {
-            r.networks.push(name.clone());
+            r.networks.push(n.name.clone());
         }
     }
-    for ((_, labels), id) in volumes.iter().zip(vol_ids) {
+    for (v, id) in volumes.iter().zip(vol_ids) {
         if let Some(r) = id.and_then(|id| runs.get_mut(&id)) {
-            r.kept |= labels.get(LABEL_KEPT).is_some_and(|v| v == "true");
+            r.kept |= v.labels.get(LABEL_KEPT).is_some_and(|v| v == "true");
         }
     }
     let mut out: Vec<RunStatus> = runs.into_values().collect();
@@ -345,7 +345,10 @@ pub async fn expose(
         };
         let container = format!("lab-{run_id}-{}", node.name);
         let addrs = docker.addresses(&container).await?;
-        let Some((_, ip, gw)) = addrs.into_iter().find(|(_, _, gw)| !gw.is_empty()) else {
+        let Some(runtime::Address {
+            ip, gateway: gw, ..
+        }) = addrs.into_iter().find(|a| !a.gateway.is_empty())
+        else {
             continue;
         };
         let labels_of = docker.containers(LABEL_RUN, Some(run_id)).await?;
@@ -385,7 +388,7 @@ pub async fn expose(
             if tokio::time::Instant::now() > deadline
                 || !docker.is_running(&name).await.unwrap_or(false)
             {
-                return Err(EngineError::Setup(format!(
+                return Err(EngineError::Helper(format!(
                     "the web UI forwarder of `{}` did not start: {}",
                     node.name,
                     logs.trim()
@@ -422,34 +425,34 @@ pub async fn capture(
 > {
     let nets = docker.labelled_networks(LABEL_RUN, Some(run_id)).await?;
     if nets.is_empty() {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::NotUp(format!(
             "no network is labelled with run {run_id}\n  fix: `lab status` lists the runs that are up"
         )));
     }
     let chosen = match network {
         Some(n) => nets
             .iter()
-            .find(|(_, l)| l.get(LABEL_NODE).map(String::as_str) == Some(n))
+            .find(|net| net.labels.get(LABEL_NODE).map(String::as_str) == Some(n))
             .ok_or_else(|| {
                 let names: Vec<String> = nets
                     .iter()
-                    .filter_map(|(_, l)| l.get(LABEL_NODE).cloned())
+                    .filter_map(|net| net.labels.get(LABEL_NODE).cloned())
                     .collect();
-                EngineError::Setup(format!(
+                EngineError::NotUp(format!(
                     "run {run_id} has no network `{n}`; it has: {}",
                     names.join(", ")
                 ))
             })?,
         None => &nets[0],
     };
-    let info = docker.network(&chosen.0).await?;
+    let info = docker.network(&chosen.name).await?;
     let bridge = info.bridge.ok_or_else(|| {
-        EngineError::Setup(format!(
+        EngineError::NotUp(format!(
             "network {} has no named bridge to tap (not made by dicom-range?)",
-            chosen.0
+            chosen.name
         ))
     })?;
-    let mut labels = chosen.1.clone();
+    let mut labels = chosen.labels.clone();
     let tag = format!("{:04x}", rand::random::<u16>());
     labels.insert(LABEL_NODE.into(), format!("capture-{tag}"));
     labels.insert(LABEL_HELPER.into(), "capture".into());

@@ -55,7 +55,7 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), EngineError> {
     let meta = std::fs::symlink_metadata(dir)
         .map_err(EngineError::io(format!("reading {}", dir.display())))?;
     let refuse = |why: &str| {
-        Err(EngineError::Setup(format!(
+        Err(EngineError::Lock(format!(
             "{} {why}; it holds the lock that keeps two runs from picking the same names and subnets\n  fix: remove it (`rm -r {}`), `lab` makes it again, private",
             dir.display(),
             dir.display()
@@ -108,7 +108,7 @@ impl PlanLock {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(EngineError::Setup(format!(
+                    return Err(EngineError::Lock(format!(
                         "{} stayed locked for 120 s by another `lab`\n  fix: check for a hung `lab` process (`lab status`)",
                         path.display()
                     )));

@@ -227,7 +227,7 @@ pub(crate) async fn save(
 ) -> Result<(), EngineError> {
     std::fs::create_dir_all(dir).map_err(EngineError::io(format!("creating {}", dir.display())))?;
     let untrusted = |what: String| {
-        EngineError::Setup(format!(
+        EngineError::PacsState(format!(
             "the PACS's answer is not trusted ({what}); its stored-instance evidence was not saved"
         ))
     };
@@ -262,7 +262,7 @@ pub(crate) async fn save(
             .exec(container, &cmd, Duration::from_secs(60))
             .await?;
         if out.exit_code != 0 {
-            return Err(EngineError::Setup(format!(
+            return Err(EngineError::PacsState(format!(
                 "reading the stored instances failed (exit {}): {}",
                 out.exit_code,
                 preview(out.stderr.trim())
@@ -333,7 +333,7 @@ async fn get(docker: &Docker, container: &str, path: &str) -> Result<String, Eng
         .exec(container, &curl(path, 10), Duration::from_secs(15))
         .await?;
     if out.exit_code != 0 {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::PacsState(format!(
             "GET {path} failed (curl exit {})",
             out.exit_code
         )));

@@ -24,7 +24,10 @@ pub struct RunCa {
 }
 
 fn err(what: &str) -> impl FnOnce(rcgen::Error) -> EngineError + '_ {
-    move |e| EngineError::Setup(format!("making the run's {what}: {e}"))
+    move |e| EngineError::Pki {
+        what: what.into(),
+        why: e.to_string(),
+    }
 }
 
 impl RunCa {

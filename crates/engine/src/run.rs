@@ -75,23 +75,21 @@ pub async fn run_lab(scenario: &Scenario, opts: &RunOptions) -> Result<RunResult
     // SIGINT and SIGTERM are the caller's (`opts.shutdown`): every phase turns them into
     // exit 2 with the evidence saved, instead of the default (die, leaving the lab up).
     let signals = &opts.shutdown;
-    let not_started = |s: &str, phase: &str| {
-        EngineError::Setup(format!("interrupted by {s} {phase}; nothing was started"))
-    };
+    let not_started = |signal, when| EngineError::NotStarted { signal, when };
     if let Some(s) = signals.last() {
-        return Err(not_started(s, "before the run began"));
+        return Err(not_started(s, "before the run began; nothing was started"));
     }
     let docker = Docker::connect().await?;
     let needed = images::needed_by(scenario);
     tokio::select! {
         r = images::ensure(&docker, &needed, opts.progress, false) => { r?; }
-        s = signals.wait(1) => return Err(not_started(s, "while building images")),
+        s = signals.wait(1) => return Err(not_started(s, "while building images; nothing was started")),
     }
     // Names and subnets are chosen under a host-wide lock, held until the run's networks
     // exist: many `lab` processes starting at once never pick the same.
     let lock = tokio::select! {
         l = PlanLock::acquire() => l?,
-        s = signals.wait(1) => return Err(not_started(s, "while planning")),
+        s = signals.wait(1) => return Err(not_started(s, "while planning; nothing was started")),
     };
     let plan = plan_unique(&docker, scenario, &opts.runs_dir).await?;
     let mut run = Run::new(docker, plan, scenario, opts, lock)?;
@@ -148,8 +146,12 @@ async fn plan_unique(
         .iter()
         .filter_map(|b| suffix_of(b))
         .collect();
-    for (_, labels) in docker.labelled_networks(runtime::LABEL_RUN, None).await? {
-        taken.extend(labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));
+    for net in docker.labelled_networks(runtime::LABEL_RUN, None).await? {
+        taken.extend(
+            net.labels
+                .get(runtime::LABEL_RUN)
+                .and_then(|r| suffix_of(r)),
+        );
     }
     for c in docker.containers(runtime::LABEL_RUN, None).await? {
         taken.extend(c.labels.get(runtime::LABEL_RUN).and_then(|r| suffix_of(r)));

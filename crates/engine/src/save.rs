@@ -48,7 +48,7 @@ pub(crate) async fn copy_out(
         })?;
     file.commit().map_err(EngineError::Save)?;
     if copied.truncated {
-        return Err(EngineError::Setup(format!(
+        return Err(EngineError::Truncated(format!(
             "{container}:{inner} holds {} bytes; only the first {} were saved to {} (the limit)",
             copied.size,
             copied.written,

@@ -81,9 +81,10 @@ pub async fn run_suite(
     tokio::select! {
         r = images::ensure(&docker, &needed, opts.progress, false) => { r?; }
         s = opts.shutdown.wait(1) => {
-            return Err(EngineError::Setup(format!(
-                "interrupted by {s} while building images; no lab was run"
-            )));
+            return Err(EngineError::NotStarted {
+                signal: s,
+                when: "while building images; no lab was run",
+            });
         }
     }
 
@@ -135,4 +136,34 @@ pub async fn run_suite(
     let mut entries = entries;
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(entries)
+}
+
+/// Where `lab test` writes its reports besides the table; each one is optional.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteOutputs {
+    /// JUnit XML: a testsuite per lab, a testcase per check.
+    pub junit: Option<PathBuf>,
+    /// SARIF 2.1.0 with the security findings.
+    pub sarif: Option<PathBuf>,
+    /// Every run's report.json as one JSON array.
+    pub json: Option<PathBuf>,
+}
+
+/// Writes the reports of `entries` that `outputs` asks for; every lab is in them, those
+/// that did not run too (with why).
+pub fn write_reports(entries: &[SuiteEntry], outputs: &SuiteOutputs) -> Result<(), EngineError> {
+    let reports: Vec<report::RunReport> = entries.iter().map(|e| e.report()).collect();
+    let write = |path: &Option<PathBuf>, body: String| match path {
+        Some(p) => crate::output::write_output(p, body),
+        None => Ok(()),
+    };
+    write(&outputs.junit, report::junit(&reports))?;
+    write(
+        &outputs.sarif,
+        serde_json::to_string_pretty(&report::sarif(&reports)).expect("json"),
+    )?;
+    write(
+        &outputs.json,
+        serde_json::to_string_pretty(&reports).expect("json"),
+    )
 }

@@ -15,8 +15,8 @@ mod error;
 
 pub use bytes::Bytes;
 pub use docker::{
-    ContainerInfo, ContainerSpec, CopiedOut, Docker, ExecOutput, LimitState, Limits, NetworkInfo,
-    NetworkSpec, Removed,
+    Address, ContainerInfo, ContainerSpec, CopiedOut, Docker, ExecOutput, Labelled, LimitState,
+    Limits, NetworkInfo, NetworkSpec, RecipeImage, Removed,
 };
 pub use error::RuntimeError;
 

@@ -95,7 +95,7 @@ impl Run<'_> {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(EngineError::Setup(problems.join("; ")))
+            Err(EngineError::EvidenceLost(problems))
         }
     }
 
@@ -133,9 +133,9 @@ impl Run<'_> {
                 .await?
                 .is_none()
             {
-                return Err(EngineError::Setup(
+                return Err(EngineError::EvidenceLost(vec![
                     "it did not stop within 15 s of SIGTERM".into(),
-                ));
+                ]));
             }
         }
         save::copy_out(&self.docker, &container, out.inner, &out.dest, out.max).await?;

@@ -94,7 +94,7 @@ impl Run<'_> {
         if dead.is_empty() {
             Ok(())
         } else {
-            Err(EngineError::Setup(dead.join("; ")))
+            Err(EngineError::NodesFailed(dead))
         }
     }
 

@@ -39,7 +39,7 @@ impl Run<'_> {
                     .into_iter()
                     .rev()
                     .collect();
-                return Err(EngineError::Setup(format!(
+                return Err(EngineError::NotReady(format!(
                     "node `{}` (Orthanc) stopped during start-up; its last log lines:\n{}",
                     node.name,
                     tail.join("\n")
@@ -53,7 +53,7 @@ impl Run<'_> {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(EngineError::Setup(format!(
+                return Err(EngineError::NotReady(format!(
                     "node `{}`: Orthanc's REST API did not answer within {} s",
                     node.name,
                     READY_LIMIT.as_secs()
@@ -82,7 +82,7 @@ impl Run<'_> {
         // 3 = refused: the PACS answers DICOM but rejects this modality, which a hardened
         // lab may well do; only unreachable means not ready.
         if out.exit_code != 0 && out.exit_code != 3 {
-            return Err(EngineError::Setup(format!(
+            return Err(EngineError::NotReady(format!(
                 "node `{}` did not answer C-ECHO: {}",
                 node.name,
                 agent_error(&out.stdout, &out.stderr)
@@ -144,13 +144,13 @@ impl Run<'_> {
                 return Ok(());
             }
             if !self.docker.is_running(&container).await? {
-                return Err(EngineError::Setup(format!(
+                return Err(EngineError::NotReady(format!(
                     "node `{node}` stopped before {what}:\n{}",
                     logs.trim()
                 )));
             }
             if Instant::now() > deadline {
-                return Err(EngineError::Setup(format!(
+                return Err(EngineError::NotReady(format!(
                     "node `{node}` was not {what} within {} s",
                     LINE_LIMIT.as_secs()
                 )));

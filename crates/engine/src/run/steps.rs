@@ -37,7 +37,7 @@ impl Run<'_> {
         let met = self.limits_met(failed).await;
         if !met.is_empty() {
             let words: Vec<String> = met.into_iter().map(|(_, w)| w).collect();
-            return Err(EngineError::Setup(words.join("; ")));
+            return Err(EngineError::NodesFailed(words));
         }
         if unexpected {
             // Later steps may depend on this one; the checks say what it cost.
@@ -430,7 +430,7 @@ impl Run<'_> {
             .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
             .map(str::to_string)
             .ok_or_else(|| {
-                EngineError::Setup(format!(
+                EngineError::NotReady(format!(
                     "cannot find the address of node `{node}` (getent exit {}): {}",
                     out.exit_code,
                     out.stderr.trim()

@@ -124,9 +124,7 @@ impl Run<'_> {
                 let mut used = self.docker.used_subnets().await?;
                 used.extend(refused.iter().cloned());
                 let Some(subnet) = free_subnets(&used).next() else {
-                    return Err(EngineError::Setup(
-                        "every /24 of the lab pool 10.213.0.0/16 is in use\n  fix: `lab down --all` or `lab gc`".into(),
-                    ));
+                    return Err(EngineError::PoolExhausted);
                 };
                 let spec = NetworkSpec {
                     name: self.plan.network(&net.name),
@@ -140,7 +138,7 @@ impl Run<'_> {
                         last_err = None;
                         break;
                     }
-                    Err(e) if e.to_string().contains("overlap") => {
+                    Err(e @ runtime::RuntimeError::SubnetTaken { .. }) => {
                         last_err = Some(e);
                         refused.push(subnet);
                         tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 80))
