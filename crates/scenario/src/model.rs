@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::Value;
 
 pub const API_VERSION: &str = "dicom-range/v1";
 
@@ -47,7 +48,7 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     pub checks: Vec<Check>,
     /// Present when the lab is an exercise (`variant: exercise`).
-    pub exercise: Option<crate::exercise::Exercise>,
+    pub exercise: Option<Exercise>,
     /// Parameters `lab pack` draws per student, and how.
     pub per_student: BTreeMap<String, String>,
     /// The file's text with parameters substituted: saved with a run, so that grading
@@ -354,4 +355,27 @@ pub enum CheckKind {
 pub enum Expectation {
     Finding,
     None,
+}
+
+/// The `exercise:` section of a lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exercise {
+    pub brief: String,
+    pub edits: Vec<Edit>,
+    /// Node -> field -> value: the reference solution (instructor only).
+    pub solution: Option<BTreeMap<String, BTreeMap<String, Value>>>,
+    /// The secret per-student values are drawn from (instructor only).
+    #[serde(skip)]
+    pub seed: Option<String>,
+    /// Whose file this is (written by `lab pack`).
+    pub student: Option<String>,
+}
+
+/// One node the student configures, and which of its fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edit {
+    pub node: String,
+    pub fields: Vec<String>,
+    /// When `version` is editable: the versions a submission may choose (empty: any known).
+    pub versions: Vec<String>,
 }

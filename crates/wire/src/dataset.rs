@@ -188,26 +188,21 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
                 "element {tag} where only items may be, at offset {p}"
             ));
         }
-        let (vr, l, header) = if explicit {
+        // only the VRs dicom-parser knows: for any other it reads another header layout,
+        // and the lengths checked here would not be the ones it allocates
+        if explicit {
             let vr = [buf[p + 4], buf[p + 5]];
-            // only the VRs dicom-parser knows: for any other it reads another header
-            // layout, and the lengths checked here would not be the ones it allocates
             if !KNOWN_VRS.contains(&vr) {
                 return Err(format!(
                     "invalid VR bytes {vr:02x?} for {tag} at offset {p}"
                 ));
             }
-            if crate::elements::long_length(vr) {
-                if len - pos < 12 {
-                    return Err(format!("truncated element header at offset {pos}"));
-                }
-                (Some(vr), u32_at(p + 8), 12u64)
-            } else {
-                (Some(vr), u32::from(u16_at(p + 6)), 8u64)
-            }
-        } else {
-            (None, u32_at(p + 4), 8u64)
+        }
+        // the header as the exported walker reads it (what the proxy edits in place)
+        let Some(h) = crate::elements::read_header(buf, p, explicit, big_endian) else {
+            return Err(format!("truncated element header at offset {pos}"));
         };
+        let (vr, l, header) = (h.vr, h.length.unwrap_or(UNDEFINED), h.header_len as u64);
         pos += header;
         // binary VRs whose length is not a multiple of their value size: dicom-parser
         // reads whole values only and would lose its place in the stream

@@ -22,10 +22,8 @@ pub use draw::{draw, draws_for};
 pub use overlay::{Graded, apply_solution, overlay};
 pub use pack::pack;
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
-use serde_json::Value;
+/// The section's types live with the rest of the typed lab (`model`).
+pub use crate::model::{Edit, Exercise};
 
 use crate::context::Ctx;
 use crate::error::{Problem, did_you_mean};
@@ -39,29 +37,6 @@ pub const EDITABLE_FIELDS: &[&str] = &["config", "tls", "aet", "version", "verbo
 pub const DRAWS: &[&str] = &["patient-name", "patient-id", "ae-title", "secret", "port"];
 /// What a student id may look like (it names files and runs).
 pub const STUDENT_ID: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$";
-
-/// The `exercise:` section of a lab.
-#[derive(Debug, Clone, Serialize)]
-pub struct Exercise {
-    pub brief: String,
-    pub edits: Vec<Edit>,
-    /// Node -> field -> value: the reference solution (instructor only).
-    pub solution: Option<BTreeMap<String, BTreeMap<String, Value>>>,
-    /// The secret per-student values are drawn from (instructor only).
-    #[serde(skip)]
-    pub seed: Option<String>,
-    /// Whose file this is (written by `lab pack`).
-    pub student: Option<String>,
-}
-
-/// One node the student configures, and which of its fields.
-#[derive(Debug, Clone, Serialize)]
-pub struct Edit {
-    pub node: String,
-    pub fields: Vec<String>,
-    /// When `version` is editable: the versions a submission may choose (empty: any known).
-    pub versions: Vec<String>,
-}
 
 impl Exercise {
     /// `nodes.<node>.<field>` for every editable field, for messages.
@@ -280,6 +255,7 @@ pub(super) fn entry<'a>(map: &'a [(YNode, YNode)], key: &str) -> Option<&'a YNod
 mod tests {
     use super::*;
     use crate::model::Scenario;
+    use std::collections::BTreeMap;
 
     #[test]
     fn draws_are_reproducible_and_differ_between_students() {
