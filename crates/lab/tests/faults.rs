@@ -62,13 +62,7 @@ fn orthanc_killed_mid_transfer() {
 #[test]
 fn the_sniffer_dies() {
     let dir = runs_dir("kill-sniffer");
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "plaintext-store", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
+    let (mut lab_run, id) = run_started("plaintext-store", &dir);
     // The sniffer is up once the steps begin.
     lab_run.wait_for("==> step 1 (", 120);
     docker(&["kill", &format!("lab-{id}-sniffer")]);
@@ -95,13 +89,7 @@ fn the_sniffer_dies() {
 /// and one of `phases`), the evidence expected by then, and that nothing is left.
 fn interrupt(test: &str, line: &str, signal: &str, phases: &[&str], evidence: &[&str]) {
     let dir = runs_dir(test);
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "plaintext-store", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
+    let (mut lab_run, id) = run_started("plaintext-store", &dir);
     lab_run.wait_for(line, 120);
     lab_run.signal(signal);
     let (code, out, err) = lab_run.finish();
@@ -188,14 +176,7 @@ fn sigkill_then_gc() {
     assert_eq!(code, None, "killed by a signal");
     assert_ne!(leftovers(&id), "", "nothing to collect?");
 
-    let status = expect_exit(
-        &lab()
-            .args(["status", "--json", "--runs-dir"])
-            .arg(&dir)
-            .output()
-            .unwrap(),
-        0,
-    );
+    let status = expect_exit(&lab_in(&dir, &["status", "--json"]), 0);
     let r: serde_json::Value = serde_json::from_str(status.lines().next().unwrap()).unwrap();
     assert_eq!(
         (r["run"].as_str(), r["owner_alive"].as_bool()),
@@ -203,7 +184,7 @@ fn sigkill_then_gc() {
     );
     assert_eq!(r["owner_pid"], pid);
 
-    let gc = lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap();
+    let gc = lab_in(&dir, &["gc"]);
     let said = expect_exit(&gc, 0);
     assert!(said.contains(&format!("removed {id}")), "{said}");
     assert!(said.contains(&format!("(pid {pid}) is gone")), "{said}");
@@ -224,10 +205,7 @@ fn sigkill_then_gc() {
     assert_eq!(regraded.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&regraded.stdout).contains("is gone"));
     // A second gc finds nothing of it.
-    let again = expect_exit(
-        &lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap(),
-        0,
-    );
+    let again = expect_exit(&lab_in(&dir, &["gc"]), 0);
     assert!(!again.contains(&id), "{again}");
 }
 
@@ -316,13 +294,7 @@ fn sigint_during_a_batch_stops_starting_runs_and_ends_those_in_flight() {
 #[test]
 fn an_ids_folder_that_cannot_be_made_does_not_stop_the_rest_of_the_evidence() {
     let dir = runs_dir("ids-dir");
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "tests/fixtures/store-with-ids.yaml", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
+    let (lab_run, id) = run_started("tests/fixtures/store-with-ids.yaml", &dir);
     std::fs::write(dir.join(&id).join(rundir::IDS_DIR), "in the way").unwrap();
     let (code, out, err) = lab_run.finish();
     let stdout = String::from_utf8_lossy(&out);
