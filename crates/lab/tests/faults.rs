@@ -6,10 +6,21 @@
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A long store (3000 CT images) that is still going when a test strikes.
 const LONG: &str = "tests/fixtures/long-store.yaml";
+
+/// Waits for `lab_run` to fail (exit 2); returns its stdout, its run directory in `dir`
+/// and the error its report holds.
+fn failed(lab_run: Running, dir: &Path) -> (String, PathBuf, String) {
+    let (code, out, err) = lab_run.finish();
+    let stdout = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    let run = only_run(dir);
+    let error = error_of(&run);
+    (stdout, run, error)
+}
 
 fn error_of(run: &Path) -> String {
     let r = report(run);
@@ -36,11 +47,7 @@ fn orthanc_killed_mid_transfer() {
     let dir = runs_dir("kill-pacs");
     let (lab_run, id) = mid_transfer(&dir);
     docker(&["kill", &format!("lab-{id}-pacs")]);
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (stdout, run, error) = failed(lab_run, &dir);
     assert!(
         error.contains("node `pacs` (the PACS) exited with code 137 (killed by SIGKILL"),
         "{error}"
@@ -66,11 +73,7 @@ fn the_sniffer_dies() {
     // The sniffer is up once the steps begin.
     lab_run.wait_for("==> step 1 (", 120);
     docker(&["kill", &format!("lab-{id}-sniffer")]);
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (stdout, run, error) = failed(lab_run, &dir);
     assert!(
         error.contains(
             "node `sniffer` (the sniffer; the capture stops where it died) exited with code 137"
@@ -92,11 +95,7 @@ fn interrupt(test: &str, line: &str, signal: &str, phases: &[&str], evidence: &[
     let (mut lab_run, id) = run_started("plaintext-store", &dir);
     lab_run.wait_for(line, 120);
     lab_run.signal(signal);
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (stdout, run, error) = failed(lab_run, &dir);
     let name = if signal == "INT" {
         "SIGINT (Ctrl-C)"
     } else {
@@ -296,11 +295,7 @@ fn an_ids_folder_that_cannot_be_made_does_not_stop_the_rest_of_the_evidence() {
     let dir = runs_dir("ids-dir");
     let (lab_run, id) = run_started("tests/fixtures/store-with-ids.yaml", &dir);
     std::fs::write(dir.join(&id).join(rundir::IDS_DIR), "in the way").unwrap();
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (_, run, error) = failed(lab_run, &dir);
     assert!(error.contains("evidence of `ids`"), "{error}");
     assert!(!error.contains("evidence of `sniffer`"), "{error}");
     capture_events(&run);
