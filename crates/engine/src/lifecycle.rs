@@ -411,7 +411,7 @@ pub async fn expose(
 /// Starts a live capture of a run's network (the first one, or `network` by its lab
 /// name) from the host's side of its bridge: a short-lived labelled container running
 /// `lab-agent sniff` with the pcapng on its stderr. Returns the helper's name (remove it
-/// when done) and the stream of (stderr?, bytes): stderr carries the pcapng.
+/// when done) and the stream of its output: stderr carries the pcapng.
 pub async fn capture(
     docker: &Docker,
     run_id: &str,
@@ -419,7 +419,7 @@ pub async fn capture(
 ) -> Result<
     (
         String,
-        impl futures_util::Stream<Item = Result<(bool, runtime::Bytes), runtime::RuntimeError>> + use<>,
+        impl futures_util::Stream<Item = Result<runtime::Output, runtime::RuntimeError>> + use<>,
     ),
     EngineError,
 > {

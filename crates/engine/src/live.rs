@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
-use runtime::{Bytes, Docker, LABEL_HELPER, LABEL_NODE, LABEL_RUN, Removed, RuntimeError};
+use runtime::{Bytes, Docker, LABEL_HELPER, LABEL_NODE, LABEL_RUN, Output, Removed, RuntimeError};
 
 use crate::EngineError;
 use crate::lifecycle::{self, Collected, PacsEndpoint, RunStatus};
@@ -113,9 +113,9 @@ pub struct LogChunk {
     pub bytes: Bytes,
 }
 
-type Chunks = Pin<Box<dyn Stream<Item = Result<(bool, Bytes), RuntimeError>> + Send>>;
+type Chunks = Pin<Box<dyn Stream<Item = Result<Output, RuntimeError>> + Send>>;
 /// A node's chunks, with the node's name.
-type NodeChunks = Pin<Box<dyn Stream<Item = (String, Result<(bool, Bytes), RuntimeError>)> + Send>>;
+type NodeChunks = Pin<Box<dyn Stream<Item = (String, Result<Output, RuntimeError>)> + Send>>;
 
 /// The logs of one or several nodes, merged as they come.
 pub struct LogFeed {
@@ -129,10 +129,17 @@ impl LogFeed {
     pub async fn next(&mut self) -> Option<Result<LogChunk, EngineError>> {
         let (node, item) = self.merged.next().await?;
         Some(
-            item.map(|(stderr, bytes)| LogChunk {
-                node,
-                stderr,
-                bytes,
+            item.map(|out| match out {
+                Output::Stdout(bytes) => LogChunk {
+                    node,
+                    stderr: false,
+                    bytes,
+                },
+                Output::Stderr(bytes) => LogChunk {
+                    node,
+                    stderr: true,
+                    bytes,
+                },
             })
             .map_err(EngineError::from),
         )
@@ -200,12 +207,9 @@ impl LiveCapture {
     pub async fn next(&mut self) -> Option<Result<CaptureChunk, EngineError>> {
         let item = self.stream.next().await?;
         Some(
-            item.map(|(stderr, bytes)| {
-                if stderr {
-                    CaptureChunk::Pcapng(bytes)
-                } else {
-                    CaptureChunk::Status(bytes)
-                }
+            item.map(|out| match out {
+                Output::Stderr(bytes) => CaptureChunk::Pcapng(bytes),
+                Output::Stdout(bytes) => CaptureChunk::Status(bytes),
             })
             .map_err(EngineError::from),
         )

@@ -16,7 +16,7 @@ mod error;
 pub use bytes::Bytes;
 pub use docker::{
     Address, ContainerInfo, ContainerSpec, CopiedOut, Docker, ExecOutput, Labelled, LimitState,
-    Limits, NetworkInfo, NetworkSpec, RecipeImage, Removed,
+    Limits, NetworkInfo, NetworkSpec, Output, RecipeImage, Removed,
 };
 pub use error::RuntimeError;
 

@@ -8,6 +8,22 @@ use futures_util::{StreamExt, TryStreamExt};
 use super::Docker;
 use crate::error::{Context, RuntimeError};
 
+/// A piece of a container's output, from one of its two streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+impl From<bollard::container::LogOutput> for Output {
+    fn from(c: bollard::container::LogOutput) -> Output {
+        match c {
+            bollard::container::LogOutput::StdErr { message } => Output::Stderr(message),
+            other => Output::Stdout(other.into_bytes()),
+        }
+    }
+}
+
 impl Docker {
     /// Everything the container printed so far, stdout and stderr interleaved.
     pub async fn logs(&self, container: &str) -> Result<String, RuntimeError> {
@@ -24,12 +40,12 @@ impl Docker {
             .collect())
     }
 
-    /// Follows (or dumps) a container's output: (true for stderr, bytes) as it comes.
+    /// Follows (or dumps) a container's output as it comes.
     pub fn log_stream(
         &self,
         container: &str,
         follow: bool,
-    ) -> impl futures_util::Stream<Item = Result<(bool, Bytes), RuntimeError>> + use<> {
+    ) -> impl futures_util::Stream<Item = Result<Output, RuntimeError>> + use<> {
         let options = LogsOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
@@ -38,22 +54,17 @@ impl Docker {
         let name = container.to_string();
         self.api.logs(container, Some(options)).map(move |c| {
             c.context(|| format!("reading the logs of {name}"))
-                .map(|c| match c {
-                    bollard::container::LogOutput::StdErr { message } => (true, message),
-                    other => (false, other.into_bytes()),
-                })
+                .map(Output::from)
         })
     }
 
     /// Attaches to a created container's output, then starts it; the stream carries
-    /// (true for stderr, bytes), binary-safe (no log driver in between).
+    /// its output binary-safe (no log driver in between).
     pub async fn start_attached(
         &self,
         container: &str,
-    ) -> Result<
-        impl futures_util::Stream<Item = Result<(bool, Bytes), RuntimeError>> + use<>,
-        RuntimeError,
-    > {
+    ) -> Result<impl futures_util::Stream<Item = Result<Output, RuntimeError>> + use<>, RuntimeError>
+    {
         let options = AttachContainerOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
@@ -72,10 +83,7 @@ impl Docker {
         Ok(attached.output.map(move |c| {
             let _input = &input;
             c.context(|| format!("reading the output of {name}"))
-                .map(|c| match c {
-                    bollard::container::LogOutput::StdErr { message } => (true, message),
-                    other => (false, other.into_bytes()),
-                })
+                .map(Output::from)
         }))
     }
 }

@@ -19,6 +19,7 @@ pub use exec::ExecOutput;
 pub use files::CopiedOut;
 pub use images::RecipeImage;
 pub use inspect::{Address, LimitState};
+pub use logs::Output;
 pub use networks::{NetworkInfo, NetworkSpec};
 pub use removal::Removed;
 
