@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{expect_exit, lab, runs_dir};
+use common::{check, expect_exit, lab, report, runs_dir};
 
 /// `lab test` of these labs into a fresh runs folder; every lab must meet its checks.
 /// Returns each lab's run directory, in the order given.
@@ -39,20 +39,6 @@ fn run_all(test: &str, labs: &[&str]) -> Vec<PathBuf> {
                 .clone()
         })
         .collect()
-}
-
-fn report(run: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap()
-}
-
-fn check(r: &serde_json::Value, id: &str) -> serde_json::Value {
-    r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
-        .clone()
 }
 
 fn step_result(r: &serde_json::Value, id: &str) -> serde_json::Value {

@@ -61,7 +61,7 @@ fn gc_keeps_a_run_it_cannot_save_and_removes_it_once_it_can() {
     assert_ne!(leftovers(&id), "", "nothing to collect?");
 
     let filler = fs.fill();
-    let gc = lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap();
+    let gc = lab_in(&dir, &["gc"]);
     let said = expect_exit(&gc, 2);
     eprintln!("gc on a full disk:\n{said}");
     assert!(said.contains(&format!("left {id} in place")), "{said}");
@@ -70,7 +70,7 @@ fn gc_keeps_a_run_it_cannot_save_and_removes_it_once_it_can() {
     assert_ne!(leftovers(&id), "", "removed with its evidence unsaved");
 
     std::fs::remove_file(&filler).unwrap();
-    let gc = lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap();
+    let gc = lab_in(&dir, &["gc"]);
     let said = expect_exit(&gc, 0);
     assert!(said.contains(&format!("removed {id}")), "{said}");
     assert_eq!(leftovers(&id), "");

@@ -4,33 +4,17 @@
 use std::io::{BufRead, BufReader};
 
 mod common;
-use common::{expect_exit, lab, leftovers, only_run, report, runs_dir};
+use common::{check, expect_exit, lab, lab_in, leftovers, only_run, report, runs_dir};
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
-}
 
 #[test]
 fn plaintext_store_passes_and_leaves_nothing_running() {
     let dir = runs_dir("plaintext");
-    let out = lab()
-        .args([
-            "run",
-            "plaintext-store",
-            "-p",
-            "patient=E2E^STUDENT",
-            "--runs-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = lab_in(
+        &dir,
+        &["run", "plaintext-store", "-p", "patient=E2E^STUDENT"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -158,17 +142,7 @@ fn plaintext_store_passes_and_leaves_nothing_running() {
 #[test]
 fn tls_store_hides_the_exchange_and_still_stores() {
     let dir = runs_dir("tls");
-    let out = lab()
-        .args([
-            "run",
-            "tls-store",
-            "-p",
-            "patient=TLS^STUDENT",
-            "--runs-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = lab_in(&dir, &["run", "tls-store", "-p", "patient=TLS^STUDENT"]);
     expect_exit(&out, 0);
     let run = only_run(&dir);
     let r = report(&run);
@@ -198,15 +172,7 @@ fn tls_store_hides_the_exchange_and_still_stores() {
 #[test]
 fn unmet_expectations_exit_1_and_say_what_was_seen() {
     let dir = runs_dir("wrong");
-    let out = lab()
-        .args([
-            "run",
-            "tests/fixtures/wrong-expectations.yaml",
-            "--runs-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = lab_in(&dir, &["run", "tests/fixtures/wrong-expectations.yaml"]);
     let stdout = expect_exit(&out, 1);
     let r = report(&only_run(&dir));
     assert_eq!(r["verdict"], "fail");
@@ -225,16 +191,10 @@ fn unmet_expectations_exit_1_and_say_what_was_seen() {
 #[test]
 fn keep_leaves_a_failed_lab_up_until_lab_down() {
     let dir = runs_dir("keep");
-    let out = lab()
-        .args([
-            "run",
-            "tests/fixtures/wrong-expectations.yaml",
-            "--keep",
-            "--runs-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = lab_in(
+        &dir,
+        &["run", "tests/fixtures/wrong-expectations.yaml", "--keep"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let r = report(&only_run(&dir));
     let run_id = r["run_id"].as_str().unwrap();

@@ -6,10 +6,21 @@
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A long store (3000 CT images) that is still going when a test strikes.
 const LONG: &str = "tests/fixtures/long-store.yaml";
+
+/// Waits for `lab_run` to fail (exit 2); returns its stdout, its run directory in `dir`
+/// and the error its report holds.
+fn failed(lab_run: Running, dir: &Path) -> (String, PathBuf, String) {
+    let (code, out, err) = lab_run.finish();
+    let stdout = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, Some(2), "{stdout}\n{err}");
+    let run = only_run(dir);
+    let error = error_of(&run);
+    (stdout, run, error)
+}
 
 fn error_of(run: &Path) -> String {
     let r = report(run);
@@ -36,11 +47,7 @@ fn orthanc_killed_mid_transfer() {
     let dir = runs_dir("kill-pacs");
     let (lab_run, id) = mid_transfer(&dir);
     docker(&["kill", &format!("lab-{id}-pacs")]);
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (stdout, run, error) = failed(lab_run, &dir);
     assert!(
         error.contains("node `pacs` (the PACS) exited with code 137 (killed by SIGKILL"),
         "{error}"
@@ -62,21 +69,11 @@ fn orthanc_killed_mid_transfer() {
 #[test]
 fn the_sniffer_dies() {
     let dir = runs_dir("kill-sniffer");
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "plaintext-store", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
+    let (mut lab_run, id) = run_started("plaintext-store", &dir);
     // The sniffer is up once the steps begin.
     lab_run.wait_for("==> step 1 (", 120);
     docker(&["kill", &format!("lab-{id}-sniffer")]);
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (stdout, run, error) = failed(lab_run, &dir);
     assert!(
         error.contains(
             "node `sniffer` (the sniffer; the capture stops where it died) exited with code 137"
@@ -95,20 +92,10 @@ fn the_sniffer_dies() {
 /// and one of `phases`), the evidence expected by then, and that nothing is left.
 fn interrupt(test: &str, line: &str, signal: &str, phases: &[&str], evidence: &[&str]) {
     let dir = runs_dir(test);
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "plaintext-store", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
+    let (mut lab_run, id) = run_started("plaintext-store", &dir);
     lab_run.wait_for(line, 120);
     lab_run.signal(signal);
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (stdout, run, error) = failed(lab_run, &dir);
     let name = if signal == "INT" {
         "SIGINT (Ctrl-C)"
     } else {
@@ -188,14 +175,7 @@ fn sigkill_then_gc() {
     assert_eq!(code, None, "killed by a signal");
     assert_ne!(leftovers(&id), "", "nothing to collect?");
 
-    let status = expect_exit(
-        &lab()
-            .args(["status", "--json", "--runs-dir"])
-            .arg(&dir)
-            .output()
-            .unwrap(),
-        0,
-    );
+    let status = expect_exit(&lab_in(&dir, &["status", "--json"]), 0);
     let r: serde_json::Value = serde_json::from_str(status.lines().next().unwrap()).unwrap();
     assert_eq!(
         (r["run"].as_str(), r["owner_alive"].as_bool()),
@@ -203,7 +183,7 @@ fn sigkill_then_gc() {
     );
     assert_eq!(r["owner_pid"], pid);
 
-    let gc = lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap();
+    let gc = lab_in(&dir, &["gc"]);
     let said = expect_exit(&gc, 0);
     assert!(said.contains(&format!("removed {id}")), "{said}");
     assert!(said.contains(&format!("(pid {pid}) is gone")), "{said}");
@@ -224,10 +204,7 @@ fn sigkill_then_gc() {
     assert_eq!(regraded.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&regraded.stdout).contains("is gone"));
     // A second gc finds nothing of it.
-    let again = expect_exit(
-        &lab().args(["gc", "--runs-dir"]).arg(&dir).output().unwrap(),
-        0,
-    );
+    let again = expect_exit(&lab_in(&dir, &["gc"]), 0);
     assert!(!again.contains(&id), "{again}");
 }
 
@@ -316,19 +293,9 @@ fn sigint_during_a_batch_stops_starting_runs_and_ends_those_in_flight() {
 #[test]
 fn an_ids_folder_that_cannot_be_made_does_not_stop_the_rest_of_the_evidence() {
     let dir = runs_dir("ids-dir");
-    let mut lab_run = Running::spawn(
-        lab()
-            .args(["run", "tests/fixtures/store-with-ids.yaml", "--runs-dir"])
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
+    let (lab_run, id) = run_started("tests/fixtures/store-with-ids.yaml", &dir);
     std::fs::write(dir.join(&id).join(rundir::IDS_DIR), "in the way").unwrap();
-    let (code, out, err) = lab_run.finish();
-    let stdout = String::from_utf8_lossy(&out);
-    assert_eq!(code, Some(2), "{stdout}\n{err}");
-    let run = only_run(&dir);
-    let error = error_of(&run);
+    let (_, run, error) = failed(lab_run, &dir);
     assert!(error.contains("evidence of `ids`"), "{error}");
     assert!(!error.contains("evidence of `sniffer`"), "{error}");
     capture_events(&run);

@@ -1,5 +1,7 @@
 //! `lab images prune` on the real daemon: an image of an old recipe goes, current ones stay.
 
+mod common;
+
 use std::process::{Command, Stdio};
 
 fn docker(args: &[&str]) -> std::process::Output {
@@ -43,13 +45,7 @@ fn prune_removes_an_old_recipe_and_keeps_current_images() {
         .args(["images", "prune"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::expect_exit(&out, 0);
     assert!(stdout.contains(&format!("removed {stale}")), "{stdout}");
     assert!(!docker(&["image", "inspect", stale]).status.success());
     assert!(!stdout.contains(&format!("removed {current}")), "{stdout}");

@@ -35,14 +35,7 @@ fn up(dir: &std::path::Path, patient: &str) -> (String, String) {
 }
 
 fn down(dir: &std::path::Path) {
-    expect_exit(
-        &lab()
-            .args(["down", "--all", "--runs-dir"])
-            .arg(dir)
-            .output()
-            .unwrap(),
-        0,
-    );
+    expect_exit(&lab_in(dir, &["down", "--all"]), 0);
 }
 
 /// The rows of a container's IPv4 routing table: (destination, gateway, flags) in hex.

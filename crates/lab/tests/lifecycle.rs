@@ -12,17 +12,7 @@ use std::process::Command;
 #[test]
 fn up_then_look_inside_then_down() {
     let dir = runs_dir("up");
-    let out = lab()
-        .args([
-            "up",
-            "plaintext-store",
-            "-p",
-            "patient=UP^STUDENT",
-            "--runs-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = lab_in(&dir, &["up", "plaintext-store", "-p", "patient=UP^STUDENT"]);
     let stdout = expect_exit(&out, 0);
     let id = only_run(&dir)
         .file_name()
@@ -31,11 +21,7 @@ fn up_then_look_inside_then_down() {
         .into_owned();
     let result = std::panic::catch_unwind(|| look_inside(&dir, &id, &stdout));
     // Scoped to this test's folder: other runs on the daemon are not touched.
-    let down = lab()
-        .args(["down", "--all", "--runs-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let down = lab_in(&dir, &["down", "--all"]);
     let said = expect_exit(&down, 0);
     result.unwrap();
     assert!(
@@ -136,14 +122,7 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
     }
 
     // status: the run, its nodes, healthy, kept on purpose.
-    let status = expect_exit(
-        &lab()
-            .args(["status", "--json", "--runs-dir"])
-            .arg(dir)
-            .output()
-            .unwrap(),
-        0,
-    );
+    let status = expect_exit(&lab_in(dir, &["status", "--json"]), 0);
     let runs: Vec<serde_json::Value> = status
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -172,10 +151,7 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
     );
 
     // gc leaves a kept run alone although `lab up` has exited.
-    let gc = expect_exit(
-        &lab().args(["gc", "--runs-dir"]).arg(dir).output().unwrap(),
-        0,
-    );
+    let gc = expect_exit(&lab_in(dir, &["gc"]), 0);
     assert!(gc.contains("nothing to collect"), "{gc}");
     assert_ne!(leftovers(id), "");
 
@@ -278,38 +254,19 @@ fn look_inside(dir: &std::path::Path, id: &str, up_stdout: &str) {
         ])
     };
     assert_ne!(capture_helpers(), "", "the killed capture left no helper?");
-    let gc = expect_exit(
-        &lab().args(["gc", "--runs-dir"]).arg(dir).output().unwrap(),
-        0,
-    );
+    let gc = expect_exit(&lab_in(dir, &["gc"]), 0);
     assert!(
         gc.contains("a `lab capture` helper whose process is gone"),
         "{gc}"
     );
     assert_eq!(capture_helpers(), "");
-    let status = expect_exit(
-        &lab()
-            .args(["status", "--runs-dir"])
-            .arg(dir)
-            .output()
-            .unwrap(),
-        0,
-    );
+    let status = expect_exit(&lab_in(dir, &["status"]), 0);
     assert!(
         status.contains(id) && status.contains("healthy"),
         "{status}"
     );
     // The capture helpers are gone with the captures.
-    let helpers = docker(&[
-        "ps",
-        "-a",
-        "-q",
-        "--filter",
-        &format!("label=dicom-range.run={id}"),
-        "--filter",
-        "label=dicom-range.helper=capture",
-    ]);
-    assert_eq!(helpers, "");
+    assert_eq!(capture_helpers(), "");
 }
 
 /// Commands on a run that does not exist say so, with the runs that do.

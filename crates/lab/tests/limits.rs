@@ -237,15 +237,7 @@ fn look_at_the_containers(id: &str) {
 #[test]
 fn a_running_lab_shows_its_limits_and_a_full_capture_is_noted() {
     let dir = runs_dir("limits-up");
-    let mut lab_run = Running::spawn(
-        lab()
-            .arg("run")
-            .arg(fixture("limits-up.yaml"))
-            .arg("--runs-dir")
-            .arg(&dir),
-    );
-    lab_run.wait_for("==> run ", 120);
-    let id = run_id_in(&lab_run.seen);
+    let (mut lab_run, id) = run_started(fixture("limits-up.yaml"), &dir);
     // Every node, the taps included, is up once the steps begin.
     lab_run.wait_for("==> step 1 (", 120);
     let looked = std::panic::catch_unwind(|| look_at_the_containers(&id));

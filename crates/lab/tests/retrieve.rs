@@ -3,6 +3,8 @@
 //! The modality stores a CT series, then C-GETs it back; the capture shows the PACS's
 //! C-STORE sub-operations on the modality's own association.
 
+mod common;
+use common::{check, expect_exit, report};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,13 +25,7 @@ fn a_get_step_retrieves_the_stored_series_through_the_engine() {
         .arg(&dir)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = expect_exit(&out, 0);
     assert!(stdout.contains("PASS: 2/2 checks met"), "{stdout}");
     let run = std::fs::read_dir(&dir)
         .unwrap()
@@ -37,13 +33,6 @@ fn a_get_step_retrieves_the_stored_series_through_the_engine() {
         .unwrap()
         .unwrap()
         .path();
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
-    let seq = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "get-sequence")
-        .unwrap();
+    let seq = check(&report(&run), "get-sequence").clone();
     assert_eq!(seq["outcome"], "met", "{seq}");
 }

@@ -3,9 +3,10 @@
 //! test may tear down or collect: other people's runs on the daemon are never touched).
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ pub fn lab() -> Command {
 }
 
 /// `lab exec <run> <node> -- <args>`, run to completion.
-pub fn lab_exec(run: &str, node: &str, args: &[&str]) -> std::process::Output {
+pub fn lab_exec(run: &str, node: &str, args: &[&str]) -> Output {
     lab()
         .args(["exec", run, node, "--"])
         .args(args)
@@ -39,7 +40,7 @@ pub fn runs_dir(test: &str) -> PathBuf {
 }
 
 /// Asserts how a command exited, showing everything it printed if not; returns stdout.
-pub fn expect_exit(out: &std::process::Output, code: i32) -> String {
+pub fn expect_exit(out: &Output, code: i32) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
@@ -67,8 +68,28 @@ pub fn only_run(dir: &Path) -> PathBuf {
     runs.into_iter().next().unwrap()
 }
 
+/// `lab <args> --runs-dir <dir>`, run to completion.
+pub fn lab_in(dir: &Path, args: &[&str]) -> Output {
+    lab()
+        .args(args)
+        .arg("--runs-dir")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 pub fn report(run: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("report.json")).unwrap()
+}
+
+/// The check `id` of a `report.json`.
+pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
 }
 
 /// `docker` CLI output (the tests look at Docker with other eyes than the code's).
@@ -87,7 +108,17 @@ pub fn docker(args: &[&str]) -> String {
 
 /// Docker objects (containers, networks, volumes) still labelled with this run id.
 pub fn leftovers(run_id: &str) -> String {
-    let filter = format!("label=dicom-range.run={run_id}");
+    labelled(&format!("dicom-range.run={run_id}"))
+}
+
+/// Every Docker object (containers, networks, volumes) whose runs go to `dir`.
+pub fn leftovers_of_runs_dir(dir: &Path) -> String {
+    labelled(&format!("dicom-range.runs-dir={}", dir.display()))
+}
+
+/// The ids of the containers, networks and volumes carrying `label` (`key=value`).
+fn labelled(label: &str) -> String {
+    let filter = format!("label={label}");
     let mut out = String::new();
     for what in [
         &["ps", "-a"][..],
@@ -134,12 +165,18 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// `lab run <lab> --runs-dir <dir>`, returned with its run id once stderr shows `marker`
-/// (a phase such as `==> step 1 (`).
-pub fn run_until(lab_name: &str, dir: &Path, marker: &str) -> (Running, String) {
-    let mut lab_run = Running::spawn(lab().args(["run", lab_name, "--runs-dir"]).arg(dir));
+/// `lab run <lab> --runs-dir <dir>`, returned with its run id once stderr names the run.
+pub fn run_started(lab_name: impl AsRef<OsStr>, dir: &Path) -> (Running, String) {
+    let mut lab_run = Running::spawn(lab().arg("run").arg(lab_name).arg("--runs-dir").arg(dir));
     lab_run.wait_for("==> run ", 120);
     let id = run_id_in(&lab_run.seen);
+    (lab_run, id)
+}
+
+/// [`run_started`], returned once stderr also shows `marker` (a phase such as
+/// `==> step 1 (`).
+pub fn run_until(lab_name: impl AsRef<OsStr>, dir: &Path, marker: &str) -> (Running, String) {
+    let (mut lab_run, id) = run_started(lab_name, dir);
     lab_run.wait_for(marker, 120);
     (lab_run, id)
 }
@@ -227,7 +264,6 @@ impl Running {
     }
 }
 
-/// The run id in a line such as `==> run plaintext-store-1a2b -> ...`.
 /// Stops a running `lab capture` as a user's Ctrl-C would, once the sniffer's 200 ms flush
 /// has passed; writes the pcapng it printed to `file` and decodes it.
 pub fn stop_live_capture(cap: Running, file: &Path) -> wire::Analysis {
@@ -239,6 +275,7 @@ pub fn stop_live_capture(cap: Running, file: &Path) -> wire::Analysis {
     wire::analyze_file(file).expect("lab capture wrote a readable pcapng")
 }
 
+/// The run id in a line such as `==> run plaintext-store-1a2b -> ...`.
 pub fn run_id_in(text: &str) -> String {
     text.lines()
         .find_map(|l| l.strip_prefix("==> run "))
@@ -291,22 +328,6 @@ pub fn wait_in_flight(dir: &Path, n: usize, secs: u64) -> Vec<String> {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-}
-
-/// Every Docker object (containers, networks, volumes) whose runs go to `dir`.
-pub fn leftovers_of_runs_dir(dir: &Path) -> String {
-    let filter = format!("label=dicom-range.runs-dir={}", dir.display());
-    let mut out = String::new();
-    for what in [
-        &["ps", "-a"][..],
-        &["network", "ls"][..],
-        &["volume", "ls"][..],
-    ] {
-        let mut args = what.to_vec();
-        args.extend(["-q", "--filter", &filter]);
-        out.push_str(&docker(&args));
-    }
-    out
 }
 
 /// A small tmpfs of its own, mounted for one test and unmounted when dropped: a runs
