@@ -68,158 +68,44 @@ pub(crate) struct Totals {
 // ---------------------------------------------------------------------------------------
 // Data set surgery
 
-fn u16le(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-fn u32le(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// VRs with a 2-byte reserved field and a 4-byte length in Explicit VR.
-fn long_vr(vr: &[u8]) -> bool {
-    matches!(
-        vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"SV"
-            | b"UV"
-    )
-}
-
-/// One element header: (group, element, header length, value length (None = undefined),
-/// offset of the length field, whether the length field is 2 bytes).
-struct Header {
-    group: u16,
-    element: u16,
-    header_len: usize,
-    len: Option<u32>,
-    len_at: usize,
-    short: bool,
-}
-
-fn header(b: &[u8], at: usize, explicit: bool) -> Option<Header> {
-    let group = u16le(b, at)?;
-    let element = u16le(b, at + 2)?;
-    // Item and delimitation tags have no VR in either encoding.
-    if group == 0xFFFE || !explicit {
-        let l = u32le(b, at + 4)?;
-        return Some(Header {
-            group,
-            element,
-            header_len: 8,
-            len: (l != u32::MAX).then_some(l),
-            len_at: at + 4,
-            short: false,
-        });
-    }
-    let vr = b.get(at + 4..at + 6)?;
-    if long_vr(vr) {
-        let l = u32le(b, at + 8)?;
-        Some(Header {
-            group,
-            element,
-            header_len: 12,
-            len: (l != u32::MAX).then_some(l),
-            len_at: at + 8,
-            short: false,
-        })
-    } else {
-        Some(Header {
-            group,
-            element,
-            header_len: 8,
-            len: Some(u32::from(u16le(b, at + 6)?)),
-            len_at: at + 6,
-            short: true,
-        })
-    }
-}
-
-/// Skip an undefined-length value (sequence or encapsulated pixel data) starting at `at`
-/// (just after its header); returns the offset after its delimitation item.
-fn skip_undefined(b: &[u8], mut at: usize, explicit: bool, depth: u32) -> Option<usize> {
-    if depth > 16 {
-        return None;
-    }
-    loop {
-        let h = header(b, at, explicit)?;
-        at += h.header_len;
-        match (h.group, h.element) {
-            (0xFFFE, 0xE0DD) => return Some(at), // sequence delimitation
-            (0xFFFE, 0xE000) => match h.len {
-                Some(l) => at = at.checked_add(l as usize)?,
-                None => at = skip_item(b, at, explicit, depth + 1)?,
-            },
-            _ => return None,
-        }
-    }
-}
-
-/// Skip the elements of an undefined-length item until its delimitation.
-fn skip_item(b: &[u8], mut at: usize, explicit: bool, depth: u32) -> Option<usize> {
-    loop {
-        let h = header(b, at, explicit)?;
-        at += h.header_len;
-        if (h.group, h.element) == (0xFFFE, 0xE00D) {
-            return Some(at);
-        }
-        at = match h.len {
-            Some(l) => at.checked_add(l as usize)?,
-            None => skip_undefined(b, at, explicit, depth + 1)?,
-        };
-    }
-}
-
 /// Replace the value of the top-level PatientName in a Little Endian data set. Returns the
 /// new data set and the old name, or `None` when there is no PatientName (or the data set
 /// cannot be walked).
 pub fn rewrite_patient_name(data: &[u8], explicit: bool, new: &str) -> Option<(Vec<u8>, String)> {
-    let mut at = 0usize;
-    while at < data.len() {
-        let h = header(data, at, explicit)?;
-        let tag = (h.group, h.element);
+    for element in wire::top_level_elements(data, explicit, false) {
+        let (at, h) = element.ok()?;
+        let tag = (h.tag.group(), h.tag.element());
         if tag > (0x0010, 0x0010) {
             return None;
         }
-        let value_at = at + h.header_len;
-        if tag == (0x0010, 0x0010) {
-            let len = h.len? as usize;
-            let old = data.get(value_at..value_at + len)?;
-            let old = String::from_utf8_lossy(old)
-                .trim_end_matches([' ', '\0'])
-                .to_string();
-            let mut value = new.as_bytes().to_vec();
-            if value.len() % 2 == 1 {
-                value.push(b' ');
-            }
-            if h.short && value.len() > u16::MAX as usize {
-                return None;
-            }
-            let mut out = Vec::with_capacity(data.len() + value.len());
-            out.extend_from_slice(&data[..h.len_at]);
-            if h.short {
-                out.extend_from_slice(&(value.len() as u16).to_le_bytes());
-            } else {
-                out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            }
-            out.extend_from_slice(&data[h.len_at + if h.short { 2 } else { 4 }..value_at]);
-            out.extend_from_slice(&value);
-            out.extend_from_slice(&data[value_at + len..]);
-            return Some((out, old));
+        if tag != (0x0010, 0x0010) {
+            continue;
         }
-        at = match h.len {
-            Some(l) => value_at.checked_add(l as usize)?,
-            None => skip_undefined(data, value_at, explicit, 0)?,
-        };
+        let value_at = h.value_at(at);
+        let len = h.length? as usize;
+        let old = data.get(value_at..value_at + len)?;
+        let old = String::from_utf8_lossy(old)
+            .trim_end_matches([' ', '\0'])
+            .to_string();
+        let mut value = new.as_bytes().to_vec();
+        if value.len() % 2 == 1 {
+            value.push(b' ');
+        }
+        let short = h.length_size == 2;
+        if short && value.len() > u16::MAX as usize {
+            return None;
+        }
+        let mut out = Vec::with_capacity(data.len() + value.len());
+        out.extend_from_slice(&data[..h.length_at]);
+        if short {
+            out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        } else {
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        }
+        out.extend_from_slice(&data[h.length_at + h.length_size..value_at]);
+        out.extend_from_slice(&value);
+        out.extend_from_slice(&data[value_at + len..]);
+        return Some((out, old));
     }
     None
 }
