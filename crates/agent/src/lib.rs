@@ -10,6 +10,8 @@
 //!   the classification of failures into exit codes ([`error`]);
 //! - [`serve`]: a storage SCP (the destination of C-MOVE), optionally requiring a user
 //!   identity;
+//! - [`storage`]: where received instances go (shared by `serve` and C-GET); [`socket`]:
+//!   the TCP tuning both ends share;
 //! - [`sniff`]: the sniffer, libpcap live capture written as pcapng;
 //! - [`attack`]: the attacker tools (`aet-scan`, `flood`, `rest-probe`, `rest-write`,
 //!   `upload-polyglot`, `fingerprint`, `proxy`, `arp-spoof`), real and bounded;
@@ -37,6 +39,8 @@ pub mod pixels;
 pub mod process;
 pub mod serve;
 pub mod sniff;
+pub mod socket;
+pub mod storage;
 pub mod synth;
 pub mod tls;
 

@@ -140,7 +140,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use conn::quickack;
+pub use crate::socket::{TcpSocket, quickack};
 use conn::*;
 pub use echo::*;
 use errors::*;

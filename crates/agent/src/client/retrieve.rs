@@ -119,7 +119,7 @@ where
         .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
         .unwrap_or_default();
     let bytes = m.data.as_ref().map(|d| d.len()).unwrap_or(0);
-    let (status, file, error) = if !crate::serve::safe_uid(&instance) {
+    let (status, file, error) = if !crate::storage::safe_uid(&instance) {
         (
             0xC000,
             None,
@@ -131,7 +131,7 @@ where
         // Walked first, as `serve` does: a file written here must be safe to parse later.
         match crate::bounds::check_dataset(data, &ts) {
             Err(why) => (0xC000, None, Some(format!("refused, not written: {why}"))),
-            Ok(()) => match crate::serve::write_part10(out, &class, &instance, &ts, data) {
+            Ok(()) => match crate::storage::write_part10(out, &class, &instance, &ts, data) {
                 Ok(p) => (0x0000, Some(p.display().to_string()), None),
                 Err(e) => (0xA700, None, Some(e)),
             },
@@ -247,7 +247,7 @@ pub async fn retrieve(peer: &Peer, q: &RetrieveQuery) -> RetrieveReport {
             )));
             return report;
         }
-        for c in crate::serve::STORAGE_CLASSES {
+        for c in crate::storage::STORAGE_CLASSES {
             contexts.push((
                 c.to_string(),
                 GET_SYNTAXES.iter().map(|t| t.to_string()).collect(),
