@@ -418,7 +418,7 @@ mod tests {
     /// `AGENT_FUZZ_SEEDS=$PWD/crates/agent/fuzz/corpus cargo test -p agent --lib write_seeds
     /// -- --ignored` writes the seeds.
     #[test]
-    #[ignore]
+    #[ignore = "a tool, not a test: writes the fuzz seeds when run by hand"]
     fn write_seeds() {
         let dir = std::path::PathBuf::from(std::env::var("AGENT_FUZZ_SEEDS").unwrap());
         for (target, name, data) in seeds() {

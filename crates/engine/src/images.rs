@@ -289,7 +289,7 @@ fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
             // together did it one after the other under the build lock. The hash is
             // kept on disk per (path, size, mtime, inode) and reused while those match.
             let key = binary_key(&path);
-            let memo = cache_dir().join("agent-recipe");
+            let memo = crate::dirs::cache_dir().join("agent-recipe");
             if let (Some(key), Ok(text)) = (&key, std::fs::read_to_string(&memo))
                 && let Some((k, hash)) = text.trim().rsplit_once(' ')
                 && k == key
@@ -304,7 +304,7 @@ fn agent_recipe() -> Result<&'static (String, PathBuf), EngineError> {
             let hash = hex::encode(&h.finalize()[..6]);
             if let Some(key) = key {
                 let tmp = memo.with_extension(format!("{}", std::process::id()));
-                let _ = std::fs::create_dir_all(cache_dir());
+                let _ = std::fs::create_dir_all(crate::dirs::cache_dir());
                 if std::fs::write(&tmp, format!("{key} {hash}\n")).is_ok() {
                     let _ = std::fs::rename(&tmp, &memo);
                 }
@@ -326,7 +326,7 @@ fn read_agent_bin() -> Result<Vec<u8>, EngineError> {
 /// installed in the image with `--no-index`: build containers here cannot verify PyPI's
 /// certificate (a TLS-intercepting proxy only the host trusts; compose/pynetdicom/README.md).
 async fn pynetdicom_wheels(progress: Progress) -> Result<Vec<(String, Vec<u8>)>, EngineError> {
-    let dir = cache_dir().join("wheels");
+    let dir = crate::dirs::cache_dir().join("wheels");
     std::fs::create_dir_all(&dir)
         .map_err(EngineError::io(format!("creating {}", dir.display())))?;
     let requirements: Vec<(String, String)> = PYNETDICOM_FILES
@@ -443,7 +443,7 @@ async fn build_base(
     let work_dir = build_dir(&format!("dicom-range-{suite}"))?;
     let work = work_dir.path();
     let rootfs = work.join("rootfs");
-    let cache = cache_dir().join("debootstrap").join(suite);
+    let cache = crate::dirs::cache_dir().join("debootstrap").join(suite);
     let script = work.join("recipe.sh");
     std::fs::write(&script, BASE_RECIPE).map_err(EngineError::io("writing the base recipe"))?;
     progress.detail(&format!(
@@ -613,14 +613,6 @@ fn binary_key(path: &Path) -> Option<String> {
         )
         .replace(' ', "%20"),
     )
-}
-
-pub(crate) fn cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("dicom-range")
 }
 
 /// A private work folder for a build, removed when dropped: made by mkdtemp (a name no

@@ -16,9 +16,9 @@
 
 pub mod catalog;
 pub mod classroom;
+mod dirs;
 mod error;
 pub mod export;
-mod finish;
 mod grading;
 pub mod images;
 pub mod inspect;

@@ -34,7 +34,7 @@ pub(crate) fn lock_dir() -> Result<PathBuf, EngineError> {
     } else if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Path::new(&xdg).join("dicom-range")
     } else {
-        crate::images::cache_dir().join("locks")
+        crate::dirs::cache_dir().join("locks")
     };
     private_dir(&dir)?;
     Ok(dir)

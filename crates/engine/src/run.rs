@@ -7,6 +7,7 @@
 //! a limit), `collect` (evidence); grading is `grading`, the end `finish`.
 
 mod collect;
+mod finish;
 mod health;
 mod ready;
 mod steps;
@@ -24,7 +25,6 @@ use runtime::{Docker, Removed};
 use scenario::Scenario;
 
 use crate::EngineError;
-use crate::finish;
 use crate::grading::grade_run;
 use crate::images;
 use crate::lock::PlanLock;

@@ -5,6 +5,7 @@
 //! from changing the file's structure, a value may not hold quotes, backslashes, newlines
 //! or `#`, and it is checked before it is put in.
 
+use crate::raw::ParamDecl;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -16,16 +17,6 @@ use crate::error::{Problem, ScenarioError, did_you_mean};
 struct ParamsOnly {
     #[serde(default)]
     params: BTreeMap<String, Spanned<ParamDecl>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ParamDecl {
-    pub default: Option<String>,
-    #[allow(dead_code)] // read by `lab show`'s future listing of parameters
-    pub description: Option<String>,
-    /// How `lab pack` draws a value per student (see `exercise::Draw`).
-    pub per_student: Option<Spanned<String>>,
 }
 
 /// A lab's text once its parameters are in.

@@ -16,7 +16,7 @@ pub(crate) struct RawLab {
     pub metadata: RawMetadata,
     #[serde(default)]
     #[allow(dead_code)] // read and substituted by `params` before this parse
-    pub params: BTreeMap<String, crate::params::ParamDecl>,
+    pub params: BTreeMap<String, ParamDecl>,
     #[serde(default)]
     pub networks: BTreeMap<String, Spanned<RawNetwork>>,
     pub nodes: BTreeMap<String, Spanned<RawNode>>,
@@ -232,4 +232,15 @@ fn strip_location(message: &str) -> &str {
         Some(i) if message[i..].contains(", column ") => &message[..i],
         _ => message,
     }
+}
+
+/// A `params:` entry of a lab file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ParamDecl {
+    pub default: Option<String>,
+    #[allow(dead_code)] // read by `lab show`'s future listing of parameters
+    pub description: Option<String>,
+    /// How `lab pack` draws a value per student (see `exercise::Draw`).
+    pub per_student: Option<Spanned<String>>,
 }

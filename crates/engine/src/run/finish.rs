@@ -11,10 +11,10 @@ use report::{RunReport, Verdict};
 
 use runtime::{Docker, LABEL_KEPT};
 
+use super::{KeepPolicy, Run, RunOptions, teardown};
 use crate::EngineError;
 use crate::grading::write_report;
 use crate::plan::RunPlan;
-use crate::run::{KeepPolicy, Run, RunOptions, teardown};
 
 /// Saves `report`, then keeps or tears down the lab; returns the final report and whether
 /// the lab is still up.
