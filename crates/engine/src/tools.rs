@@ -3,7 +3,7 @@
 //! same kind of JSON result as lab-agent's (`action`, `ok`/`success`, `error`), so checks
 //! grade them alike. These are the pure parts (command lines, parsing); `run.rs` executes.
 
-use serde_json::{Value, json};
+use protocol::result::{HarvestResult, NmapResult};
 
 use scenario::{Study, Syntax};
 
@@ -110,7 +110,7 @@ pub fn nmap_cmd(script: &str, host: &str, port: u16, script_args: &[String]) -> 
 /// What nmap's XML says about one DICOM script run: the step's JSON result. `success` is
 /// the weakness nmap reports: dicom-ping "Any AET is accepted (Insecure)"; dicom-brute a
 /// valid called AE title found, or "DICOM SCU allows any AET".
-pub fn nmap_result(script: &str, target: &str, xml: &str) -> Value {
+pub fn nmap_result(script: &str, target: &str, xml: &str) -> NmapResult {
     // nmap's XML has a `<!DOCTYPE nmaprun>`; roxmltree bounds entity expansion.
     let options = roxmltree::ParsingOptions {
         allow_dtd: true,
@@ -133,21 +133,23 @@ pub fn nmap_result(script: &str, target: &str, xml: &str) -> Value {
         }
         Err(_) => (String::new(), None, None),
     };
-    let mut v = json!({
-        "action": script,
-        "tool": format!("nmap {version}").trim().to_string(),
-        "target": target,
-        "port": port_state.clone().unwrap_or_else(|| "unknown (host not resolved or not scanned)".into()),
-    });
+    let mut v = NmapResult {
+        action: script.into(),
+        tool: format!("nmap {version}").trim().to_string(),
+        target: target.into(),
+        port: port_state
+            .clone()
+            .unwrap_or_else(|| "unknown (host not resolved or not scanned)".into()),
+        ..Default::default()
+    };
     let Some(output) = output else {
-        v["success"] = json!(false);
-        v["ok"] = json!(false);
-        v["error"] = json!(match port_state.as_deref() {
+        v.error = Some(match port_state.as_deref() {
             Some("open") => format!("nmap's {script} printed nothing about {target}"),
             Some(state) => format!("nmap found {target} {state}: no DICOM service to probe"),
             None => match &doc {
-                Err(e) =>
-                    format!("nmap could not scan {target}: its XML output is unreadable ({e})"),
+                Err(e) => {
+                    format!("nmap could not scan {target}: its XML output is unreadable ({e})")
+                }
                 Ok(_) => format!("nmap could not scan {target} (no such host on this network?)"),
             },
         });
@@ -170,33 +172,39 @@ pub fn nmap_result(script: &str, target: &str, xml: &str) -> Value {
             .filter_map(|l| l.split(':').nth(1))
             .map(|l| l.trim_end_matches("- Valid credentials").trim().to_string())
             .collect();
-        v["valid_aets"] = json!(valid);
+        v.valid_aets = Some(valid);
     }
-    v["discovered"] = json!(output.contains("DICOM Service Provider discovered"));
-    v["output"] = json!(lines);
-    v["success"] = json!(success);
-    v["ok"] = json!(true);
+    v.discovered = Some(output.contains("DICOM Service Provider discovered"));
+    v.output = Some(lines);
+    v.success = success;
+    v.ok = true;
     v
 }
 
 /// What an attacker's own capture holds: the step's JSON result of `harvest`.
-pub fn harvest_result(analysis: &wire::Analysis, capture: &str) -> Value {
-    let mut seen = analysis.phi_lines();
-    seen.truncate(20);
-    json!({
-        "action": "harvest",
-        "ok": true,
-        "success": !analysis.phi.is_empty(),
-        "capture": capture,
-        "packets": analysis.packets,
-        "dicom_events": analysis.events.len(),
-        "phi": seen,
-    })
+pub fn harvest_result(analysis: &wire::Analysis, capture: &str) -> HarvestResult {
+    let mut phi = analysis.phi_lines();
+    phi.truncate(20);
+    HarvestResult {
+        action: "harvest".into(),
+        ok: true,
+        success: !analysis.phi.is_empty(),
+        capture: capture.into(),
+        packets: analysis.packets,
+        dicom_events: analysis.events.len(),
+        phi,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    /// The result as the step's JSON line.
+    fn nmap(script: &str, target: &str, xml: &str) -> Value {
+        serde_json::to_value(nmap_result(script, target, xml)).unwrap()
+    }
 
     const PING_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <nmaprun scanner="nmap" args="nmap -Pn -n -sT -p 4242 --script dicom-ping -oX - pacs" start="1" version="7.93" xmloutputversion="1.05">
@@ -209,14 +217,14 @@ mod tests {
 
     #[test]
     fn dicom_ping_any_aet_is_a_finding_and_a_check_is_not() {
-        let v = nmap_result("dicom-ping", "pacs:4242", PING_OPEN);
+        let v = nmap("dicom-ping", "pacs:4242", PING_OPEN);
         assert_eq!(v["success"], true, "{v}");
         assert_eq!(v["tool"], "nmap 7.93");
         assert_eq!(v["port"], "open");
         assert_eq!(v["discovered"], true);
         let checked =
             PING_OPEN.replace("Any AET is accepted (Insecure)", "Called AET check enabled");
-        let v = nmap_result("dicom-ping", "pacs:4242", &checked);
+        let v = nmap("dicom-ping", "pacs:4242", &checked);
         assert_eq!(v["success"], false, "{v}");
         assert_eq!(v["ok"], true);
     }
@@ -224,7 +232,7 @@ mod tests {
     #[test]
     fn nmap_without_a_host_is_an_error_not_a_finding() {
         let xml = r#"<nmaprun scanner="nmap" version="7.93"><runstats><hosts up="0" down="0" total="0"/></runstats></nmaprun>"#;
-        let v = nmap_result("dicom-ping", "pacs:4242", xml);
+        let v = nmap("dicom-ping", "pacs:4242", xml);
         assert_eq!(v["success"], false);
         assert_eq!(v["ok"], false);
         assert!(
@@ -240,9 +248,9 @@ mod tests {
             "?>\n<!DOCTYPE nmaprun>\n<?xml-stylesheet href=\"file:///usr/bin/../share/nmap/nmap.xsl\" type=\"text/xsl\"?>\n",
             1,
         );
-        let v = nmap_result("dicom-ping", "pacs:4242", &with_doctype);
+        let v = nmap("dicom-ping", "pacs:4242", &with_doctype);
         assert_eq!(v["success"], true, "{v}");
-        let v = nmap_result("dicom-ping", "pacs:4242", &PING_OPEN[..PING_OPEN.len() / 2]);
+        let v = nmap("dicom-ping", "pacs:4242", &PING_OPEN[..PING_OPEN.len() / 2]);
         assert_eq!(v["ok"], false, "{v}");
         assert!(
             v["error"].as_str().unwrap().contains("could not scan"),
@@ -256,7 +264,7 @@ mod tests {
             r#"<script id="dicom-ping" output="&#xa;  dicom: DICOM Service Provider discovered!&#xa;  config: Any AET is accepted (Insecure)">"#,
             r#"<script id="dicom-brute" output="&#xa;  Accounts: &#xa;    Called Application Entity Title:ORTHANC - Valid credentials&#xa;  Statistics: Performed 5 guesses in 1 seconds, average tps: 5.0">"#,
         );
-        let v = nmap_result("dicom-brute", "pacs:4242", &xml);
+        let v = nmap("dicom-brute", "pacs:4242", &xml);
         assert_eq!(v["success"], true, "{v}");
         assert_eq!(v["valid_aets"], json!(["ORTHANC"]));
     }

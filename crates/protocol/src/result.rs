@@ -658,3 +658,43 @@ pub struct RestWriteResult {
     pub success: bool,
     pub uploaded: bool,
 }
+
+/// The result of an nmap DICOM script step (`dicom-ping`, `dicom-brute`), made by the
+/// engine from nmap's XML in the shape of an attacker tool's line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NmapResult {
+    pub action: String,
+    /// nmap said "DICOM Service Provider discovered".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// nmap's XML, relative to the run directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    pub ok: bool,
+    /// The script's output, line by line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Vec<String>>,
+    pub port: String,
+    pub success: bool,
+    pub target: String,
+    pub tool: String,
+    /// `dicom-brute`: the called AE titles nmap found valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_aets: Option<Vec<String>>,
+}
+
+/// The result of a `harvest` step: what an attacker's own capture holds, made by the
+/// engine with `wire`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HarvestResult {
+    pub action: String,
+    pub capture: String,
+    pub dicom_events: usize,
+    pub ok: bool,
+    pub packets: u64,
+    /// The PHI seen, `Keyword = value`, at most 20.
+    pub phi: Vec<String>,
+    pub success: bool,
+}

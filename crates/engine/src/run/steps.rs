@@ -10,7 +10,7 @@ use rundir::RunDir;
 use scenario::{Action, NodeKind};
 
 use protocol::command::TlsArgs;
-use protocol::result::{Outcome, keys};
+use protocol::result::Outcome;
 use protocol::step::StepTarget;
 use scenario::step_rules::ARP_VICTIM;
 
@@ -296,10 +296,9 @@ impl Run<'_> {
         save::write(&self.dir.join(&file), &out.stdout)?;
         let target = format!("{to}:{}", orthanc::DICOM_PORT);
         let mut result = tools::nmap_result(verb, &target, &out.stdout);
-        result[keys::EVIDENCE] = serde_json::json!(file);
-        let said = Outcome::of(&result);
-        let ok = out.exit_code == 0 && said.ok == Some(true);
-        let error = said.error.or_else(|| {
+        result.evidence = Some(file);
+        let ok = out.exit_code == 0 && result.ok;
+        let error = result.error.clone().or_else(|| {
             Some(format!(
                 "nmap exited {}: {}",
                 out.exit_code,
@@ -312,7 +311,7 @@ impl Run<'_> {
             out.exit_code,
             t0,
             error,
-            Some(result),
+            serde_json::to_value(&result).ok(),
         ))
     }
 
@@ -342,7 +341,7 @@ impl Run<'_> {
                 0,
                 t0,
                 None,
-                Some(tools::harvest_result(&analysis, &rel)),
+                serde_json::to_value(tools::harvest_result(&analysis, &rel)).ok(),
             )),
             Err(e) => {
                 let why = format!("the attacker's capture {rel} cannot be read: {e}");
