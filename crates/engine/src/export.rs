@@ -237,14 +237,8 @@ fn readme(s: &Scenario) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    fn lab(name: &str) -> Scenario {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../labs")
-            .join(format!("{name}.yaml"));
-        scenario::load(&path, &BTreeMap::new()).unwrap()
-    }
+    use crate::test_support::lab;
 
     /// Validation refuses a title with a line break; were one to reach the export all the
     /// same, the generated file still has only the keys the export writes: the title is

@@ -55,3 +55,14 @@ pub use report;
 pub use runtime::Removed;
 pub use scenario;
 pub use wire;
+
+#[cfg(test)]
+mod test_support {
+    /// A lab of the catalog, loaded as `lab run` would.
+    pub(crate) fn lab(name: &str) -> scenario::Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../labs")
+            .join(format!("{name}.yaml"));
+        scenario::load(&path, &std::collections::BTreeMap::new()).unwrap()
+    }
+}

@@ -202,14 +202,8 @@ fn identity_files(id: &Identity, dir: &str, prefix: &str) -> Vec<NodeFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    fn lab(name: &str) -> Scenario {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../labs")
-            .join(format!("{name}.yaml"));
-        scenario::load(&path, &BTreeMap::new()).unwrap()
-    }
+    use crate::test_support::lab;
 
     fn specs(s: &Scenario, grader: Option<&str>) -> BTreeMap<String, NodeSpec> {
         let ids = identities(s, "test")
