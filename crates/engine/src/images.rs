@@ -210,7 +210,7 @@ pub async fn ensure(
                     .map_err(EngineError::io(format!("reading {}", bin_path.display())))?;
                 let context = context_tar(&[
                     ("Dockerfile", AGENT_DOCKERFILE.as_bytes()),
-                    ("lab-agent", &bin),
+                    (protocol::PROGRAM, &bin),
                 ])?;
                 build(docker, context, &tag, &recipe, &HashMap::new(), progress).await?;
             }
@@ -218,7 +218,7 @@ pub async fn ensure(
                 let bin = read_agent_bin()?;
                 let context = context_tar(&[
                     ("Dockerfile", TOOLBOX_DOCKERFILE.as_bytes()),
-                    ("lab-agent", &bin),
+                    (protocol::PROGRAM, &bin),
                 ])?;
                 build(docker, context, &tag, &recipe, &HashMap::new(), progress).await?;
             }
@@ -229,7 +229,7 @@ pub async fn ensure(
                     .iter()
                     .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
                     .collect();
-                files.push(("lab-agent".into(), bin));
+                files.push((protocol::PROGRAM.into(), bin));
                 files.extend(wheels);
                 let refs: Vec<(&str, &[u8])> = files
                     .iter()
@@ -417,7 +417,7 @@ pub fn agent_binary() -> Result<PathBuf, EngineError> {
     let exe = std::env::current_exe().map_err(EngineError::io("finding the lab binary"))?;
     // Tests run from target/<profile>/deps; the binaries sit one folder up.
     for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("lab-agent");
+        let candidate = dir.join(protocol::PROGRAM);
         if candidate.is_file() {
             return Ok(candidate);
         }
@@ -512,7 +512,11 @@ fn context_tar(files: &[(&str, &[u8])]) -> Result<Vec<u8>, EngineError> {
     for (name, data) in files {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
-        header.set_mode(if *name == "lab-agent" { 0o755 } else { 0o644 });
+        header.set_mode(if *name == protocol::PROGRAM {
+            0o755
+        } else {
+            0o644
+        });
         header.set_cksum();
         b.append_data(&mut header, name, *data)
             .map_err(EngineError::io("packing a build context"))?;
