@@ -24,44 +24,24 @@ impl Docker {
         cmd: &[String],
         limit: Duration,
     ) -> Result<ExecOutput, RuntimeError> {
-        let config = ExecConfig {
-            cmd: Some(cmd.to_vec()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
-        };
-        let what = || format!("running `{}` in {container}", cmd.join(" "));
-        let exec = self
-            .api
-            .create_exec(container, config)
-            .await
-            .context(what)?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        let run = async {
-            if let bollard::exec::StartExecResults::Attached { mut output, .. } =
-                self.api.start_exec(&exec.id, None).await.context(what)?
-            {
-                while let Some(chunk) = output.next().await {
-                    match chunk.context(what)? {
-                        bollard::container::LogOutput::StdErr { message } => {
-                            stderr.extend_from_slice(&message)
-                        }
-                        other => stdout.extend_from_slice(&other.into_bytes()),
-                    }
-                }
+        let run = self.exec_streaming(container, cmd, |is_err, bytes| {
+            if is_err {
+                stderr.extend_from_slice(bytes)
+            } else {
+                stdout.extend_from_slice(bytes)
             }
-            Ok::<(), RuntimeError>(())
-        };
-        tokio::time::timeout(limit, run)
-            .await
-            .map_err(|_| RuntimeError::Timeout {
-                what: what(),
-                secs: limit.as_secs(),
-            })??;
-        let info = self.api.inspect_exec(&exec.id).await.context(what)?;
+        });
+        let exit_code =
+            tokio::time::timeout(limit, run)
+                .await
+                .map_err(|_| RuntimeError::Timeout {
+                    what: format!("running `{}` in {container}", cmd.join(" ")),
+                    secs: limit.as_secs(),
+                })??;
         Ok(ExecOutput {
-            exit_code: info.exit_code.unwrap_or(-1),
+            exit_code,
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
