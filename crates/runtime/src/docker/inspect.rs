@@ -31,6 +31,17 @@ pub struct LimitState {
 }
 
 impl Docker {
+    /// The daemon's view of one container.
+    async fn inspect(
+        &self,
+        container: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, RuntimeError> {
+        self.api
+            .inspect_container(container, None)
+            .await
+            .context(|| format!("inspecting {container}"))
+    }
+
     /// Waits up to `limit` for the container to stop; returns its exit code, or None if
     /// it was still running.
     pub async fn wait_stopped(
@@ -40,11 +51,7 @@ impl Docker {
     ) -> Result<Option<i64>, RuntimeError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let info = self
-                .api
-                .inspect_container(container, None)
-                .await
-                .context(|| format!("inspecting {container}"))?;
+            let info = self.inspect(container).await?;
             let state = info.state.unwrap_or_default();
             if state.running != Some(true) {
                 return Ok(Some(state.exit_code.unwrap_or(-1)));
@@ -58,21 +65,13 @@ impl Docker {
 
     /// Whether the container is running; Err if it does not exist.
     pub async fn is_running(&self, container: &str) -> Result<bool, RuntimeError> {
-        let info = self
-            .api
-            .inspect_container(container, None)
-            .await
-            .context(|| format!("inspecting {container}"))?;
+        let info = self.inspect(container).await?;
         Ok(info.state.and_then(|s| s.running).unwrap_or(false))
     }
 
     /// The container's IPv4 address on each network it joined.
     pub async fn addresses(&self, container: &str) -> Result<Vec<Address>, RuntimeError> {
-        let info = self
-            .api
-            .inspect_container(container, None)
-            .await
-            .context(|| format!("inspecting {container}"))?;
+        let info = self.inspect(container).await?;
         Ok(info
             .network_settings
             .and_then(|n| n.networks)
@@ -91,11 +90,7 @@ impl Docker {
 
     /// Docker's words for how a container ended (or that it runs): exit code, OOM kill.
     pub async fn describe_state(&self, container: &str) -> Result<String, RuntimeError> {
-        let info = self
-            .api
-            .inspect_container(container, None)
-            .await
-            .context(|| format!("inspecting {container}"))?;
+        let info = self.inspect(container).await?;
         let st = info.state.unwrap_or_default();
         if st.running == Some(true) {
             return Ok("running".into());
@@ -124,11 +119,7 @@ impl Docker {
         container: &str,
         count_processes: bool,
     ) -> Result<LimitState, RuntimeError> {
-        let info = self
-            .api
-            .inspect_container(container, None)
-            .await
-            .context(|| format!("inspecting {container}"))?;
+        let info = self.inspect(container).await?;
         let st = info.state.unwrap_or_default();
         let mut out = LimitState {
             oom_killed: st.oom_killed == Some(true),

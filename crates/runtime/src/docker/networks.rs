@@ -35,13 +35,17 @@ pub struct NetworkInfo {
 }
 
 impl Docker {
-    /// Subnets (CIDR) of every existing network, so a new one can avoid them.
-    pub async fn used_subnets(&self) -> Result<Vec<String>, RuntimeError> {
-        let nets = self
-            .api
+    /// Every network on the daemon.
+    async fn all_networks(&self) -> Result<Vec<bollard::models::Network>, RuntimeError> {
+        self.api
             .list_networks(None)
             .await
-            .context(|| "listing networks".into())?;
+            .context(|| "listing networks".into())
+    }
+
+    /// Subnets (CIDR) of every existing network, so a new one can avoid them.
+    pub async fn used_subnets(&self) -> Result<Vec<String>, RuntimeError> {
+        let nets = self.all_networks().await?;
         Ok(nets
             .into_iter()
             .filter_map(|n| n.ipam.and_then(|i| i.config))
@@ -128,11 +132,7 @@ impl Docker {
 
     /// Bridge interface names of every network on the daemon (so a new one can avoid them).
     pub async fn used_bridges(&self) -> Result<Vec<String>, RuntimeError> {
-        let nets = self
-            .api
-            .list_networks(None)
-            .await
-            .context(|| "listing networks".into())?;
+        let nets = self.all_networks().await?;
         Ok(nets
             .into_iter()
             .filter_map(|n| {
