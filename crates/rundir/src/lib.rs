@@ -389,6 +389,18 @@ mod tests {
         assert_eq!(run.read_steps().unwrap(), vec![step]);
     }
 
+    /// A record larger than its bound is refused before it is parsed (the file may have
+    /// been replaced by anything).
+    #[test]
+    fn a_record_over_its_bound_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(&path, format!("[{}0]", "0,".repeat(1000))).unwrap();
+        let e = read_json::<Vec<u8>>(&path, 100).unwrap_err();
+        assert!(e.contains("larger than 100 bytes"), "{e}");
+        assert_eq!(read_json::<Vec<u8>>(&path, 1 << 20).unwrap().len(), 1001);
+    }
+
     #[test]
     fn tags_read_as_written_by_the_snapshot() {
         let dir = tempfile::tempdir().unwrap();
