@@ -159,11 +159,11 @@ pub(crate) fn check_kind(
             let Some(rule) = &c.rule else {
                 cx.at(
                     c.kind.referenced,
-                    format!("check `{id}` needs `rule:` ({})", IDS_RULES.join(", ")),
+                    format!("check `{id}` needs `rule:` ({})", ids_rule_names().join(", ")),
                 );
                 return None;
             };
-            cx.one_of("IDS rule", rule, IDS_RULES.iter().copied());
+            cx.one_of("IDS rule", rule, ids_rule_names());
             Some(CheckKind::IdsAlerts {
                 node,
                 rule: rule.value.clone(),
@@ -218,11 +218,6 @@ pub(crate) fn check_kind(
     }
 }
 
-/// The rules of `lab-agent ids`.
-pub(crate) const IDS_RULES: &[&str] = &[
-    "aet-brute-force",
-    "c-find-sweep",
-    "association-flood",
-    "phi-in-clear",
-    "pe-preamble",
-];
+pub(crate) fn ids_rule_names() -> Vec<&'static str> {
+    protocol::IdsRule::ALL.iter().map(|r| r.name()).collect()
+}

@@ -132,6 +132,8 @@ pub enum NodeKind {
     /// lab-agent watching a network and raising alerts (never sending a packet).
     Ids {
         tap: String,
+        /// The rules that are on, each with its threshold; `None`: every rule at its default.
+        rules: Option<Vec<(protocol::IdsRule, u64)>>,
     },
 }
 

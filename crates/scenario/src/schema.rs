@@ -286,6 +286,11 @@ fn node() -> Shape {
             "The network a sniffer captures (sniffer nodes).",
         ),
         p(
+            "rules",
+            ids_rules(),
+            "ids: the rules that are on, each with the count within the window (10 s) that fires it; without `rules`, every rule at its default.",
+        ),
+        p(
             "tls",
             tls(),
             "DICOM TLS with certificates from the run's own CA (orthanc and modality nodes).",
@@ -327,6 +332,27 @@ fn node() -> Shape {
             "Resource limits over the defaults for the node's kind (docs/scenarios.md, Limits): memory, pids, cpu_shares, log_size; capture for a sniffer or an attacker.",
         ),
     ])
+}
+
+fn ids_rules() -> Shape {
+    Shape::Object(
+        protocol::IdsRule::ALL
+            .iter()
+            .map(|r| {
+                dflt(
+                    p(
+                        r.name(),
+                        Shape::Int {
+                            min: 1,
+                            max: protocol::IdsRule::MAX_THRESHOLD,
+                        },
+                        r.describe(),
+                    ),
+                    json!(r.default_threshold()),
+                )
+            })
+            .collect(),
+    )
 }
 
 fn limits() -> Shape {
@@ -509,7 +535,7 @@ fn check() -> Shape {
         ),
         p(
             "rule",
-            Shape::Enum(crate::check_rules::IDS_RULES.to_vec()),
+            Shape::Enum(crate::check_rules::ids_rule_names()),
             "ids.alerts: the IDS rule.",
         ),
         p(
