@@ -63,7 +63,8 @@ fn summary(cap: &Path, args: &[&str]) -> Vec<(u32, String)> {
         .filter_map(|l| {
             let cols: Vec<&str> = l.split('\t').collect();
             let frame = cols.first()?.trim().parse().ok()?;
-            (cols.get(5) == Some(&"DICOM")).then(|| (frame, cols.last()?.to_string()))
+            let info = cols.last()?.to_string();
+            (cols.get(5) == Some(&"DICOM")).then_some((frame, info))
         })
         .collect()
 }
