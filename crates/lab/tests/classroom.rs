@@ -152,7 +152,10 @@ fn a_handout_names_the_schema_written_beside_it() {
             schema["$schema"],
             "https://json-schema.org/draft/2020-12/schema"
         );
-        assert_eq!(schema, expected, "the schema beside the handouts is not `lab schema`'s");
+        assert_eq!(
+            schema, expected,
+            "the schema beside the handouts is not `lab schema`'s"
+        );
     }
 }
 

@@ -138,7 +138,11 @@ fn after_a_jpeg_data_set_tshark_shows_the_store_response_as_a_malformed_command(
         &["-o", "dicom.export_minsize:0", "-Y", "dicom"],
     ] {
         let frames = summary(&cap, args);
-        assert_eq!(info_of(&frames, rsp), RSP_LOST, "tshark {args:?}: {frames:?}");
+        assert_eq!(
+            info_of(&frames, rsp),
+            RSP_LOST,
+            "tshark {args:?}: {frames:?}"
+        );
         assert!(
             !frames.iter().any(|(_, i)| i.contains("C-STORE-RSP")),
             "tshark {args:?} now names the response: update docs/wireshark.md: {frames:?}"
