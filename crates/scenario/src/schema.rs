@@ -608,6 +608,10 @@ fn check() -> Shape {
     ])
 }
 
+/// The name [`json_schema`] is written under: in docs/, and by `lab pack` beside the
+/// students' files, whose schema modeline names it relative to themselves.
+pub const SCHEMA_FILE: &str = "scenario.schema.json";
+
 /// The JSON Schema (draft 2020-12) of a lab file.
 pub fn json_schema() -> Value {
     let mut root = to_json(&lab());
