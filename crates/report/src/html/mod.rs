@@ -78,7 +78,7 @@ pub fn html(
                 main {
                     (summary(r, analysis, scenario))
                     (topology::section(scenario))
-                    (sequence::section(analysis, scenario))
+                    (sequence::section(analysis, &r.associations))
                     (checks_table(r))
                     (phi(analysis))
                     (steps(r))

@@ -78,6 +78,7 @@ pub fn plaintext_run(name: &str) -> (PathBuf, RunReport) {
         notes: Vec::new(),
         steps,
         checks,
+        associations: Vec::new(),
         evidence: report::evidence_files(&dir).unwrap(),
     };
     (dir, report)
