@@ -54,8 +54,14 @@ fn heads(dom: &str) -> Vec<Vec<[String; 5]>> {
                 .skip(1)
                 .map(|g| {
                     let g = &g[..g.find('>').unwrap()];
-                    ["data-side", "data-node", "data-address", "data-aet", "data-aet-node"]
-                        .map(|n| attr(g, n))
+                    [
+                        "data-side",
+                        "data-node",
+                        "data-address",
+                        "data-aet",
+                        "data-aet-node",
+                    ]
+                    .map(|n| attr(g, n))
                 })
                 .collect()
         })
@@ -94,7 +100,15 @@ fn chromium_dom(page: &Path) -> Option<String> {
 /// the PACS, as their own titles say.
 fn assert_named(assocs: &[serde_json::Value], proxy: &str, what: &str) {
     assert_eq!(assocs.len(), 2, "{what}: {assocs:?}");
-    let ip = |e: &serde_json::Value| e["address"].as_str().unwrap().rsplit_once(':').unwrap().0.to_string();
+    let ip = |e: &serde_json::Value| {
+        e["address"]
+            .as_str()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .0
+            .to_string()
+    };
     let first = &assocs[0];
     let second = &assocs[1];
     assert_eq!(ip(&first["server"]), proxy, "{what}: {first}");
@@ -144,9 +158,8 @@ fn proxy_tamper_names_the_proxy_as_the_attacker_everywhere() {
         .collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(
-        lines[0].contains(&format!(
-            "-> attacker {proxy}:"
-        )) && lines[0].contains("(claims AET ORTHANC, the AE title of pacs)"),
+        lines[0].contains(&format!("-> attacker {proxy}:"))
+            && lines[0].contains("(claims AET ORTHANC, the AE title of pacs)"),
         "{stdout}"
     );
     assert!(
@@ -195,7 +208,10 @@ fn proxy_tamper_names_the_proxy_as_the_attacker_everywhere() {
         let second = dom.split("<svg class=\"sequence\"").nth(2).unwrap();
         assert!(second.contains(">attacker</text>"), "{second}");
         assert!(second.contains(">claims AET MODALITY</text>"), "{second}");
-        assert!(second.contains(">the AE title of modality</text>"), "{second}");
+        assert!(
+            second.contains(">the AE title of modality</text>"),
+            "{second}"
+        );
     }
 
     // `lab inspect --addresses`: the same names from the map, offline; without it, as before.
@@ -210,16 +226,23 @@ fn proxy_tamper_names_the_proxy_as_the_attacker_everywhere() {
     };
     let map_file = run.join("addresses.json");
     let table = inspect(&["--addresses", map_file.to_str().unwrap()]);
-    let endpoints: Vec<&str> = table.lines().filter(|l| l.contains("endpoints: ")).collect();
+    let endpoints: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("endpoints: "))
+        .collect();
     assert_eq!(endpoints.len(), 2, "{table}");
     assert!(
-        endpoints.iter().any(|l| l.contains(&format!(
-            "attacker {proxy}:"
-        )) && l.contains("(claims AET MODALITY, the AE title of modality) -> pacs ")),
+        endpoints
+            .iter()
+            .any(|l| l.contains(&format!("attacker {proxy}:"))
+                && l.contains("(claims AET MODALITY, the AE title of modality) -> pacs ")),
         "{table}"
     );
     let plain = inspect(&[]);
-    assert!(!plain.contains("endpoints: ") && !plain.contains("attacker"), "{plain}");
+    assert!(
+        !plain.contains("endpoints: ") && !plain.contains("attacker"),
+        "{plain}"
+    );
     let json = inspect(&["--json", "--addresses", run.to_str().unwrap()]);
     let named: Vec<serde_json::Value> = json
         .lines()
@@ -240,5 +263,9 @@ fn proxy_tamper_names_the_proxy_as_the_attacker_everywhere() {
         serde_json::from_slice(&std::fs::read(run.join("regrade/report.json")).unwrap()).unwrap();
     assert_eq!(regraded["associations"], r["associations"]);
     let html = std::fs::read_to_string(run.join("regrade/report.html")).unwrap();
-    assert_eq!(html.matches("data-node=\"attacker\"").count(), 2, "regrade/report.html");
+    assert_eq!(
+        html.matches("data-node=\"attacker\"").count(),
+        2,
+        "regrade/report.html"
+    );
 }

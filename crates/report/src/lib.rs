@@ -173,7 +173,12 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
             );
         }
     }
-    for (n, c) in r.associations.iter().take(MAX_TERMINAL_CONNECTIONS).enumerate() {
+    for (n, c) in r
+        .associations
+        .iter()
+        .take(MAX_TERMINAL_CONNECTIONS)
+        .enumerate()
+    {
         let end = |e: &wire::Endpoint| {
             let text = t(&e.to_string()).into_owned();
             if e.impersonates() {
@@ -387,6 +392,9 @@ mod tests {
         assert_eq!(json["associations"][1]["client"]["aet"], "MODALITY");
         assert_eq!(json["associations"][1]["client"]["aet_node"], "modality");
         let coloured = terminal_summary(&report, "runs/x", true);
-        assert!(coloured.contains("\x1b[1;31mattacker 10.213.0.4:51000"), "{coloured:?}");
+        assert!(
+            coloured.contains("\x1b[1;31mattacker 10.213.0.4:51000"),
+            "{coloured:?}"
+        );
     }
 }

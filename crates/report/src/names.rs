@@ -52,9 +52,7 @@ pub fn hosts(map: &AddressMap) -> Hosts {
 /// The hosts of `run`'s address map; none when the run has no map (an older run), so
 /// every address is then an unknown host.
 pub fn run_hosts(run: &RunDir) -> Hosts {
-    run.read_addresses()
-        .map(|m| hosts(&m))
-        .unwrap_or_default()
+    run.read_addresses().map(|m| hosts(&m)).unwrap_or_default()
 }
 
 /// Every connection of `a` with its ends named, in order of first appearance.

@@ -383,9 +383,11 @@ impl AddressMap {
 
     /// The node that owns `ip`.
     pub fn owner(&self, ip: std::net::IpAddr) -> Option<&NodeAddresses> {
-        self.nodes
-            .iter()
-            .find(|n| n.addresses.iter().any(|a| std::net::IpAddr::V4(a.ipv4) == ip))
+        self.nodes.iter().find(|n| {
+            n.addresses
+                .iter()
+                .any(|a| std::net::IpAddr::V4(a.ipv4) == ip)
+        })
     }
 }
 

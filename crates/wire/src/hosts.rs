@@ -66,7 +66,10 @@ impl Hosts {
         let aet_node = aet.and_then(|aet| {
             let mut with = self.hosts.iter().filter(|h| h.aet.as_deref() == Some(aet));
             let first = with.clone().next()?;
-            Some(with.find(|h| Some(h.name.as_str()) == node).unwrap_or(first))
+            Some(
+                with.find(|h| Some(h.name.as_str()) == node)
+                    .unwrap_or(first),
+            )
         });
         Endpoint {
             address: address.to_string(),
@@ -216,7 +219,10 @@ mod tests {
         );
         let own = lab().endpoint("10.213.0.3:40000", Some("MODALITY"));
         assert!(!own.impersonates());
-        assert_eq!(own.to_string(), "modality 10.213.0.3:40000 (AET MODALITY, its own)");
+        assert_eq!(
+            own.to_string(),
+            "modality 10.213.0.3:40000 (AET MODALITY, its own)"
+        );
     }
 
     #[test]

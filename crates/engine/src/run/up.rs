@@ -36,7 +36,7 @@ impl Run<'_> {
                 self.start(&node.name, &spec).await?;
             }
         }
-        self.phase = "recording the nodes' addresses".into();
+        // Still "starting the nodes" for an interruption: the map is part of their start.
         self.save_addresses().await
     }
 
@@ -57,7 +57,9 @@ impl Run<'_> {
                 .networks()
                 .iter()
                 .filter_map(|net| {
-                    let on = joined.iter().find(|a| a.network == self.plan.network(net))?;
+                    let on = joined
+                        .iter()
+                        .find(|a| a.network == self.plan.network(net))?;
                     Some(NetworkAddress {
                         network: net.clone(),
                         ipv4: on.ip.parse().ok()?,

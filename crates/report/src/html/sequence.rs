@@ -503,7 +503,11 @@ mod tests {
                     .skip(1)
                     .map(|g| {
                         let g = &g[..g.find('>').unwrap()];
-                        (attr(g, "data-side"), attr(g, "data-node"), attr(g, "data-aet-node"))
+                        (
+                            attr(g, "data-side"),
+                            attr(g, "data-node"),
+                            attr(g, "data-aet-node"),
+                        )
                     })
                     .collect()
             })
