@@ -106,11 +106,10 @@ pub(crate) fn grade_run(
     let verdict = Verdict::of(&checks);
     let mut evidence_files = report::evidence_files(run.root()).unwrap_or_default();
     evidence_files.retain(|f| RunDir::is_evidence(f));
-    let mut associations = match &evidence.capture {
+    let associations = match &evidence.capture {
         Ok(a) => report::connections(a, &hosts),
         Err(_) => Vec::new(),
     };
-    associations.truncate(report::MAX_CONNECTIONS);
     let m = &scenario.metadata;
     RunReport {
         schema: REPORT_SCHEMA.into(),

@@ -7,13 +7,15 @@
 //! title, and naming ends by title would draw the proxy as the modality. The address is
 //! what the network delivered to; the title is a claim.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
-use wire::{Analysis, Endpoint, Host, Hosts};
+use wire::{Analysis, Endpoint, Event, Host, Hosts};
 
 use rundir::{AddressMap, RunDir};
 
 /// At most this many connections are listed in `report.json` (a flood makes thousands);
-/// the rest are counted in `timeline.json`.
+/// every event of the others is in `timeline.json`.
 pub const MAX_CONNECTIONS: usize = 1000;
 
 /// One TCP connection carrying DICOM or TLS, in order of first appearance.
@@ -55,26 +57,51 @@ pub fn run_hosts(run: &RunDir) -> Hosts {
     run.read_addresses().map(|m| hosts(&m)).unwrap_or_default()
 }
 
-/// Every connection of `a` with its ends named, in order of first appearance.
+/// The connections of `a` with their ends named, in order of first appearance, the first
+/// [`MAX_CONNECTIONS`] of them. One pass over the events: a flood has thousands of streams.
 pub fn connections(a: &Analysis, hosts: &Hosts) -> Vec<Connection> {
+    let mut by_stream: HashMap<u32, Vec<&Event>> = HashMap::new();
     let mut order: Vec<u32> = Vec::new();
     for e in &a.events {
-        if !order.contains(&e.stream) {
+        let events = by_stream.entry(e.stream).or_default();
+        if events.is_empty() {
             order.push(e.stream);
         }
+        events.push(e);
     }
+    let summaries: HashMap<u32, &wire::Association> =
+        a.associations.iter().rev().map(|x| (x.stream, x)).collect();
     order
         .into_iter()
-        .map(|stream| connection(a, stream, hosts))
+        .take(MAX_CONNECTIONS)
+        .map(|stream| {
+            named(
+                stream,
+                &by_stream[&stream],
+                summaries.get(&stream).copied(),
+                hosts,
+            )
+        })
         .collect()
 }
 
-/// The connection of `stream`: from its association summary when there is one, else from
-/// its first request (or first event).
+/// The connection of `stream` (drawn beyond the named ones).
 pub(crate) fn connection(a: &Analysis, stream: u32, hosts: &Hosts) -> Connection {
-    let events: Vec<&wire::Event> = a.events.iter().filter(|e| e.stream == stream).collect();
+    let events: Vec<&Event> = a.events.iter().filter(|e| e.stream == stream).collect();
+    let summary = a.associations.iter().find(|x| x.stream == stream);
+    named(stream, &events, summary, hosts)
+}
+
+/// From the association summary when there is one, else from the first request (or the
+/// first event) of the stream.
+fn named(
+    stream: u32,
+    events: &[&Event],
+    summary: Option<&wire::Association>,
+    hosts: &Hosts,
+) -> Connection {
     let tls = !events.is_empty() && events.iter().all(|e| e.pdu.starts_with("TLS"));
-    let (client, server) = match a.associations.iter().find(|x| x.stream == stream) {
+    let (client, server) = match summary {
         Some(x) => hosts.ends(x),
         None => {
             let rq = events
@@ -207,5 +234,24 @@ pub(crate) mod tests {
         let c = connections(&proxy_analysis(), &Hosts::default());
         assert_eq!(c[1].client.name(), "unknown host 10.213.0.4");
         assert_eq!(c[1].client.claim().as_deref(), Some("claims AET MODALITY"));
+    }
+
+    /// A flood's thousands of connections: the first `MAX_CONNECTIONS` are named.
+    #[test]
+    fn connections_stop_at_their_cap() {
+        let mut a = proxy_analysis();
+        let e = a.events[0].clone();
+        a.associations.clear();
+        a.events = (0..MAX_CONNECTIONS as u32 + 5)
+            .map(|stream| wire::Event {
+                stream,
+                ..e.clone()
+            })
+            .collect();
+        let c = connections(&a, &hosts(&proxy_map()));
+        assert_eq!(c.len(), MAX_CONNECTIONS);
+        assert_eq!(c[7].stream, 7);
+        assert_eq!(c[7].client.node.as_deref(), Some("modality"));
+        assert_eq!(c[7].server.node.as_deref(), Some("attacker"));
     }
 }
