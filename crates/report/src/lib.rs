@@ -189,9 +189,10 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
         };
         let _ = writeln!(
             out,
-            "  association {} (stream {}): {} -> {}",
+            "  association {} (stream {}{}): {} -> {}",
             n + 1,
             c.stream,
+            if c.tls { ", TLS: AE titles hidden" } else { "" },
             end(&c.client),
             end(&c.server)
         );
