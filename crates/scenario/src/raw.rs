@@ -159,6 +159,8 @@ pub(crate) struct RawCheck {
     pub description: Option<Spanned<String>>,
     pub step: Option<Spanned<String>>,
     pub rule: Option<Spanned<String>>,
+    /// ids.alerts: only alerts whose source is this node.
+    pub from: Option<Spanned<String>>,
     pub min: Option<u64>,
     pub max: Option<u64>,
     pub path: Option<String>,

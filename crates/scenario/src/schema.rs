@@ -536,7 +536,12 @@ fn check() -> Shape {
         p(
             "rule",
             Shape::Enum(crate::check_rules::ids_rule_names()),
-            "ids.alerts: the IDS rule.",
+            "ids.alerts: the IDS rule (default: alerts of every rule count).",
+        ),
+        p(
+            "from",
+            s(),
+            "ids.alerts: count only alerts whose source address is this node's (e.g. the modality: false alerts).",
         ),
         p(
             "min",
@@ -552,7 +557,7 @@ fn check() -> Shape {
                 min: 0,
                 max: u64::MAX,
             },
-            "log.lines: at most this many.",
+            "ids.alerts, log.lines: at most this many.",
         ),
         p(
             "path",
