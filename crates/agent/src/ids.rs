@@ -146,13 +146,7 @@ impl Detector {
         }
     }
 
-    fn hit(
-        &mut self,
-        rule: IdsRule,
-        source: &str,
-        t: f64,
-        detail: AlertDetail,
-    ) -> Option<Alert> {
+    fn hit(&mut self, rule: IdsRule, source: &str, t: f64, detail: AlertDetail) -> Option<Alert> {
         let threshold = self.th.of(rule)?;
         if self.tracks.len() >= MAX_SOURCES && !self.tracks.contains_key(&(rule, source.into())) {
             // Forget sources that have been quiet for a window; if still full, drop this hit.
@@ -201,12 +195,7 @@ impl Detector {
                     .insert(e.stream, (ip_of(&e.src), e.dst.clone()));
                 detail.target = Some(e.dst.clone());
                 let src = ip_of(&e.src);
-                out.extend(self.hit(
-                    IdsRule::AssociationFlood,
-                    &src,
-                    e.time,
-                    detail,
-                ));
+                out.extend(self.hit(IdsRule::AssociationFlood, &src, e.time, detail));
             }
             "A-ASSOCIATE-RJ" if e.info.contains("AETitleNotRecognized") => {
                 detail.target = Some(e.src.clone());
@@ -214,23 +203,13 @@ impl Detector {
                     detail.last_called_aet = Some(c.trim().to_string());
                 }
                 let src = ip_of(&e.dst);
-                out.extend(self.hit(
-                    IdsRule::AetBruteForce,
-                    &src,
-                    e.time,
-                    detail,
-                ));
+                out.extend(self.hit(IdsRule::AetBruteForce, &src, e.time, detail));
             }
             _ => {
                 if e.dimse.as_ref().is_some_and(|d| d.command == "C-FIND-RQ") {
                     detail.target = Some(e.dst.clone());
                     let src = ip_of(&e.src);
-                    out.extend(self.hit(
-                        IdsRule::CFindSweep,
-                        &src,
-                        e.time,
-                        detail,
-                    ));
+                    out.extend(self.hit(IdsRule::CFindSweep, &src, e.time, detail));
                 }
             }
         }
@@ -671,12 +650,19 @@ mod tests {
     #[test]
     fn rules_a_lab_turns_off_stay_quiet_and_thresholds_are_the_labs() {
         use protocol::attack::IdsOptions;
-        let th = Thresholds::from_options(&IdsOptions::with_rules(&[(
-            IdsRule::AssociationFlood,
-            3,
-        )]));
+        let th =
+            Thresholds::from_options(&IdsOptions::with_rules(&[(IdsRule::AssociationFlood, 3)]));
         let mut d = Detector::new(Duration::from_secs(10), th);
-        let rq = |t: f64| ev(t, "A-ASSOCIATE-RQ", "10.0.0.8:6000", "10.0.0.2:4242", "", None);
+        let rq = |t: f64| {
+            ev(
+                t,
+                "A-ASSOCIATE-RQ",
+                "10.0.0.8:6000",
+                "10.0.0.2:4242",
+                "",
+                None,
+            )
+        };
         assert!(d.event(&rq(1.0)).is_empty());
         assert!(d.event(&rq(1.1)).is_empty());
         let third = d.event(&rq(1.2));
@@ -684,8 +670,15 @@ mod tests {
         // Brute force is off: ten AE-title rejections raise nothing.
         let rejected: usize = (0..10)
             .map(|i| {
-                d.event(&ev(2.0 + i as f64, "A-ASSOCIATE-RJ", "10.0.0.2:4242", "10.0.0.5:1", RJ, None))
-                    .len()
+                d.event(&ev(
+                    2.0 + i as f64,
+                    "A-ASSOCIATE-RJ",
+                    "10.0.0.2:4242",
+                    "10.0.0.5:1",
+                    RJ,
+                    None,
+                ))
+                .len()
             })
             .sum();
         assert_eq!(rejected, 0);

@@ -716,11 +716,15 @@ checks:
             }],
             ..Default::default()
         };
-        let alert = |rule: &str, source: &str| json!({"event": "alert", "rule": rule, "source": source});
+        let alert =
+            |rule: &str, source: &str| json!({"event": "alert", "rule": rule, "source": source});
         let mut ev = Evidence {
             alerts: BTreeMap::from([(
                 "ids".to_string(),
-                vec![alert("association-flood", "10.0.0.9"), alert("phi-in-clear", "10.0.0.3")],
+                vec![
+                    alert("association-flood", "10.0.0.9"),
+                    alert("phi-in-clear", "10.0.0.3"),
+                ],
             )]),
             addresses: Ok(rundir::AddressMap {
                 schema: rundir::ADDRESSES_SCHEMA.into(),
@@ -729,7 +733,11 @@ checks:
             ..Default::default()
         };
         let outcome = |ev: &Evidence, id: &str| {
-            grade(&lab, ev).into_iter().find(|r| r.id == id).unwrap().outcome
+            grade(&lab, ev)
+                .into_iter()
+                .find(|r| r.id == id)
+                .unwrap()
+                .outcome
         };
         assert_eq!(outcome(&ev, "flood-seen"), Outcome::Met);
         // The PHI alert's source is the modality's address: a false alert.

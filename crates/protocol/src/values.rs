@@ -117,11 +117,21 @@ impl IdsRule {
     /// What the rule counts, for help texts and the lab file's schema.
     pub fn describe(self) -> &'static str {
         match self {
-            IdsRule::AetBruteForce => "A-ASSOCIATE-RJ for AE-title reasons from one source within the window (default 5).",
-            IdsRule::CFindSweep => "C-FIND requests from one source within the window (default 10).",
-            IdsRule::AssociationFlood => "A-ASSOCIATE-RQ from one source within the window (default 50).",
-            IdsRule::PhiInClear => "Clear data sets with a PatientName from one source (default 1).",
-            IdsRule::PePreamble => "DICOM files with an executable preamble (CVE-2019-11687) from one source (default 1).",
+            IdsRule::AetBruteForce => {
+                "A-ASSOCIATE-RJ for AE-title reasons from one source within the window (default 5)."
+            }
+            IdsRule::CFindSweep => {
+                "C-FIND requests from one source within the window (default 10)."
+            }
+            IdsRule::AssociationFlood => {
+                "A-ASSOCIATE-RQ from one source within the window (default 50)."
+            }
+            IdsRule::PhiInClear => {
+                "Clear data sets with a PatientName from one source (default 1)."
+            }
+            IdsRule::PePreamble => {
+                "DICOM files with an executable preamble (CVE-2019-11687) from one source (default 1)."
+            }
         }
     }
 

@@ -129,7 +129,12 @@ fn daemons_and_taps_build() {
     ))
     .join(" ");
     assert!(ids.contains("--flood-threshold 7"), "{ids}");
-    for off in ["aet-brute-force", "c-find-sweep", "phi-in-clear", "pe-preamble"] {
+    for off in [
+        "aet-brute-force",
+        "c-find-sweep",
+        "phi-in-clear",
+        "pe-preamble",
+    ] {
         assert!(ids.contains(&format!("--off {off}")), "{ids}");
     }
     assert!(!ids.contains("--off association-flood"), "{ids}");

@@ -161,14 +161,18 @@ pub(crate) fn check_kind(
                 cx.one_of("IDS rule", rule, ids_rule_names());
             }
             let from = c.from.as_ref().and_then(|f| {
-                let talking = of_kind(|k| !matches!(k, NodeKind::Sniffer { .. } | NodeKind::Ids { .. }));
+                let talking =
+                    of_kind(|k| !matches!(k, NodeKind::Sniffer { .. } | NodeKind::Ids { .. }));
                 if !reference(cx, f, &node_names, &format!("check `{id}`")) {
                     return None;
                 }
                 if !talking.contains(&f.value.as_str()) {
                     cx.at(
                         f.referenced,
-                        format!("check `{id}`: `{}` sends nothing an IDS could see (it is a tap)", f.value),
+                        format!(
+                            "check `{id}`: `{}` sends nothing an IDS could see (it is a tap)",
+                            f.value
+                        ),
                     )
                     .hint = Some(format!("nodes that send: {}", or_none(&talking)));
                 }

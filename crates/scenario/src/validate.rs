@@ -291,7 +291,10 @@ fn ids_rules(
         if !(1..=IdsRule::MAX_THRESHOLD).contains(n) {
             cx.at(
                 rules.referenced,
-                format!("IDS `{name}`: rule `{known}` fires at {n}, outside 1 to {}", IdsRule::MAX_THRESHOLD),
+                format!(
+                    "IDS `{name}`: rule `{known}` fires at {n}, outside 1 to {}",
+                    IdsRule::MAX_THRESHOLD
+                ),
             )
             .hint = Some(format!(
                 "a threshold is a count within the window (default {})",
