@@ -211,7 +211,7 @@ fn every_exercise_has_its_grading_test() {
                 .threat
         })
         .collect();
-    assert_eq!(threats.len(), 6, "{threats:?}");
+    assert_eq!(threats.len(), 9, "{threats:?}");
 }
 
 /// Packs `exercise` for two students, hands in the reference solution for `alice` and the
