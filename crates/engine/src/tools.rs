@@ -53,6 +53,20 @@ pub fn study_args(study: &Study) -> protocol::command::StudyArgs {
     }
 }
 
+/// Signs every `*.dcm` of `made` into `signed` (same names) with DCMTK's dcmsign: one
+/// signature over the whole data set, SHA-256 MAC, the key and certificate `key`, `cert`.
+/// The key has no passphrase (`-pw`), so dcmsign never waits on a prompt.
+pub fn sign_cmd(made: &str, signed: &str, key: &str, cert: &str) -> Vec<String> {
+    const SIGN_ALL: &str = r#"set -e
+mkdir -p "$2"
+for f in "$1"/*.dcm; do
+  dcmsign --sign "$3" "$4" +m2 -pw "$f" "$2/${f##*/}"
+done"#;
+    ["sh", "-c", SIGN_ALL, "sign", made, signed, key, cert]
+        .map(String::from)
+        .to_vec()
+}
+
 /// The pynetdicom modality's command for `echo`, or `store` of the files in `dir`. The
 /// paper requests XA in JPEG Baseline only; any other study adds its own context.
 pub fn pynetdicom_cmd(
