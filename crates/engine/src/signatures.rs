@@ -18,8 +18,8 @@ use crate::pacs_evidence::is_orthanc_id;
 use crate::plan::RunPlan;
 use crate::save;
 
-/// Where the verifier finds the files and the run's CA.
-const VERIFY_DIR: &str = "/verify";
+/// Where the verifier finds the files and the run's CA (a folder every image has).
+const VERIFY_DIR: &str = "/tmp";
 /// The largest archived file verified (the digest script keeps at most 32 MiB).
 const MAX_FILE: u64 = 32 << 20;
 /// What is kept of dcmsign's output per file; the rest is read and dropped.
