@@ -308,4 +308,24 @@ mod tests {
             "{modality:?}"
         );
     }
+
+    #[test]
+    fn a_signing_modality_gets_its_signer_identity_and_the_toolbox() {
+        let s = lab("signed-tamper-evident");
+        let specs = specs(&s, None);
+        let files: Vec<String> = specs["modality"]
+            .files
+            .iter()
+            .map(|f| format!("{}/{}", f.dir, f.name))
+            .collect();
+        for f in ["signer.pem", "signer.key", "ca.pem"] {
+            assert!(files.contains(&format!("{AGENT_FILES_DIR}/{f}")), "{files:?}");
+        }
+        assert_eq!(specs["modality"].image, Image::Toolbox);
+        assert_eq!(specs["modality"].role, Role::Modality);
+        // The verifier's image is needed, also where no node signs.
+        let unsigned = lab("unsigned-tamper");
+        assert!(crate::images::needed_by(&unsigned).contains(&Image::Toolbox));
+        assert!(!crate::images::needed_by(&lab("proxy-tamper")).contains(&Image::Toolbox));
+    }
 }
