@@ -5,8 +5,8 @@
 use rundir::{SignatureCheck, SignatureState};
 use scenario::SignatureExpect;
 
-use crate::grade::{CheckResult, Outcome};
 use crate::Evidence;
+use crate::grade::{CheckResult, Outcome};
 
 fn matches(state: SignatureState, expect: SignatureExpect) -> bool {
     matches!(

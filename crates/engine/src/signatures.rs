@@ -57,9 +57,8 @@ pub(crate) async fn verify(
         checks.extend(run_verifier(docker, plan, node, &files, ca_pem).await?);
     }
     checks.sort_by(|a, b| a.instance.cmp(&b.instance));
-    let json = serde_json::to_vec_pretty(&checks).map_err(|e| EngineError::EvidenceLost(vec![
-        format!("signatures of `{node}`: {e}"),
-    ]))?;
+    let json = serde_json::to_vec_pretty(&checks)
+        .map_err(|e| EngineError::EvidenceLost(vec![format!("signatures of `{node}`: {e}")]))?;
     save::write(&dir.pacs(node).join(rundir::PACS_SIGNATURES_FILE), json)?;
     Ok(())
 }
@@ -204,7 +203,10 @@ pub(crate) fn parse_verify(id: &str, rel: &str, exit_code: i64, text: &str) -> S
             continue;
         }
         // The log level prefix (`I: `, `W: `, `E: `).
-        let line = raw.get(3..).filter(|_| raw.get(1..3) == Some(": ")).unwrap_or(raw);
+        let line = raw
+            .get(3..)
+            .filter(|_| raw.get(1..3) == Some(": "))
+            .unwrap_or(raw);
         let trimmed = line.trim();
         if let Some(rest) = trimmed.strip_prefix("Signature #") {
             if signatures.len() >= MAX_SIGNATURES {

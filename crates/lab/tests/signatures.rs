@@ -10,7 +10,8 @@ use std::process::Command;
 mod common;
 use common::{check, expect_exit, lab, report, runs_dir};
 
-const HINT: &str = "dcmsign is not installed: run scripts/install-prereqs.sh (apt-get install dcmtk)";
+const HINT: &str =
+    "dcmsign is not installed: run scripts/install-prereqs.sh (apt-get install dcmtk)";
 
 /// `lab test` of `labs` (paths) into a fresh runs folder; each must meet its checks.
 /// Returns each lab's run directory, in the order given.
@@ -88,7 +89,10 @@ fn the_proxy_breaks_the_signature_and_an_independent_dcmsign_says_so() {
     let runs = run_all(
         "signatures",
         &[
-            ("signed-tamper-evident", labs_dir.join("signed-tamper-evident.yaml")),
+            (
+                "signed-tamper-evident",
+                labs_dir.join("signed-tamper-evident.yaml"),
+            ),
             ("unsigned-tamper", labs_dir.join("unsigned-tamper.yaml")),
             ("signed-direct", fixture),
         ],

@@ -468,7 +468,9 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             {
                 cx.at(
                     s.referenced,
-                    format!("modality `{name}` runs the paper's pynetdicom script, which signs nothing"),
+                    format!(
+                        "modality `{name}` runs the paper's pynetdicom script, which signs nothing"
+                    ),
                 )
                 .hint = Some("remove `sign`, or use `impl: lab-agent`".into());
             }

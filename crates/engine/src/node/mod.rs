@@ -319,7 +319,10 @@ mod tests {
             .map(|f| format!("{}/{}", f.dir, f.name))
             .collect();
         for f in ["signer.pem", "signer.key", "ca.pem"] {
-            assert!(files.contains(&format!("{AGENT_FILES_DIR}/{f}")), "{files:?}");
+            assert!(
+                files.contains(&format!("{AGENT_FILES_DIR}/{f}")),
+                "{files:?}"
+            );
         }
         assert_eq!(specs["modality"].image, Image::Toolbox);
         assert_eq!(specs["modality"].role, Role::Modality);

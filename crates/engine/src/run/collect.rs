@@ -126,9 +126,9 @@ impl Run<'_> {
     /// The PACS side's verification of the archived instances' signatures, for a lab
     /// that grades them (`pacs.signatures`), trusting the run's CA.
     async fn verify_signatures(&self, node: &str) -> Result<(), EngineError> {
-        let graded = self.scenario.checks.iter().any(|c| {
-            matches!(&c.kind, scenario::CheckKind::PacsSignatures { node: n, .. } if n == node)
-        });
+        let graded = self.scenario.checks.iter().any(
+            |c| matches!(&c.kind, scenario::CheckKind::PacsSignatures { node: n, .. } if n == node),
+        );
         if !graded {
             return Ok(());
         }

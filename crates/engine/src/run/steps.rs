@@ -281,7 +281,14 @@ impl Run<'_> {
         let signed = format!("/tmp/signed-{}", step.id);
         let fail = |out: &runtime::ExecOutput, what: &str, result| {
             let why = format!("{what}: {}", agent_error(&out.stdout, &out.stderr));
-            Ok(Self::record(step, false, out.exit_code, t0, Some(why), result))
+            Ok(Self::record(
+                step,
+                false,
+                out.exit_code,
+                t0,
+                Some(why),
+                result,
+            ))
         };
         let (out, result) = self
             .exec_step(step, &tools::generate_cmd(study, &made), t0, true)
