@@ -39,23 +39,12 @@ pub(crate) async fn verify(
     node: &str,
     ca_pem: Option<&str>,
 ) -> Result<(), EngineError> {
-    let kept = dir.pacs(node).join(PACS_INSTANCES_DIR);
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut checks: Vec<SignatureCheck> = Vec::new();
-    for (id, path) in kept_files(&kept) {
-        let rel = format!(
-            "{}/{}/{PACS_INSTANCES_DIR}/{id}.dcm",
-            rundir::PACS_DIR,
-            rundir::component(node)
-        );
-        match read_bounded(&path) {
-            Ok(bytes) => files.push((id, bytes)),
-            Err(why) => checks.push(unreadable(&id, &rel, why)),
-        }
-    }
-    if !files.is_empty() {
-        checks.extend(run_verifier(docker, plan, node, &files, ca_pem).await?);
-    }
+    let kept = kept_files(&dir.pacs(node).join(PACS_INSTANCES_DIR));
+    let mut checks = if kept.is_empty() {
+        Vec::new()
+    } else {
+        run_verifier(docker, plan, node, &kept, ca_pem).await?
+    };
     checks.sort_by(|a, b| a.instance.cmp(&b.instance));
     let json = serde_json::to_vec_pretty(&checks)
         .map_err(|e| EngineError::EvidenceLost(vec![format!("signatures of `{node}`: {e}")]))?;
@@ -116,23 +105,18 @@ fn verify_cmd(file: &str, with_ca: bool) -> Vec<String> {
     cmd
 }
 
+/// One verifier container for all of `kept`, given one file at a time (read from the run
+/// directory at most `MAX_FILE` bytes, so memory holds one file and its tar at most).
 async fn run_verifier(
     docker: &Docker,
     plan: &RunPlan,
     node: &str,
-    files: &[(String, Vec<u8>)],
+    kept: &[(String, std::path::PathBuf)],
     ca_pem: Option<&str>,
 ) -> Result<Vec<SignatureCheck>, EngineError> {
     let name = format!("{}-verify", plan.container(node));
     let mut labels = plan.labels(&format!("{node}-verify"));
     labels.insert(LABEL_HELPER.into(), "verify".into());
-    let mut put: Vec<(String, String, Vec<u8>)> = files
-        .iter()
-        .map(|(id, bytes)| (VERIFY_DIR.into(), format!("{id}.dcm"), bytes.clone()))
-        .collect();
-    if let Some(ca) = ca_pem {
-        put.push((VERIFY_DIR.into(), "ca.pem".into(), ca.as_bytes().to_vec()));
-    }
     let spec = ContainerSpec {
         name: name.clone(),
         image: Image::Toolbox.tag(),
@@ -142,32 +126,55 @@ async fn run_verifier(
         networks: Vec::new(),
         cap_add: Role::Verifier.caps(),
         limits: Some(Role::Verifier.limits()),
-        files: put,
+        files: ca_pem
+            .map(|ca| (VERIFY_DIR.into(), "ca.pem".into(), ca.as_bytes().to_vec()))
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
     docker.start_container(&spec).await?;
+    let verified = verify_each(docker, &name, node, kept, ca_pem.is_some()).await;
+    let removed = docker.remove_container(&name).await;
+    let checks = verified?;
+    removed?;
+    Ok(checks)
+}
+
+async fn verify_each(
+    docker: &Docker,
+    container: &str,
+    node: &str,
+    kept: &[(String, std::path::PathBuf)],
+    with_ca: bool,
+) -> Result<Vec<SignatureCheck>, EngineError> {
     let mut checks = Vec::new();
-    let mut failure = None;
-    for (id, _) in files {
+    for (id, path) in kept {
         let rel = format!(
             "{}/{}/{PACS_INSTANCES_DIR}/{id}.dcm",
             rundir::PACS_DIR,
             rundir::component(node)
         );
-        let cmd = verify_cmd(&format!("{VERIFY_DIR}/{id}.dcm"), ca_pem.is_some());
+        let name = format!("{id}.dcm");
+        let bytes = match read_bounded(path) {
+            Ok(b) => b,
+            Err(why) => {
+                checks.push(unreadable(id, &rel, why));
+                continue;
+            }
+        };
+        docker
+            .put_files(container, &[(VERIFY_DIR.into(), name.clone(), bytes)])
+            .await?;
+        let cmd = verify_cmd(&format!("{VERIFY_DIR}/{name}"), with_ca);
         let mut out = Vec::new();
-        let run = docker.exec_streaming(&name, &cmd, |_, bytes| {
+        let run = docker.exec_streaming(container, &cmd, |_, bytes| {
             let room = MAX_OUTPUT.saturating_sub(out.len());
             out.extend_from_slice(&bytes[..bytes.len().min(room)]);
         });
         match tokio::time::timeout(VERIFY_LIMIT, run).await {
-            Ok(Ok(code)) => {
+            Ok(code) => {
                 let text = String::from_utf8_lossy(&out);
-                checks.push(parse_verify(id, &rel, code, &text));
-            }
-            Ok(Err(e)) => {
-                failure = Some(EngineError::from(e));
-                break;
+                checks.push(parse_verify(id, &rel, code?, &text));
             }
             Err(_) => checks.push(unreadable(
                 id,
@@ -176,11 +183,6 @@ async fn run_verifier(
             )),
         }
     }
-    let removed = docker.remove_container(&name).await;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    removed?;
     Ok(checks)
 }
 
