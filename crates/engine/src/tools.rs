@@ -67,6 +67,31 @@ done"#;
         .to_vec()
 }
 
+/// A signing modality's store as its three commands: `lab-agent generate` of the study,
+/// [`sign_cmd`] with the modality's signing key and certificate (the run's CA issued
+/// them, in `AGENT_FILES_DIR`), and `lab-agent store --files` of the signed files.
+pub fn signed_store_cmds(
+    step_id: &str,
+    study: &Study,
+    mut target: protocol::step::StepTarget,
+) -> Result<[Vec<String>; 3], protocol::WithError> {
+    use crate::node::{AGENT_FILES_DIR, SIGNER_PREFIX};
+    let made = format!("/tmp/study-{step_id}");
+    let signed = format!("/tmp/signed-{step_id}");
+    let file = |ext: &str| format!("{AGENT_FILES_DIR}/{SIGNER_PREFIX}.{ext}");
+    target.study = Some(study_args(study));
+    let mut store =
+        protocol::step::step_command("store", &target, &std::collections::BTreeMap::new())?;
+    if let protocol::Command::Store { opts, .. } = &mut store {
+        opts.files = vec![signed.clone().into()];
+    }
+    Ok([
+        generate_cmd(study, &made),
+        sign_cmd(&made, &signed, &file("key"), &file("pem")),
+        store.to_argv(),
+    ])
+}
+
 /// The pynetdicom modality's command for `echo`, or `store` of the files in `dir`. The
 /// paper requests XA in JPEG Baseline only; any other study adds its own context.
 pub fn pynetdicom_cmd(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{check, expect_exit, lab, report, runs_dir};
+use common::{check, expect_exit, lab, leftovers_of_runs_dir, report, runs_dir};
 
 const HINT: &str =
     "dcmsign is not installed: run scripts/install-prereqs.sh (apt-get install dcmtk)";
@@ -24,6 +24,8 @@ fn run_all(test: &str, labs: &[(&str, PathBuf)]) -> Vec<PathBuf> {
         .output()
         .expect("lab binary");
     expect_exit(&out, 0);
+    // The verifier containers went with the runs, like every node.
+    assert_eq!(leftovers_of_runs_dir(&dir), "", "objects left behind");
     let runs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -17,7 +17,7 @@ use scenario::step_rules::ARP_VICTIM;
 
 use super::{Run, STEP_LIMIT};
 use crate::EngineError;
-use crate::node::{AGENT_FILES_DIR, ATTACKER_CAPTURE, SIGNER_PREFIX, passdb_name};
+use crate::node::{AGENT_FILES_DIR, ATTACKER_CAPTURE, passdb_name};
 use crate::{orthanc, save, tools};
 
 impl Run<'_> {
@@ -277,8 +277,14 @@ impl Run<'_> {
         host: &str,
     ) -> Result<StepRecord, EngineError> {
         let t0 = Instant::now();
-        let made = format!("/tmp/study-{}", step.id);
-        let signed = format!("/tmp/signed-{}", step.id);
+        let target = self.target(&step.node, step.action.target(), host);
+        let [generate, sign, store] =
+            tools::signed_store_cmds(&step.id, study, target).map_err(|source| {
+                EngineError::StepCommand {
+                    step: format!("step {} ({})", step.index, step.id),
+                    source,
+                }
+            })?;
         let fail = |out: &runtime::ExecOutput, what: &str, result| {
             let why = format!("{what}: {}", agent_error(&out.stdout, &out.stderr));
             Ok(Self::record(
@@ -290,34 +296,15 @@ impl Run<'_> {
                 result,
             ))
         };
-        let (out, result) = self
-            .exec_step(step, &tools::generate_cmd(study, &made), t0, true)
-            .await?;
+        let (out, result) = self.exec_step(step, &generate, t0, true).await?;
         if out.exit_code != 0 {
             return fail(&out, "lab-agent generate failed before signing", result);
         }
-        let file = |f: &str| format!("{AGENT_FILES_DIR}/{f}");
-        let sign = tools::sign_cmd(
-            &made,
-            &signed,
-            &file(&format!("{SIGNER_PREFIX}.key")),
-            &file(&format!("{SIGNER_PREFIX}.pem")),
-        );
         let (out, _) = self.exec_step(step, &sign, t0, false).await?;
         if out.exit_code != 0 {
             return fail(&out, "dcmsign could not sign the study", None);
         }
-        let mut target = self.target(&step.node, step.action.target(), host);
-        target.study = Some(tools::study_args(study));
-        let mut command = protocol::step::step_command("store", &target, &BTreeMap::new())
-            .map_err(|source| EngineError::StepCommand {
-                step: format!("step {} ({})", step.index, step.id),
-                source,
-            })?;
-        if let protocol::Command::Store { opts, .. } = &mut command {
-            opts.files = vec![signed.into()];
-        }
-        let (out, result) = self.exec_step(step, &command.to_argv(), t0, false).await?;
+        let (out, result) = self.exec_step(step, &store, t0, false).await?;
         let ok = out.exit_code == 0;
         Ok(Self::record(
             step,
