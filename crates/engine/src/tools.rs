@@ -309,6 +309,29 @@ mod tests {
     }
 
     #[test]
+    fn a_signing_store_signs_what_it_generated_and_sends_what_it_signed() {
+        let lab = crate::test_support::lab("signed-tamper-evident");
+        let step = &lab.steps[0];
+        let scenario::Action::Store { study, .. } = &step.action else {
+            panic!("a store step");
+        };
+        let target = crate::run::step_target(&lab, "modality", "pacs", "attacker");
+        let [generate, sign, store] = signed_store_cmds(&step.id, study, target).unwrap();
+        let after = |cmd: &[String], flag: &str| {
+            let i = cmd.iter().position(|w| w == flag).unwrap();
+            cmd[i + 1].clone()
+        };
+        let made = after(&generate, "--out");
+        // sh -c SCRIPT $0 made signed key cert
+        assert_eq!(&sign[..2], ["sh", "-c"]);
+        assert!(sign[2].contains("dcmsign --sign"), "{sign:?}");
+        assert_eq!(sign[4], made);
+        assert_eq!(after(&store, "--files"), sign[5]);
+        assert!(sign[6].ends_with("/signer.key") && sign[7].ends_with("/signer.pem"));
+        assert_eq!(after(&store, "--host"), "attacker");
+    }
+
+    #[test]
     fn the_paper_context_needs_no_extra_but_ct_does() {
         let mut study = Study {
             modality: "XA".into(),
