@@ -126,6 +126,7 @@ pub enum Command {
     Inspect {
         capture: PathBuf,
         format: Format,
+        addresses: Option<PathBuf>,
     },
     Report {
         run_dir: PathBuf,
@@ -241,8 +242,13 @@ impl TryFrom<Cli> for Args {
             },
             C::Schema => Command::Schema,
             C::Validate { targets } => Command::Validate { targets },
-            C::Inspect { capture, json } => Command::Inspect {
+            C::Inspect {
                 capture,
+                json,
+                addresses,
+            } => Command::Inspect {
+                capture,
+                addresses,
                 format: if json {
                     Format::JsonLines
                 } else {

@@ -84,7 +84,11 @@ async fn dispatch(args: Args) -> Result<u8, engine::EngineError> {
         Command::Show { lab, params, json } => labs::show(labs, &lab, &params, json),
         Command::Schema => Ok(labs::schema()),
         Command::Validate { targets } => labs::validate(labs, &targets),
-        Command::Inspect { capture, format } => evidence::inspect(&capture, format),
+        Command::Inspect {
+            capture,
+            format,
+            addresses,
+        } => evidence::inspect(&capture, format, addresses.as_deref()),
         Command::Report { run_dir } => evidence::report(&run_dir),
         Command::Verify { run_dir } => Ok(evidence::verify(&run_dir)),
     }
