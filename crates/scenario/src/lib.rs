@@ -29,8 +29,8 @@ pub use error::{Problem, ScenarioError};
 pub use limit_rules::NodeLimits;
 pub use model::{
     Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
-    ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step, StepExpect,
-    Study, Syntax, Variant,
+    ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, SignatureExpect,
+    Step, StepExpect, Study, Syntax, Variant,
 };
 
 use std::collections::BTreeMap;
