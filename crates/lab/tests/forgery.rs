@@ -89,6 +89,7 @@ fn a_lua_that_replaces_the_pacs_tools_forges_nothing_and_writes_nothing_outside(
             "report.sarif",
             "SHA256SUMS",
             "scenario.yaml",
+            "addresses.json",
             "logs/",
             "pacs/pacs/instances.json",
             "pacs/pacs/system.json",
