@@ -30,7 +30,7 @@ pub use limit_rules::NodeLimits;
 pub use model::{
     Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
     ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step, StepExpect,
-    Study, Syntax, Variant,
+    Study, Syntax, Variant, Wireshark, DisplayFilter,
 };
 
 use std::collections::BTreeMap;

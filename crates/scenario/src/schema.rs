@@ -127,6 +127,33 @@ pub fn lab() -> Shape {
             exercise(),
             "Makes the lab an exercise (variant `exercise`): what the student edits, the reference solution, the seed of per-student values.",
         ),
+        p(
+            "wireshark",
+            wireshark(),
+            "For students (`lab explain`): Wireshark display filters that show what the lab is about, and which packets to expand. Without it, `lab explain` derives hints from the lab's nodes.",
+        ),
+    ])
+}
+
+fn wireshark() -> Shape {
+    Shape::Object(vec![
+        req(
+            "filters",
+            Shape::List(Box::new(Shape::Object(vec![
+                req(
+                    "filter",
+                    s(),
+                    "A display filter valid in Wireshark 4.0, e.g. `dicom.pdu.type == 4`.",
+                ),
+                req("shows", s(), "What the packets it keeps show, in one line."),
+            ]))),
+            "Display filters, most useful first.",
+        ),
+        p(
+            "expand",
+            Shape::List(Box::new(s())),
+            "Which packets to open and which tree items to expand, one line each.",
+        ),
     ])
 }
 
