@@ -259,6 +259,7 @@ pub fn derived_wireshark(s: &Scenario) -> Wireshark {
     let f = |filter: &str, shows: &str| DisplayFilter {
         filter: filter.into(),
         shows: shows.into(),
+        preference: None,
     };
     let tls = s.nodes.iter().any(|n| {
         matches!(
@@ -284,7 +285,7 @@ pub fn derived_wireshark(s: &Scenario) -> Wireshark {
             "the ClientHello: the modality opens DICOM TLS to port 4242",
         ));
         w.filters.push(f(
-            "tls.record.content_type == 23",
+            "tls.app_data",
             "Application Data: the DICOM exchange, encrypted (the filter `dicom` keeps nothing readable)",
         ));
         w.expand.push(

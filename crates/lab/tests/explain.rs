@@ -27,7 +27,9 @@ fn explain_tells_a_lab_without_the_docs() {
         "1. modality: C-ECHO to pacs",
         "2. modality: C-STORE of 1 synthetic XA image(s) (jpeg-baseline, patient DOE^JANE) to pacs",
         "In Wireshark",
+        "dicom contains \"DOE^JANE\"",
         "dicom.tag == 0x00100010",
+        "(needs the preference dicom.tag_tree = TRUE",
         "Expand:",
         "phi-visible (capture.phi_in_clear), MITRE M1041",
         "The patient's name can be read from the capture",
@@ -64,7 +66,12 @@ fn explain_hides_an_exercises_hidden_checks_and_shows_points() {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert!(!ids.is_empty(), "{e}");
-    assert!(!ids.contains(&"phi-hidden"), "a hidden check is shown: {ids:?}");
+    // `no-plaintext-service` is the exercise's hidden check; `phi-hidden` a public one.
+    assert!(ids.contains(&"phi-hidden"), "{ids:?}");
+    assert!(
+        !ids.contains(&"no-plaintext-service"),
+        "a hidden check is shown: {ids:?}"
+    );
     assert!(
         e["checks"].as_array().unwrap().iter().all(|c| c["points"].as_u64() > Some(0)),
         "{e}"
@@ -73,7 +80,7 @@ fn explain_hides_an_exercises_hidden_checks_and_shows_points() {
     let out = lab().args(["explain", "turn-on-dicom-tls"]).output().unwrap();
     let text = expect_exit(&out, 0);
     assert!(text.contains("Your task:") && text.contains("point(s)"), "{text}");
-    assert!(!text.contains("phi-hidden"), "{text}");
+    assert!(!text.contains("no-plaintext-service"), "{text}");
 
     let out = lab().args(["explain", "no-such-lab"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -81,9 +88,14 @@ fn explain_hides_an_exercises_hidden_checks_and_shows_points() {
     assert!(err.contains("no lab named `no-such-lab`"), "{err}");
 }
 
-/// The packets `filter` keeps in `capture`, by tshark; an error when it does not compile.
-fn tshark_count(capture: &Path, filter: &str) -> Result<usize, String> {
-    let out = Command::new("tshark")
+/// The packets `filter` keeps in `capture`, by tshark (with the preference the filter
+/// needs); an error when it does not compile.
+fn tshark_count(capture: &Path, filter: &str, preference: Option<&str>) -> Result<usize, String> {
+    let mut tshark = Command::new("tshark");
+    if let Some(p) = preference {
+        tshark.args(["-o", p]);
+    }
+    let out = tshark
         .arg("-r")
         .arg(capture)
         .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
@@ -125,16 +137,22 @@ fn every_filter_explain_prints_keeps_packets_of_the_labs_capture() {
         for f in e["wireshark"]["filters"].as_array().unwrap() {
             let filter = f["filter"].as_str().unwrap();
             checked += 1;
-            match tshark_count(&capture, filter) {
+            match tshark_count(&capture, filter, f["preference"].as_str()) {
                 Ok(0) => failures.push(format!("{name}: `{filter}` keeps no packet")),
                 Ok(_) => {}
                 Err(e) => failures.push(format!("{name}: `{filter}`: {e}")),
             }
         }
     }
-    assert!(checked >= 20, "only {checked} filters checked");
+    assert!(checked >= 25, "only {checked} filters checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The check itself can fail: tshark refuses a filter Wireshark does not know.
-    let run = &runs_in(&dir)[0];
-    assert!(tshark_count(&run.join("capture.pcapng"), "dicom.no_such_field == 1").is_err());
+    let plaintext = runs_in(&dir)
+        .into_iter()
+        .find(|r| report(r)["lab"] == "plaintext-store")
+        .unwrap();
+    let capture = plaintext.join("capture.pcapng");
+    assert!(tshark_count(&capture, "dicom.no_such_field == 1", None).is_err());
+    // ... and the preference matters: without it no DICOM tag is a field.
+    assert_eq!(tshark_count(&capture, "dicom.tag", None), Ok(0));
 }

@@ -382,7 +382,13 @@ pub struct Wireshark {
 pub struct DisplayFilter {
     pub filter: String,
     pub shows: String,
+    /// A preference the filter needs (`name:value`, tshark's `-o`): Wireshark 4.0 makes
+    /// DICOM tags filterable fields only with `dicom.tag_tree:TRUE`.
+    pub preference: Option<String>,
 }
+
+/// A `wireshark:` filter's `preference`: `protocol.name:value`.
+pub const WIRESHARK_PREFERENCE: &str = "^[a-z0-9_]+(\\.[a-z0-9_]+)+:[A-Za-z0-9_]{1,32}$";
 
 /// The `exercise:` section of a lab.
 #[derive(Debug, Clone, Serialize)]

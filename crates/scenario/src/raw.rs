@@ -42,6 +42,7 @@ pub(crate) struct RawWireshark {
 pub(crate) struct RawFilter {
     pub filter: Spanned<String>,
     pub shows: Spanned<String>,
+    pub preference: Option<Spanned<String>>,
 }
 
 /// What makes a lab an exercise: the parts a student edits, and the instructor's secrets.

@@ -146,6 +146,13 @@ fn wireshark() -> Shape {
                     "A display filter valid in Wireshark 4.0, e.g. `dicom.pdu.type == 4`.",
                 ),
                 req("shows", s(), "What the packets it keeps show, in one line."),
+                p(
+                    "preference",
+                    Shape::Str {
+                        pattern: Some(crate::model::WIRESHARK_PREFERENCE),
+                    },
+                    "A Wireshark preference the filter needs, as tshark's `-o` takes it, e.g. `dicom.tag_tree:TRUE` (fields per DICOM tag).",
+                ),
             ]))),
             "Display filters, most useful first.",
         ),

@@ -530,7 +530,21 @@ fn wireshark(cx: &mut Ctx, w: &Spanned<RawWireshark>) -> Wireshark {
             );
         }
         let shows = one_line_text(cx, "wireshark shows", Some(&f.shows)).unwrap_or_default();
-        filters.push(DisplayFilter { filter, shows });
+        let preference = f.preference.as_ref().map(|p| {
+            if !valid_preference(&p.value) {
+                cx.at(
+                    p.referenced,
+                    format!("wireshark preference `{}` is not `name:value`", p.value),
+                )
+                .hint = Some("write it as tshark's -o takes it, e.g. dicom.tag_tree:TRUE".into());
+            }
+            p.value.clone()
+        });
+        filters.push(DisplayFilter {
+            filter,
+            shows,
+            preference,
+        });
     }
     let expand = w
         .value
@@ -539,4 +553,21 @@ fn wireshark(cx: &mut Ctx, w: &Spanned<RawWireshark>) -> Wireshark {
         .filter_map(|e| one_line_text(cx, "wireshark expand", Some(e)))
         .collect();
     Wireshark { filters, expand }
+}
+
+/// What `model::WIRESHARK_PREFERENCE` says: dotted lowercase words, `:`, a short value.
+fn valid_preference(p: &str) -> bool {
+    let Some((name, value)) = p.split_once(':') else {
+        return false;
+    };
+    let word = |w: &str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 2
+        && parts.iter().all(|w| word(w))
+        && (1..=32).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

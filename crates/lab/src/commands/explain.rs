@@ -85,6 +85,15 @@ fn render(e: &Explanation) -> String {
     for f in &e.wireshark.filters {
         line(format!("    {}", t(&f.filter)));
         line(format!("        {}", t(&f.shows)));
+        if let Some(p) = &f.preference {
+            let (name, value) = p.split_once(':').unwrap_or((p, ""));
+            line(format!(
+                "        (needs the preference {} = {}: Edit > Preferences > Protocols, or `tshark -o {}`)",
+                t(name),
+                t(value),
+                t(p)
+            ));
+        }
     }
     if !e.wireshark.expand.is_empty() {
         line("  Expand:".into());
