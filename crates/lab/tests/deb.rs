@@ -63,12 +63,32 @@ fn run_ok(cmd: &mut Command) -> String {
     expect_exit(&out, 0)
 }
 
-/// Removes the package when the test ends, passed or not.
-struct Installed;
+/// The agent image tags on the daemon (the installed, stripped lab-agent makes its own).
+/// Never panics: it also runs in a `Drop` while a failed test unwinds.
+fn agent_tags() -> Vec<String> {
+    Command::new("docker")
+        .args(["images", "dicom-range/agent", "--format", "{{.Tag}}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// Removes the package, and the agent image its lab-agent needed, when the test ends,
+/// passed or not.
+struct Installed {
+    agent_tags_before: Vec<String>,
+}
 
 impl Drop for Installed {
     fn drop(&mut self) {
         let _ = Command::new("dpkg").args(["-r", PACKAGE]).output();
+        for tag in agent_tags() {
+            if !self.agent_tags_before.contains(&tag) {
+                let _ = Command::new("docker")
+                    .args(["rmi", &format!("dicom-range/agent:{tag}")])
+                    .output();
+            }
+        }
     }
 }
 
@@ -142,7 +162,9 @@ fn the_deb_holds_both_programs_the_catalog_docs_completions_and_man_pages() {
 
 fn install_and_run(deb: &Path) {
     let t0 = Instant::now();
-    let _installed = Installed;
+    let _installed = Installed {
+        agent_tags_before: agent_tags(),
+    };
     run_ok(Command::new("dpkg").arg("-i").arg(deb));
     eprintln!("installed in {:.1} s", t0.elapsed().as_secs_f64());
     assert!(Path::new("/usr/share/dicom-range/labs/plaintext-store.yaml").is_file());
