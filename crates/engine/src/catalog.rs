@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::EngineError;
 
-/// Where a package installs the catalog, relative to the folder of the `lab` binary.
-pub const INSTALLED_LABS: &str = "../share/dicom-range/labs";
+/// Where a package installs the catalog, relative to the prefix of the `lab` binary
+/// (`/usr` for `/usr/bin/lab`).
+pub const INSTALLED_LABS: &str = "share/dicom-range/labs";
 
 /// The labs folders searched, in order.
 pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
@@ -22,7 +23,7 @@ pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
     // sources must run the labs it was installed with.
     let installed = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|bin| bin.join(INSTALLED_LABS)))
+        .and_then(|exe| Some(exe.parent()?.parent()?.join(INSTALLED_LABS)))
         .filter(|d| d.is_dir());
     dirs.extend(installed);
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs");

@@ -212,7 +212,11 @@ fn check_meaning(c: &Check, variant: Variant) -> CheckMeaning {
         ),
         CheckKind::PacsDataAltered { node, expect } => format!(
             "compares what {node} archived with what the modality sent (PatientName, pixels); {}",
-            expectation(*expect, "they differ, the data was tampered with", "identical")
+            expectation(
+                *expect,
+                "they differ, the data was tampered with",
+                "identical"
+            )
         ),
         CheckKind::LogLines {
             node,
@@ -304,7 +308,10 @@ pub fn derived_wireshark(s: &Scenario) -> Wireshark {
             "an A-ASSOCIATE request: DICOM > A-ASSOCIATE request: the calling and called AE titles, the presentation contexts".into(),
         );
     }
-    if verbs.iter().any(|v| v.starts_with("rest-") || *v == "upload-polyglot") {
+    if verbs
+        .iter()
+        .any(|v| v.starts_with("rest-") || *v == "upload-polyglot")
+    {
         w.filters.push(f(
             "http.request",
             "the attacker's requests to Orthanc's REST API (port 8042)",
@@ -313,7 +320,8 @@ pub fn derived_wireshark(s: &Scenario) -> Wireshark {
             .push("an HTTP response: its status code says whether the PACS let it in".into());
     }
     if daemons.contains(&"arp-spoof") || verbs.contains(&"arp-spoof") {
-        w.filters.push(f("arp", "the forged ARP replies of the attacker"));
+        w.filters
+            .push(f("arp", "the forged ARP replies of the attacker"));
     }
     if verbs.contains(&"flood") {
         w.filters.push(f(

@@ -10,7 +10,10 @@ use std::process::Command;
 use common::*;
 
 fn explain_json(lab_name: &str) -> serde_json::Value {
-    let out = lab().args(["explain", "--json", lab_name]).output().unwrap();
+    let out = lab()
+        .args(["explain", "--json", lab_name])
+        .output()
+        .unwrap();
     serde_json::from_str(&expect_exit(&out, 0)).unwrap()
 }
 
@@ -49,11 +52,17 @@ fn explain_tells_a_lab_without_the_docs() {
         .iter()
         .map(|f| f["filter"].as_str().unwrap())
         .collect();
-    assert!(filters.contains(&"http.request") && filters.contains(&"dicom"), "{filters:?}");
+    assert!(
+        filters.contains(&"http.request") && filters.contains(&"dicom"),
+        "{filters:?}"
+    );
     // A TLS lab's derived hints are about TLS, not DICOM in clear.
     let e = explain_json("tls-tamper-proof");
     let text = e["wireshark"].to_string();
-    assert!(text.contains("tls.handshake.type == 1") && !text.contains("\"dicom\""), "{text}");
+    assert!(
+        text.contains("tls.handshake.type == 1") && !text.contains("\"dicom\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -73,13 +82,23 @@ fn explain_hides_an_exercises_hidden_checks_and_shows_points() {
         "a hidden check is shown: {ids:?}"
     );
     assert!(
-        e["checks"].as_array().unwrap().iter().all(|c| c["points"].as_u64() > Some(0)),
+        e["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["points"].as_u64() > Some(0)),
         "{e}"
     );
     assert!(e["brief"].as_str().is_some_and(|b| !b.is_empty()), "{e}");
-    let out = lab().args(["explain", "turn-on-dicom-tls"]).output().unwrap();
+    let out = lab()
+        .args(["explain", "turn-on-dicom-tls"])
+        .output()
+        .unwrap();
     let text = expect_exit(&out, 0);
-    assert!(text.contains("Your task:") && text.contains("point(s)"), "{text}");
+    assert!(
+        text.contains("Your task:") && text.contains("point(s)"),
+        "{text}"
+    );
     assert!(!text.contains("no-plaintext-service"), "{text}");
 
     let out = lab().args(["explain", "no-such-lab"]).output().unwrap();

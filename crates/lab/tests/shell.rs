@@ -119,9 +119,8 @@ fn zsh_and_fish_scripts_name_every_subcommand() {
 fn roff_problems(page: &str) -> Vec<String> {
     const MACROS: &[&str] = &[
         "TH", "SH", "SS", "TP", "PP", "LP", "P", "IP", "RS", "RE", "B", "I", "BR", "IR", "RB",
-        "RI", "BI", "IB", "br", "sp", "nf", "fi", "ie", "el", "if", "ds", "nr", "in", "ti",
-        "TQ", "EX", "EE", "UR", "UE", "MT", "ME", "SY", "YS", "OP", "ne", "ft", "ad", "na",
-        "hy", "nh",
+        "RI", "BI", "IB", "br", "sp", "nf", "fi", "ie", "el", "if", "ds", "nr", "in", "ti", "TQ",
+        "EX", "EE", "UR", "UE", "MT", "ME", "SY", "YS", "OP", "ne", "ft", "ad", "na", "hy", "nh",
     ];
     page.lines()
         .filter(|l| l.starts_with('.') && !l.starts_with(".\\\""))
@@ -136,9 +135,17 @@ fn roff_problems(page: &str) -> Vec<String> {
 fn man_page_is_roff_with_every_subcommand() {
     let (code, page, err) = lab(&["man"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(page.starts_with(".ie") || page.contains("\n.TH lab 1"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains("\n.TH lab 1"),
+        "{page}"
+    );
     assert!(page.contains(".TH lab 1"), "no .TH title");
-    for section in [".SH NAME", ".SH SYNOPSIS", ".SH DESCRIPTION", ".SH SUBCOMMANDS"] {
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH DESCRIPTION",
+        ".SH SUBCOMMANDS",
+    ] {
         assert!(page.contains(section), "no {section}");
     }
     let problems = roff_problems(&page);
@@ -169,8 +176,15 @@ fn man_page_is_roff_with_every_subcommand() {
                 text.push(c);
             }
         }
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(text.contains("SUBCOMMANDS") && text.contains("explain"), "{text}");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("SUBCOMMANDS") && text.contains("explain"),
+            "{text}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -184,9 +198,12 @@ fn man_out_writes_one_page_per_subcommand() {
     assert!(dir.join("lab.1").is_file());
     for name in subcommands() {
         let page = dir.join(format!("lab-{name}.1"));
-        let text = std::fs::read_to_string(&page)
-            .unwrap_or_else(|_| panic!("no {}", page.display()));
-        assert!(text.contains(&format!(".TH lab-{name} 1")), "{name}: {text}");
+        let text =
+            std::fs::read_to_string(&page).unwrap_or_else(|_| panic!("no {}", page.display()));
+        assert!(
+            text.contains(&format!(".TH lab-{name} 1")),
+            "{name}: {text}"
+        );
         assert!(roff_problems(&text).is_empty(), "{name}");
     }
     let run = std::fs::read_to_string(dir.join("lab-run.1")).unwrap();

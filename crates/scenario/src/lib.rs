@@ -28,9 +28,9 @@ mod validate;
 pub use error::{Problem, ScenarioError};
 pub use limit_rules::NodeLimits;
 pub use model::{
-    Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
-    ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step, StepExpect,
-    Study, Syntax, Variant, Wireshark, DisplayFilter,
+    Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, DisplayFilter, Expectation,
+    Metadata, ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step,
+    StepExpect, Study, Syntax, Variant, Wireshark,
 };
 
 use std::collections::BTreeMap;

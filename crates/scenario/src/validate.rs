@@ -8,8 +8,8 @@ use serde_saphyr::{Location, Spanned};
 use crate::context::{Ctx, one_line_text, or_none, text, valid_aet, valid_mitre, valid_name};
 use crate::error::{Problem, ScenarioError, did_you_mean};
 use crate::model::{
-    API_VERSION, AttackerImage, Check, ClientTls, Daemon, DisplayFilter, Metadata, ModalityImpl, Network, Node,
-    NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, THREATS, Variant, Wireshark,
+    API_VERSION, AttackerImage, Check, ClientTls, Daemon, DisplayFilter, Metadata, ModalityImpl,
+    Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, THREATS, Variant, Wireshark,
 };
 use crate::raw::{RawCheck, RawExpect, RawLab, RawNode, RawWireshark};
 

@@ -102,7 +102,10 @@ fn render(e: &Explanation) -> String {
         }
     }
     if e.wireshark_derived {
-        line("  (hints derived from the lab's nodes and steps: the lab has no `wireshark:` section)".into());
+        line(
+            "  (hints derived from the lab's nodes and steps: the lab has no `wireshark:` section)"
+                .into(),
+        );
     }
     line(String::new());
     line("Checks (the lab passes when every one meets its expectation):".into());
