@@ -24,6 +24,7 @@ pub mod schema;
 pub mod step_rules;
 mod tree;
 mod validate;
+pub mod wireshark;
 
 pub use error::{Problem, ScenarioError};
 pub use limit_rules::NodeLimits;

@@ -387,9 +387,6 @@ pub struct DisplayFilter {
     pub preference: Option<String>,
 }
 
-/// A `wireshark:` filter's `preference`: `protocol.name:value`.
-pub const WIRESHARK_PREFERENCE: &str = "^[a-z0-9_]+(\\.[a-z0-9_]+)+:[A-Za-z0-9_]{1,32}$";
-
 /// The `exercise:` section of a lab.
 #[derive(Debug, Clone, Serialize)]
 pub struct Exercise {

@@ -48,7 +48,7 @@ pub struct Prop {
 const NAME: &str = "^[a-z][a-z0-9-]{0,39}$";
 const MITRE: &str = "^M[0-9]{4}$";
 
-fn p(name: &'static str, shape: Shape, description: &'static str) -> Prop {
+pub(crate) fn p(name: &'static str, shape: Shape, description: &'static str) -> Prop {
     Prop {
         name,
         shape,
@@ -58,7 +58,7 @@ fn p(name: &'static str, shape: Shape, description: &'static str) -> Prop {
     }
 }
 
-fn req(name: &'static str, shape: Shape, description: &'static str) -> Prop {
+pub(crate) fn req(name: &'static str, shape: Shape, description: &'static str) -> Prop {
     Prop {
         required: true,
         ..p(name, shape, description)
@@ -70,7 +70,7 @@ fn dflt(mut prop: Prop, value: Value) -> Prop {
     prop
 }
 
-fn s() -> Shape {
+pub(crate) fn s() -> Shape {
     Shape::Str { pattern: None }
 }
 
@@ -129,37 +129,8 @@ pub fn lab() -> Shape {
         ),
         p(
             "wireshark",
-            wireshark(),
+            crate::wireshark::shape(),
             "For students (`lab explain`): Wireshark display filters that show what the lab is about, and which packets to expand. Without it, `lab explain` derives hints from the lab's nodes.",
-        ),
-    ])
-}
-
-fn wireshark() -> Shape {
-    Shape::Object(vec![
-        req(
-            "filters",
-            Shape::List(Box::new(Shape::Object(vec![
-                req(
-                    "filter",
-                    s(),
-                    "A display filter valid in Wireshark 4.0, e.g. `dicom.pdu.type == 4`.",
-                ),
-                req("shows", s(), "What the packets it keeps show, in one line."),
-                p(
-                    "preference",
-                    Shape::Str {
-                        pattern: Some(crate::model::WIRESHARK_PREFERENCE),
-                    },
-                    "A Wireshark preference the filter needs, as tshark's `-o` takes it, e.g. `dicom.tag_tree:TRUE` (fields per DICOM tag).",
-                ),
-            ]))),
-            "Display filters, most useful first.",
-        ),
-        p(
-            "expand",
-            Shape::List(Box::new(s())),
-            "Which packets to open and which tree items to expand, one line each.",
         ),
     ])
 }

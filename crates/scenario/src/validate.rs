@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use crate::context::{Ctx, one_line_text, or_none, text, valid_aet, valid_mitre, valid_name};
 use crate::error::{Problem, ScenarioError, did_you_mean};
 use crate::model::{
-    API_VERSION, AttackerImage, Check, ClientTls, Daemon, DisplayFilter, Metadata, ModalityImpl,
-    Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, THREATS, Variant, Wireshark,
+    API_VERSION, AttackerImage, Check, ClientTls, Daemon, Metadata, ModalityImpl, Network, Node,
+    NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, THREATS, Variant,
 };
-use crate::raw::{RawCheck, RawExpect, RawLab, RawNode, RawWireshark};
+use crate::raw::{RawCheck, RawExpect, RawLab, RawNode};
 
 /// Orthanc configuration keys the engine sets itself, with what to write instead.
 const ENGINE_OWNED_ORTHANC_KEYS: &[(&str, &str)] = &[
@@ -239,7 +239,10 @@ pub(crate) fn validate(
         Variant::Vulnerable => {}
     }
     let exercise = crate::exercise::validate(&mut cx, &raw, variant, &nodes);
-    let wireshark = raw.wireshark.as_ref().map(|w| wireshark(&mut cx, w));
+    let wireshark = raw
+        .wireshark
+        .as_ref()
+        .map(|w| crate::wireshark::validate(&mut cx, w));
     if raw.checks.is_empty() {
         cx.problems.push(
             Problem::new(file, "the lab has no checks, so it can never pass or fail")
@@ -502,72 +505,4 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             })
         }
     }
-}
-
-/// The most display filters a lab lists, and the longest one: a student reads a handful,
-/// and Wireshark's own filter bar holds one line.
-const MAX_FILTERS: usize = 16;
-const MAX_FILTER_CHARS: usize = 200;
-
-fn wireshark(cx: &mut Ctx, w: &Spanned<RawWireshark>) -> Wireshark {
-    if w.value.filters.is_empty() || w.value.filters.len() > MAX_FILTERS {
-        cx.at(
-            w.referenced,
-            format!(
-                "wireshark lists {} filters; between 1 and {MAX_FILTERS} are allowed",
-                w.value.filters.len()
-            ),
-        )
-        .hint = Some("keep the few filters a student needs, most useful first".into());
-    }
-    let mut filters = Vec::new();
-    for f in &w.value.filters {
-        let filter = one_line_text(cx, "wireshark filter", Some(&f.filter)).unwrap_or_default();
-        if filter.trim().is_empty() || filter.chars().count() > MAX_FILTER_CHARS {
-            cx.at(
-                f.filter.referenced,
-                format!("a wireshark filter has 1 to {MAX_FILTER_CHARS} characters"),
-            );
-        }
-        let shows = one_line_text(cx, "wireshark shows", Some(&f.shows)).unwrap_or_default();
-        let preference = f.preference.as_ref().map(|p| {
-            if !valid_preference(&p.value) {
-                cx.at(
-                    p.referenced,
-                    format!("wireshark preference `{}` is not `name:value`", p.value),
-                )
-                .hint = Some("write it as tshark's -o takes it, e.g. dicom.tag_tree:TRUE".into());
-            }
-            p.value.clone()
-        });
-        filters.push(DisplayFilter {
-            filter,
-            shows,
-            preference,
-        });
-    }
-    let expand = w
-        .value
-        .expand
-        .iter()
-        .filter_map(|e| one_line_text(cx, "wireshark expand", Some(e)))
-        .collect();
-    Wireshark { filters, expand }
-}
-
-/// What `model::WIRESHARK_PREFERENCE` says: dotted lowercase words, `:`, a short value.
-fn valid_preference(p: &str) -> bool {
-    let Some((name, value)) = p.split_once(':') else {
-        return false;
-    };
-    let word = |w: &str| {
-        !w.is_empty()
-            && w.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    };
-    let parts: Vec<&str> = name.split('.').collect();
-    parts.len() >= 2
-        && parts.iter().all(|w| word(w))
-        && (1..=32).contains(&value.len())
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
