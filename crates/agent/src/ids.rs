@@ -27,6 +27,7 @@
 //! each rule tracks at most [`MAX_SOURCES`] sources and [`MAX_TIMES`] times per source.
 
 use anyhow::{Context, Result, anyhow};
+use protocol::IdsRule;
 use protocol::result::AlertDetail;
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -44,25 +45,30 @@ const IDLE_SLEEP: Duration = Duration::from_millis(5);
 /// How long the capture is still read after the stop signal (> the 100 ms block timeout).
 const DRAIN: Duration = Duration::from_millis(300);
 
-/// Rule thresholds (counts within the window).
-#[derive(Debug, Clone, Copy)]
+/// Which rules are on, and the count within the window that fires each.
+#[derive(Debug, Clone)]
 pub struct Thresholds {
-    pub aet_brute_force: usize,
-    pub c_find_sweep: usize,
-    pub association_flood: usize,
-    pub phi_in_clear: usize,
-    pub pe_preamble: usize,
+    on: HashMap<IdsRule, usize>,
+}
+
+impl Thresholds {
+    pub fn from_options(opts: &protocol::attack::IdsOptions) -> Thresholds {
+        let on = IdsRule::ALL
+            .iter()
+            .filter_map(|&r| Some((r, opts.threshold(r)?.max(1) as usize)))
+            .collect();
+        Thresholds { on }
+    }
+
+    /// The threshold of `rule`, or `None` when it is off.
+    fn of(&self, rule: IdsRule) -> Option<usize> {
+        self.on.get(&rule).copied()
+    }
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds {
-            aet_brute_force: 5,
-            c_find_sweep: 10,
-            association_flood: 50,
-            phi_in_clear: 1,
-            pe_preamble: 1,
-        }
+        Thresholds::from_options(&protocol::argv::defaults())
     }
 }
 
@@ -78,7 +84,7 @@ pub struct IdsOptions {
 /// One alert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
-    pub rule: &'static str,
+    pub rule: IdsRule,
     pub source: String,
     pub count: usize,
     pub first: f64,
@@ -99,7 +105,7 @@ impl Alert {
             last: self.last,
             last_called_aet: d.last_called_aet,
             preamble: d.preamble,
-            rule: self.rule.to_string(),
+            rule: self.rule.name().to_string(),
             source: self.source.clone(),
             target: d.target,
             window_secs: window.as_secs_f64(),
@@ -125,7 +131,7 @@ struct Track {
 pub struct Detector {
     window: f64,
     th: Thresholds,
-    tracks: HashMap<(&'static str, String), Track>,
+    tracks: HashMap<(IdsRule, String), Track>,
     /// TCP stream -> client address (from its A-ASSOCIATE-RQ), for PHI alerts.
     clients: HashMap<u32, (String, String)>,
 }
@@ -140,14 +146,8 @@ impl Detector {
         }
     }
 
-    fn hit(
-        &mut self,
-        rule: &'static str,
-        threshold: usize,
-        source: &str,
-        t: f64,
-        detail: AlertDetail,
-    ) -> Option<Alert> {
+    fn hit(&mut self, rule: IdsRule, source: &str, t: f64, detail: AlertDetail) -> Option<Alert> {
+        let threshold = self.th.of(rule)?;
         if self.tracks.len() >= MAX_SOURCES && !self.tracks.contains_key(&(rule, source.into())) {
             // Forget sources that have been quiet for a window; if still full, drop this hit.
             let w = self.window;
@@ -168,7 +168,7 @@ impl Detector {
         }
         let count = tr.times.len();
         let quiet = tr.last_alert.is_none_or(|l| t - l >= self.window);
-        if count >= threshold.max(1) && quiet {
+        if count >= threshold && quiet {
             tr.last_alert = Some(t);
             return Some(Alert {
                 rule,
@@ -195,13 +195,7 @@ impl Detector {
                     .insert(e.stream, (ip_of(&e.src), e.dst.clone()));
                 detail.target = Some(e.dst.clone());
                 let src = ip_of(&e.src);
-                out.extend(self.hit(
-                    "association-flood",
-                    self.th.association_flood,
-                    &src,
-                    e.time,
-                    detail,
-                ));
+                out.extend(self.hit(IdsRule::AssociationFlood, &src, e.time, detail));
             }
             "A-ASSOCIATE-RJ" if e.info.contains("AETitleNotRecognized") => {
                 detail.target = Some(e.src.clone());
@@ -209,25 +203,13 @@ impl Detector {
                     detail.last_called_aet = Some(c.trim().to_string());
                 }
                 let src = ip_of(&e.dst);
-                out.extend(self.hit(
-                    "aet-brute-force",
-                    self.th.aet_brute_force,
-                    &src,
-                    e.time,
-                    detail,
-                ));
+                out.extend(self.hit(IdsRule::AetBruteForce, &src, e.time, detail));
             }
             _ => {
                 if e.dimse.as_ref().is_some_and(|d| d.command == "C-FIND-RQ") {
                     detail.target = Some(e.dst.clone());
                     let src = ip_of(&e.src);
-                    out.extend(self.hit(
-                        "c-find-sweep",
-                        self.th.c_find_sweep,
-                        &src,
-                        e.time,
-                        detail,
-                    ));
+                    out.extend(self.hit(IdsRule::CFindSweep, &src, e.time, detail));
                 }
             }
         }
@@ -250,7 +232,7 @@ impl Detector {
             keyword: Some(p.keyword.clone()),
             ..Default::default()
         };
-        self.hit("phi-in-clear", self.th.phi_in_clear, &src, p.time, detail)
+        self.hit(IdsRule::PhiInClear, &src, p.time, detail)
             .into_iter()
             .collect()
     }
@@ -265,7 +247,7 @@ impl Detector {
             preamble: Some(kind.to_string()),
             ..Default::default()
         };
-        self.hit("pe-preamble", self.th.pe_preamble, src, t, detail)
+        self.hit(IdsRule::PePreamble, src, t, detail)
             .into_iter()
             .collect()
     }
@@ -475,7 +457,7 @@ pub fn run(
     // Packet rules run here, on the capture thread, with their own detector; they append to
     // the same alerts file (each alert one write of one line, O_APPEND).
     let mut packet_rules = AlertSink::new(
-        Detector::new(opts.window, opts.thresholds),
+        Detector::new(opts.window, opts.thresholds.clone()),
         Some(file.try_clone().context("cannot share the alerts file")?),
         opts.window,
         emit,
@@ -483,7 +465,7 @@ pub fn run(
     let ethernet = linktype == 1;
     let (tx, rx): (SyncSender<Vec<u8>>, Receiver<Vec<u8>>) = sync_channel(CHANNEL_CHUNKS);
     let mut sink = AlertSink::new(
-        Detector::new(opts.window, opts.thresholds),
+        Detector::new(opts.window, opts.thresholds.clone()),
         Some(file),
         opts.window,
         emit,
@@ -636,7 +618,7 @@ mod tests {
         let a = &alerts[0];
         assert_eq!(
             (a.rule, a.source.as_str(), a.count),
-            ("aet-brute-force", "10.0.0.5", 5)
+            (IdsRule::AetBruteForce, "10.0.0.5", 5)
         );
         assert_eq!((a.first, a.last), (100.0, 105.0));
         // Quiet for a window, then again.
@@ -663,6 +645,43 @@ mod tests {
             ))
             .is_empty()
         );
+    }
+
+    #[test]
+    fn rules_a_lab_turns_off_stay_quiet_and_thresholds_are_the_labs() {
+        use protocol::attack::IdsOptions;
+        let th =
+            Thresholds::from_options(&IdsOptions::with_rules(&[(IdsRule::AssociationFlood, 3)]));
+        let mut d = Detector::new(Duration::from_secs(10), th);
+        let rq = |t: f64| {
+            ev(
+                t,
+                "A-ASSOCIATE-RQ",
+                "10.0.0.8:6000",
+                "10.0.0.2:4242",
+                "",
+                None,
+            )
+        };
+        assert!(d.event(&rq(1.0)).is_empty());
+        assert!(d.event(&rq(1.1)).is_empty());
+        let third = d.event(&rq(1.2));
+        assert_eq!((third.len(), third[0].count), (1, 3));
+        // Brute force is off: ten AE-title rejections raise nothing.
+        let rejected: usize = (0..10)
+            .map(|i| {
+                d.event(&ev(
+                    2.0 + i as f64,
+                    "A-ASSOCIATE-RJ",
+                    "10.0.0.2:4242",
+                    "10.0.0.5:1",
+                    RJ,
+                    None,
+                ))
+                .len()
+            })
+            .sum();
+        assert_eq!(rejected, 0);
     }
 
     #[test]
@@ -743,7 +762,7 @@ mod tests {
         let mut d = Detector::new(Duration::from_secs(10), Thresholds::default());
         let a = d.segment(1.0, "10.213.0.5", "10.213.0.2:8042", &file(b"MZ"));
         assert_eq!(a.len(), 1);
-        assert_eq!(a[0].rule, "pe-preamble");
+        assert_eq!(a[0].rule, IdsRule::PePreamble);
         assert_eq!(a[0].detail.preamble.as_deref(), Some("pe"));
         // Quiet for a window after an alert, from the same source.
         assert!(

@@ -15,6 +15,8 @@ pub struct Evidence {
     pub logs: BTreeMap<String, String>,
     /// Alerts of each IDS node (`ids/<node>/alerts.jsonl`), one JSON object per alert.
     pub alerts: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Who owned which address (`addresses.json`), or why it is not known.
+    pub addresses: Result<rundir::AddressMap, String>,
 }
 
 impl Default for PacsState {
@@ -112,6 +114,7 @@ impl Evidence {
             steps,
             logs,
             alerts,
+            addresses: run.read_addresses(),
         }
     }
 }
@@ -124,6 +127,7 @@ impl Default for Evidence {
             steps: Vec::new(),
             logs: BTreeMap::new(),
             alerts: BTreeMap::new(),
+            addresses: Err("no address map".into()),
         }
     }
 }

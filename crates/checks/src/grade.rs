@@ -60,9 +60,20 @@ pub fn grade(scenario: &Scenario, evidence: &Evidence) -> Vec<CheckResult> {
                 CheckKind::AttackSucceeded { step, node, expect } => {
                     attack_succeeded(&mut r, evidence, step.as_deref(), node.as_deref(), *expect)
                 }
-                CheckKind::IdsAlerts { node, rule, min } => {
-                    ids_alerts(&mut r, evidence, node, rule, *min)
-                }
+                CheckKind::IdsAlerts {
+                    node,
+                    rule,
+                    from,
+                    min,
+                    max,
+                } => ids_alerts(
+                    &mut r,
+                    evidence,
+                    node,
+                    rule.as_deref(),
+                    from.as_deref(),
+                    (*min, *max),
+                ),
                 CheckKind::PacsFileWritten { node, path, expect } => {
                     file_written(&mut r, evidence, node, path, *expect)
                 }
@@ -377,23 +388,62 @@ fn attack_succeeded(
     r.details = vec![result.to_string()];
 }
 
-fn ids_alerts(r: &mut CheckResult, ev: &Evidence, node: &str, rule: &str, min: u64) {
-    r.expected = format!("IDS `{node}` raises at least {min} `{rule}` alert(s)");
+fn ids_alerts(
+    r: &mut CheckResult,
+    ev: &Evidence,
+    node: &str,
+    rule: Option<&str>,
+    from: Option<&str>,
+    (min, max): (u64, Option<u64>),
+) {
+    let what = match (rule, from) {
+        (Some(rule), Some(from)) => format!("`{rule}` alert(s) from `{from}`"),
+        (Some(rule), None) => format!("`{rule}` alert(s)"),
+        (None, Some(from)) => format!("alert(s) from `{from}`"),
+        (None, None) => "alert(s)".to_string(),
+    };
+    r.expected = match max {
+        Some(max) if max == min => format!("IDS `{node}` raises exactly {min} {what}"),
+        Some(max) if min == 0 => format!("IDS `{node}` raises at most {max} {what}"),
+        Some(max) => format!("IDS `{node}` raises {min} to {max} {what}"),
+        None => format!("IDS `{node}` raises at least {min} {what}"),
+    };
     let Some(alerts) = ev.alerts.get(node) else {
         r.observed = format!("unknown: no alerts file was saved for IDS `{node}`");
         return;
     };
+    // A source is an address; which node owned it the run recorded when its nodes were up.
+    let sources: Option<Vec<std::net::IpAddr>> = match from {
+        None => None,
+        Some(from) => match &ev.addresses {
+            Ok(map) => Some(
+                map.nodes
+                    .iter()
+                    .filter(|n| n.node == from)
+                    .flat_map(|n| n.addresses.iter().map(|a| std::net::IpAddr::V4(a.ipv4)))
+                    .collect(),
+            ),
+            Err(e) => {
+                r.observed = format!("unknown: which address was `{from}`'s is not recorded ({e})");
+                return;
+            }
+        },
+    };
     let matching: Vec<&serde_json::Value> = alerts
         .iter()
-        .filter(|a| protocol::result::Alert::rule_of(a) == Some(rule))
+        .filter(|a| rule.is_none_or(|rule| protocol::result::Alert::rule_of(a) == Some(rule)))
+        .filter(|a| {
+            sources.as_ref().is_none_or(|ips| {
+                protocol::result::Alert::source_of(a)
+                    .and_then(|s| s.parse().ok())
+                    .is_some_and(|ip| ips.contains(&ip))
+            })
+        })
         .collect();
-    r.observed = format!(
-        "{} `{rule}` alert(s) ({} alerts in all)",
-        matching.len(),
-        alerts.len()
-    );
+    let n = matching.len() as u64;
+    r.observed = format!("{n} {what} ({} alerts in all)", alerts.len());
     r.details = matching.iter().map(|a| a.to_string()).collect();
-    r.outcome = if matching.len() as u64 >= min {
+    r.outcome = if n >= min && max.is_none_or(|max| n <= max) {
         Outcome::Met
     } else {
         Outcome::NotMet
@@ -589,7 +639,7 @@ mod tests {
                 error: None,
             }],
             logs: BTreeMap::new(),
-            alerts: BTreeMap::new(),
+            ..Default::default()
         }
     }
 
@@ -636,5 +686,68 @@ mod tests {
         );
         let r = altered(&evidence("DOE^JANE", None, Some("bb")));
         assert_eq!(r.finding, Some(false), "{r:?}");
+    }
+
+    #[test]
+    fn alerts_from_a_node_are_told_by_the_address_it_owned() {
+        let lab = r#"
+apiVersion: dicom-range/v1
+kind: Lab
+metadata: { name: ids-from, title: t, threat: lack-of-intrusion-detection, variant: hardened }
+networks: { clinical: { internal: true } }
+nodes:
+  pacs: { kind: orthanc, networks: [clinical] }
+  modality: { kind: modality, networks: [clinical] }
+  attacker: { kind: attacker, networks: [clinical] }
+  ids: { kind: ids, tap: clinical }
+steps:
+  - { node: modality, action: echo, to: pacs }
+checks:
+  - { id: flood-seen, kind: ids.alerts, rule: association-flood, from: attacker }
+  - { id: no-false-alerts, kind: ids.alerts, from: modality, max: 0 }
+  - { id: two-in-all, kind: ids.alerts, min: 2, max: 2 }
+"#;
+        let lab = scenario::parse_str("ids-from.yaml", lab, &BTreeMap::new()).unwrap();
+        let node = |name: &str, ip: &str| rundir::NodeAddresses {
+            node: name.into(),
+            addresses: vec![rundir::NetworkAddress {
+                network: "clinical".into(),
+                ipv4: ip.parse().unwrap(),
+            }],
+            ..Default::default()
+        };
+        let alert =
+            |rule: &str, source: &str| json!({"event": "alert", "rule": rule, "source": source});
+        let mut ev = Evidence {
+            alerts: BTreeMap::from([(
+                "ids".to_string(),
+                vec![
+                    alert("association-flood", "10.0.0.9"),
+                    alert("phi-in-clear", "10.0.0.3"),
+                ],
+            )]),
+            addresses: Ok(rundir::AddressMap {
+                schema: rundir::ADDRESSES_SCHEMA.into(),
+                nodes: vec![node("modality", "10.0.0.3"), node("attacker", "10.0.0.9")],
+            }),
+            ..Default::default()
+        };
+        let outcome = |ev: &Evidence, id: &str| {
+            grade(&lab, ev)
+                .into_iter()
+                .find(|r| r.id == id)
+                .unwrap()
+                .outcome
+        };
+        assert_eq!(outcome(&ev, "flood-seen"), Outcome::Met);
+        // The PHI alert's source is the modality's address: a false alert.
+        assert_eq!(outcome(&ev, "no-false-alerts"), Outcome::NotMet);
+        assert_eq!(outcome(&ev, "two-in-all"), Outcome::Met);
+        ev.alerts.get_mut("ids").unwrap().pop();
+        assert_eq!(outcome(&ev, "no-false-alerts"), Outcome::Met);
+        assert_eq!(outcome(&ev, "two-in-all"), Outcome::NotMet);
+        // Without the map, whose address it was is unknown: an error, not a pass.
+        ev.addresses = Err("no addresses.json".into());
+        assert_eq!(outcome(&ev, "no-false-alerts"), Outcome::Error);
     }
 }

@@ -49,7 +49,9 @@ pub fn load_exercise(path: &Path) -> Result<(String, Scenario), EngineError> {
     Ok((text, s))
 }
 
-/// Writes `<out>/<student>.yaml` for every student; returns the files.
+/// Writes `<out>/<student>.yaml` for every student, and beside them the lab file schema
+/// their modeline names (`scenario::schema::SCHEMA_FILE`), so a student's editor checks
+/// the file wherever the folder is copied; returns the students' files.
 pub fn pack(
     instructor: &Path,
     roster: &[Student],
@@ -57,6 +59,10 @@ pub fn pack(
 ) -> Result<Vec<PathBuf>, EngineError> {
     let (text, s) = load_exercise(instructor)?;
     std::fs::create_dir_all(out).map_err(EngineError::io(format!("creating {}", out.display())))?;
+    let schema = out.join(scenario::schema::SCHEMA_FILE);
+    let json = crate::output::json_pretty(&scenario::schema::json_schema()) + "\n";
+    std::fs::write(&schema, json)
+        .map_err(EngineError::io(format!("writing {}", schema.display())))?;
     let mut written = Vec::new();
     for st in roster {
         let packed = exercise::pack(&text, &s, &st.id)?;

@@ -63,6 +63,9 @@ pub enum EngineError {
     /// A capture could not be read.
     #[error("{0}")]
     Capture(String),
+    /// An address map (`lab inspect --addresses`) could not be read.
+    #[error("{0}")]
+    Addresses(String),
     /// A command line that names nothing to act on; the text says what to add.
     #[error("{0}")]
     Usage(String),

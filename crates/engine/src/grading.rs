@@ -83,11 +83,20 @@ pub(crate) fn grade_run(
     steps: Vec<StepRecord>,
 ) -> RunReport {
     let evidence = Evidence::load(run.root());
+    // Ends named by the node owning each address, from the map the run saved.
+    let hosts = report::run_hosts(run);
     if let Ok(analysis) = &evidence.capture {
+        let line = |e: &wire::Event| {
+            if hosts.is_empty() {
+                serde_json::to_string(e)
+            } else {
+                serde_json::to_string(&hosts.event(e))
+            }
+        };
         let lines: String = analysis
             .events
             .iter()
-            .map(|e| format!("{}\n", serde_json::to_string(e).unwrap_or_default()))
+            .map(|e| format!("{}\n", line(e).unwrap_or_default()))
             .collect();
         // Derived from the capture (`lab report` rebuilds it): a failure here shows in
         // the report's own write, which follows.
@@ -97,6 +106,10 @@ pub(crate) fn grade_run(
     let verdict = Verdict::of(&checks);
     let mut evidence_files = report::evidence_files(run.root()).unwrap_or_default();
     evidence_files.retain(|f| RunDir::is_evidence(f));
+    let associations = match &evidence.capture {
+        Ok(a) => report::connections(a, &hosts),
+        Err(_) => Vec::new(),
+    };
     let m = &scenario.metadata;
     RunReport {
         schema: REPORT_SCHEMA.into(),
@@ -113,6 +126,7 @@ pub(crate) fn grade_run(
         notes: capture_notes(scenario, run),
         steps,
         checks,
+        associations,
         evidence: evidence_files,
     }
 }

@@ -465,7 +465,7 @@ pub async fn capture(
     let spec = ContainerSpec {
         name: name.clone(),
         image: Image::Agent.tag(),
-        cmd: protocol::step::tap_command(false, &bridge, "/dev/stderr", None).to_argv(),
+        cmd: protocol::step::sniff_command(&bridge, "/dev/stderr", None).to_argv(),
         labels,
         host_network: true,
         cap_add: Role::LiveCapture.caps(),

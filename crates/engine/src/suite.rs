@@ -44,6 +44,7 @@ impl SuiteEntry {
                 notes: Vec::new(),
                 steps: Vec::new(),
                 checks: Vec::new(),
+                associations: Vec::new(),
                 evidence: Vec::new(),
             },
         }

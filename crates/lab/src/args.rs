@@ -136,6 +136,7 @@ pub enum Command {
     Inspect {
         capture: PathBuf,
         format: Format,
+        addresses: Option<PathBuf>,
     },
     Report {
         run_dir: PathBuf,
@@ -254,8 +255,13 @@ impl TryFrom<Cli> for Args {
             C::Completions { shell } => Command::Completions { shell },
             C::Man { out } => Command::Man { out },
             C::Validate { targets } => Command::Validate { targets },
-            C::Inspect { capture, json } => Command::Inspect {
+            C::Inspect {
                 capture,
+                json,
+                addresses,
+            } => Command::Inspect {
+                capture,
+                addresses,
                 format: if json {
                     Format::JsonLines
                 } else {

@@ -195,13 +195,19 @@ pub enum Command {
         targets: Vec<String>,
     },
     /// Print the DICOM timeline of any pcap or pcapng capture.
-    #[command(after_help = "Example:\n  lab inspect runs/plaintext-store-1a2b/capture.pcapng")]
+    #[command(
+        after_help = "Examples:\n  lab inspect runs/plaintext-store-1a2b/capture.pcapng\n  lab inspect runs/proxy-tamper-1a2b/capture.pcapng --addresses runs/proxy-tamper-1a2b/addresses.json"
+    )]
     Inspect {
         capture: PathBuf,
         /// JSON lines (events, PHI, issues, association summaries, totals; each with a
         /// "type" field) instead of a table.
         #[arg(long)]
         json: bool,
+        /// A run's address map (its addresses.json, or the run directory): each address
+        /// is named by the node that owned it, each AE title shown as a claim.
+        #[arg(long, value_name = "MAP")]
+        addresses: Option<PathBuf>,
     },
     /// Grade a run directory again from its saved evidence and rewrite its report.
     #[command(after_help = "Example:\n  lab report runs/plaintext-store-1a2b")]

@@ -87,7 +87,11 @@ async fn dispatch(args: Args) -> Result<u8, engine::EngineError> {
         Command::Completions { shell } => Ok(shell::completions(shell)),
         Command::Man { out } => shell::man(out.as_deref()),
         Command::Validate { targets } => labs::validate(labs, &targets),
-        Command::Inspect { capture, format } => evidence::inspect(&capture, format),
+        Command::Inspect {
+            capture,
+            format,
+            addresses,
+        } => evidence::inspect(&capture, format, addresses.as_deref()),
         Command::Report { run_dir } => evidence::report(&run_dir),
         Command::Verify { run_dir } => Ok(evidence::verify(&run_dir)),
     }

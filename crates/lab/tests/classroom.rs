@@ -124,6 +124,41 @@ fn packed_files_differ_per_student_and_keep_no_instructor_secret() {
     assert!(out.contains("more checks, kept hidden"), "{out}");
 }
 
+/// Each handout's schema modeline names a file that exists relative to the handout (where
+/// the student's editor resolves it), and that file is the lab file schema `lab schema`
+/// prints.
+#[test]
+fn a_handout_names_the_schema_written_beside_it() {
+    let dir = runs_dir("pack-schema");
+    let files = pack("turn-on-dicom-tls", &dir, &["s001", "s002"]);
+    let schema_out = run_lab(lab().arg("schema"), 0);
+    let expected: serde_json::Value = serde_json::from_str(&schema_out).unwrap();
+    let handouts = dir.join("handout");
+    for (student, text) in &files {
+        let modelines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("# yaml-language-server:"))
+            .collect();
+        assert_eq!(modelines.len(), 1, "{student}:\n{text}");
+        let target = modelines[0]
+            .split_once("$schema=")
+            .map(|(_, t)| t.trim())
+            .unwrap_or_else(|| panic!("no $schema= in {}", modelines[0]));
+        let path = handouts.join(target);
+        let json = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{student}'s $schema={target}: {}: {e}", path.display()));
+        let schema: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(
+            schema, expected,
+            "the schema beside the handouts is not `lab schema`'s"
+        );
+    }
+}
+
 #[test]
 fn every_exercise_grades_its_solution_full_and_the_untouched_handout_failing() {
     for exercise in [

@@ -4,7 +4,7 @@
 //! attack worked); exit 0 when the action ran (whatever `success` says), 4 when the target
 //! was unreachable, 1 on any other error (with `"error"` in the JSON), 2 on bad usage.
 
-use crate::values::Preamble;
+use crate::values::{IdsRule, Preamble};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -189,7 +189,7 @@ impl ArpSpoofOptions {
     pub const DEFAULT_IFACE: &str = "eth0";
 }
 
-/// The IDS's capture and rule thresholds.
+/// The IDS's capture, its rules and their thresholds (counts within the window).
 #[derive(Debug, Clone, PartialEq, Args, Serialize)]
 pub struct IdsOptions {
     /// Sliding window of every rule, in seconds.
@@ -198,14 +198,65 @@ pub struct IdsOptions {
     #[arg(long, default_value_t = 262_144)]
     pub snaplen: u32,
     /// Rejections for AE-title reasons that make a brute force.
-    #[arg(long, default_value_t = 5)]
-    pub brute_force_threshold: usize,
+    #[arg(long, default_value_t = IdsRule::AetBruteForce.default_threshold(), value_parser = threshold())]
+    pub brute_force_threshold: u64,
     /// C-FIND requests that make a sweep.
-    #[arg(long, default_value_t = 10)]
-    pub sweep_threshold: usize,
+    #[arg(long, default_value_t = IdsRule::CFindSweep.default_threshold(), value_parser = threshold())]
+    pub sweep_threshold: u64,
     /// Association requests that make a flood.
-    #[arg(long, default_value_t = 50)]
-    pub flood_threshold: usize,
+    #[arg(long, default_value_t = IdsRule::AssociationFlood.default_threshold(), value_parser = threshold())]
+    pub flood_threshold: u64,
+    /// Clear data sets with a PatientName that make a PHI alert.
+    #[arg(long, default_value_t = IdsRule::PhiInClear.default_threshold(), value_parser = threshold())]
+    pub phi_threshold: u64,
+    /// Executable preambles that make a polyglot alert.
+    #[arg(long, default_value_t = IdsRule::PePreamble.default_threshold(), value_parser = threshold())]
+    pub preamble_threshold: u64,
+    /// A rule that is off (repeat for several); every rule is on by default.
+    #[arg(long)]
+    pub off: Vec<IdsRule>,
+}
+
+fn threshold() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=IdsRule::MAX_THRESHOLD)
+}
+
+impl IdsOptions {
+    /// Only `rules` on, each at its threshold (the other options at their defaults).
+    pub fn with_rules(rules: &[(IdsRule, u64)]) -> IdsOptions {
+        let mut opts: IdsOptions = crate::argv::defaults();
+        opts.off = IdsRule::ALL
+            .iter()
+            .copied()
+            .filter(|r| !rules.iter().any(|(on, _)| on == r))
+            .collect();
+        for &(rule, n) in rules {
+            *opts.threshold_mut(rule) = n.clamp(1, IdsRule::MAX_THRESHOLD);
+        }
+        opts
+    }
+
+    /// The threshold of `rule`, or `None` when it is off.
+    pub fn threshold(&self, rule: IdsRule) -> Option<u64> {
+        let n = match rule {
+            IdsRule::AetBruteForce => self.brute_force_threshold,
+            IdsRule::CFindSweep => self.sweep_threshold,
+            IdsRule::AssociationFlood => self.flood_threshold,
+            IdsRule::PhiInClear => self.phi_threshold,
+            IdsRule::PePreamble => self.preamble_threshold,
+        };
+        (!self.off.contains(&rule)).then_some(n)
+    }
+
+    fn threshold_mut(&mut self, rule: IdsRule) -> &mut u64 {
+        match rule {
+            IdsRule::AetBruteForce => &mut self.brute_force_threshold,
+            IdsRule::CFindSweep => &mut self.sweep_threshold,
+            IdsRule::AssociationFlood => &mut self.flood_threshold,
+            IdsRule::PhiInClear => &mut self.phi_threshold,
+            IdsRule::PePreamble => &mut self.preamble_threshold,
+        }
+    }
 }
 
 /// What the proxy does to what it forwards.

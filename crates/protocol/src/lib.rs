@@ -22,4 +22,4 @@ pub mod values;
 pub use argv::{WithError, from_with};
 pub use attack::AttackCommand;
 pub use command::{Cli, Command, PROGRAM};
-pub use values::{FindLevel, Modality, Preamble, Syntax, TlsVersion};
+pub use values::{FindLevel, IdsRule, Modality, Preamble, Syntax, TlsVersion};

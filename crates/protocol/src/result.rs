@@ -198,6 +198,11 @@ impl Alert {
     pub fn rule_of(alert: &Value) -> Option<&str> {
         alert.get(keys::RULE).and_then(Value::as_str)
     }
+
+    /// The source address of an alert line read back as JSON.
+    pub fn source_of(alert: &Value) -> Option<&str> {
+        alert.get(keys::SOURCE).and_then(Value::as_str)
+    }
 }
 
 /// Whether one line of a daemon's output says it is ready: the sniffer's or IDS's
@@ -272,6 +277,7 @@ pub mod keys {
     pub const SUCCESS: &str = "success";
     pub const EVIDENCE: &str = "evidence";
     pub const RULE: &str = "rule";
+    pub const SOURCE: &str = "source";
 }
 
 /// `echo`'s line.

@@ -5,7 +5,7 @@
 use crate::argv::{WithError, from_with};
 use crate::attack::*;
 use crate::command::*;
-use crate::{AttackCommand, Command};
+use crate::{AttackCommand, Command, IdsRule};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -207,23 +207,24 @@ pub fn daemon_command(
     })
 }
 
-/// A tap's command: the IDS on `iface` (alerts into `out`), or the sniffer (pcapng into
-/// `out`, at most `max_bytes`).
-pub fn tap_command(ids: bool, iface: &str, out: &str, max_bytes: Option<u64>) -> Command {
-    if ids {
-        Command::Attack(AttackCommand::Ids {
-            iface: iface.into(),
-            alerts: out.into(),
-            opts: crate::argv::defaults(),
-        })
-    } else {
-        Command::Sniff(SniffArgs {
-            iface: iface.into(),
-            out: out.into(),
-            snaplen: SniffArgs::DEFAULT_SNAPLEN,
-            max_bytes,
-        })
-    }
+/// The IDS on `iface`, alerts into `out`: with only `rules` on at their thresholds, or
+/// every rule at its default.
+pub fn ids_command(iface: &str, out: &str, rules: Option<&[(IdsRule, u64)]>) -> Command {
+    Command::Attack(AttackCommand::Ids {
+        iface: iface.into(),
+        alerts: out.into(),
+        opts: rules.map_or_else(crate::argv::defaults, IdsOptions::with_rules),
+    })
+}
+
+/// The sniffer on `iface`: pcapng into `out`, at most `max_bytes`.
+pub fn sniff_command(iface: &str, out: &str, max_bytes: Option<u64>) -> Command {
+    Command::Sniff(SniffArgs {
+        iface: iface.into(),
+        out: out.into(),
+        snaplen: SniffArgs::DEFAULT_SNAPLEN,
+        max_bytes,
+    })
 }
 
 /// `generate` of a study into `out` (the files a pynetdicom modality then sends).

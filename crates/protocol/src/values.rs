@@ -93,6 +93,60 @@ value_enum! {
 }
 
 value_enum! {
+    /// A rule of `lab-agent ids` (what each detects: crates/agent/src/ids.rs).
+    IdsRule, norm = |s| s.to_string(),
+    err = "unknown IDS rule '{other}': use aet-brute-force, c-find-sweep, association-flood, phi-in-clear or pe-preamble",
+    {
+        /// A-ASSOCIATE-RJ for AE-title reasons, counted per source.
+        AetBruteForce => "aet-brute-force",
+        /// C-FIND requests, counted per source.
+        CFindSweep => "c-find-sweep",
+        /// A-ASSOCIATE-RQ, counted per source.
+        AssociationFlood => "association-flood",
+        /// A PatientName readable in a clear data set.
+        PhiInClear => "phi-in-clear",
+        /// A DICOM file whose preamble is an executable (CVE-2019-11687).
+        PePreamble => "pe-preamble",
+    }
+}
+
+impl IdsRule {
+    /// The largest threshold a rule takes (a count within one window).
+    pub const MAX_THRESHOLD: u64 = 100_000;
+
+    /// What the rule counts, for help texts and the lab file's schema.
+    pub fn describe(self) -> &'static str {
+        match self {
+            IdsRule::AetBruteForce => {
+                "A-ASSOCIATE-RJ for AE-title reasons from one source within the window (default 5)."
+            }
+            IdsRule::CFindSweep => {
+                "C-FIND requests from one source within the window (default 10)."
+            }
+            IdsRule::AssociationFlood => {
+                "A-ASSOCIATE-RQ from one source within the window (default 50)."
+            }
+            IdsRule::PhiInClear => {
+                "Clear data sets with a PatientName from one source (default 1)."
+            }
+            IdsRule::PePreamble => {
+                "DICOM files with an executable preamble (CVE-2019-11687) from one source (default 1)."
+            }
+        }
+    }
+
+    /// The count within the window that fires the rule when a lab does not say.
+    pub fn default_threshold(self) -> u64 {
+        match self {
+            IdsRule::AetBruteForce => 5,
+            IdsRule::CFindSweep => 10,
+            IdsRule::AssociationFlood => 50,
+            IdsRule::PhiInClear | IdsRule::PePreamble => 1,
+        }
+    }
+}
+
+value_enum! {
     /// Which TLS versions the client offers.
     TlsVersion, norm = |s| s.to_string(),
     err = "unknown TLS version '{other}': use 1.2, 1.3 or any",

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use protocol::step::*;
-use protocol::{Cli, Command};
+use protocol::{Cli, Command, IdsRule};
 use std::collections::BTreeMap;
 
 fn target() -> StepTarget {
@@ -121,13 +121,24 @@ fn daemons_and_taps_build() {
     assert!(argv.contains(&"--tamper-pixels".to_string()));
     assert!(argv.join(" ").contains("--upstream pacs:4242"));
     parses(&daemon_command("sniff", &t, &with("{}")).unwrap());
-    parses(&tap_command(true, "br-1", "/evidence/alerts.jsonl", None));
-    let sniff = parses(&tap_command(
-        false,
+    parses(&ids_command("br-1", "/evidence/alerts.jsonl", None));
+    let ids = parses(&ids_command(
         "br-1",
-        "/evidence/capture.pcapng",
-        Some(9),
-    ));
+        "/evidence/alerts.jsonl",
+        Some(&[(IdsRule::AssociationFlood, 7)]),
+    ))
+    .join(" ");
+    assert!(ids.contains("--flood-threshold 7"), "{ids}");
+    for off in [
+        "aet-brute-force",
+        "c-find-sweep",
+        "phi-in-clear",
+        "pe-preamble",
+    ] {
+        assert!(ids.contains(&format!("--off {off}")), "{ids}");
+    }
+    assert!(!ids.contains("--off association-flood"), "{ids}");
+    let sniff = parses(&sniff_command("br-1", "/evidence/capture.pcapng", Some(9)));
     assert!(sniff.join(" ").contains("--max-bytes 9"));
     assert_eq!(Command::Idle.to_argv(), ["lab-agent", "idle"]);
 }

@@ -12,6 +12,7 @@ mod escape;
 mod html;
 mod images;
 mod junit;
+mod names;
 mod sarif;
 mod scores;
 mod sums;
@@ -23,6 +24,7 @@ pub use atomic::{AtomicFile, write_atomic};
 pub use html::html;
 pub use images::{MAX_IMAGES, StoredImage, stored_images};
 pub use junit::{RUN_TESTCASE, junit};
+pub use names::{Connection, MAX_CONNECTIONS, connections, hosts, run_hosts};
 pub use rundir::SUMS_FILE;
 pub use sarif::{RUN_DIR_BASE, SARIF_SCHEMA_URI, sarif, sarif_with_lines};
 pub use scores::{CheckScore, ScoreRow, scores_csv, scores_junit, spreadsheet_cell};
@@ -92,9 +94,16 @@ pub struct RunReport {
     pub notes: Vec<String>,
     pub steps: Vec<StepRecord>,
     pub checks: Vec<CheckResult>,
+    /// The connections of the capture (the first [`MAX_CONNECTIONS`]), each end named by
+    /// the node that owns its address (`addresses.json`), with the AE title it claimed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub associations: Vec<Connection>,
     /// Evidence files, relative to the run directory.
     pub evidence: Vec<String>,
 }
+
+/// At most this many connections are named in the terminal summary.
+const MAX_TERMINAL_CONNECTIONS: usize = 6;
 
 /// A short summary for a terminal; `color` only when writing to a TTY. Every text taken
 /// from the run (what the checks observed quotes AE titles and PHI; errors quote node
@@ -163,6 +172,37 @@ pub fn terminal_summary(r: &RunReport, run_dir: &str, color: bool) -> String {
                 tt(&c.expected)
             );
         }
+    }
+    for (n, c) in r
+        .associations
+        .iter()
+        .take(MAX_TERMINAL_CONNECTIONS)
+        .enumerate()
+    {
+        let end = |e: &wire::Endpoint| {
+            let text = t(&e.to_string()).into_owned();
+            if e.impersonates() {
+                paint("1;31", &text)
+            } else {
+                text
+            }
+        };
+        let _ = writeln!(
+            out,
+            "  association {} (stream {}{}): {} -> {}",
+            n + 1,
+            c.stream,
+            if c.tls { ", TLS: AE titles hidden" } else { "" },
+            end(&c.client),
+            end(&c.server)
+        );
+    }
+    if r.associations.len() > MAX_TERMINAL_CONNECTIONS {
+        let _ = writeln!(
+            out,
+            "  ... {} more connection(s) in report.json",
+            r.associations.len() - MAX_TERMINAL_CONNECTIONS
+        );
     }
     for n in &r.notes {
         let _ = writeln!(out, "  {} {n}", paint("33", "note:"));
@@ -290,6 +330,7 @@ mod tests {
                 outcome: Outcome::NotMet,
                 details: Vec::new(),
             }],
+            associations: Vec::new(),
             evidence: Vec::new(),
         };
         let plain = terminal_summary(&report, "runs/x-0001", false);
@@ -306,6 +347,54 @@ mod tests {
         let coloured = terminal_summary(&report, "runs/x-0001", true);
         assert!(
             !coloured.contains("\x1b[2J") && !coloured.contains('\r'),
+            "{coloured:?}"
+        );
+    }
+
+    /// The terminal names each end of proxy-tamper's associations by the address's owner,
+    /// the attacker in both, with the titles it borrowed.
+    #[test]
+    fn the_terminal_names_the_attacker_by_its_address() {
+        let analysis = names::tests::proxy_analysis();
+        let report = RunReport {
+            schema: REPORT_SCHEMA.into(),
+            notes: Vec::new(),
+            run_id: "proxy-tamper-0001".into(),
+            lab: "proxy-tamper".into(),
+            title: String::new(),
+            threat: "data-manipulation".into(),
+            variant: "vulnerable".into(),
+            mitre: Vec::new(),
+            started_at: String::new(),
+            duration_s: 1.0,
+            verdict: Verdict::Pass,
+            error: None,
+            steps: Vec::new(),
+            checks: Vec::new(),
+            associations: connections(&analysis, &hosts(&names::tests::proxy_map())),
+            evidence: Vec::new(),
+        };
+        let plain = terminal_summary(&report, "runs/x", false);
+        assert!(
+            plain.contains(
+                "association 1 (stream 0): modality 10.213.0.3:40000 (AET MODALITY, its own) -> attacker 10.213.0.4:104 (claims AET ORTHANC, the AE title of pacs)"
+            ),
+            "{plain}"
+        );
+        assert!(
+            plain.contains(
+                "association 2 (stream 1): attacker 10.213.0.4:51000 (claims AET MODALITY, the AE title of modality) -> pacs 10.213.0.2:4242 (AET ORTHANC, its own)"
+            ),
+            "{plain}"
+        );
+        // In report.json too, the ends carry the owner of the address.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["associations"][1]["client"]["node"], "attacker");
+        assert_eq!(json["associations"][1]["client"]["aet"], "MODALITY");
+        assert_eq!(json["associations"][1]["client"]["aet_node"], "modality");
+        let coloured = terminal_summary(&report, "runs/x", true);
+        assert!(
+            coloured.contains("\x1b[1;31mattacker 10.213.0.4:51000"),
             "{coloured:?}"
         );
     }

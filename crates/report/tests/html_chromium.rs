@@ -134,7 +134,14 @@ fn html_report_renders_in_chromium() {
     assert_eq!(store.matches("data-dir=\"rq\"").count(), 5);
     assert_eq!(store.matches("data-dir=\"rsp\"").count(), 3);
     assert!(store.contains("data-t=\"6\"") && store.contains("data-t=\"13\""));
-    assert!(store.contains("MODALITY") && store.contains("PACS"));
+    // Each end named by the node owning its address, its title its own.
+    assert!(
+        store.contains("<g class=\"lifeline\" data-side=\"requestor\" data-node=\"modality\"")
+            && store.contains("<g class=\"lifeline\" data-side=\"acceptor\" data-node=\"pacs\""),
+        "{store}"
+    );
+    assert!(store.contains(">AET MODALITY, its own</text>"), "{store}");
+    assert!(!store.contains("impostor"), "{store}");
     assert!(store.contains("PHI in clear: PatientName=DOE^JANE"));
 
     // The check table: one row per check, with its outcome.

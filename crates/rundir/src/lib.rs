@@ -1,6 +1,7 @@
 //! The run directory (`runs/<id>/`): the one owner of its layout. Every path a run writes
 //! and grading reads is named here ([`RunDir`]), and so are the typed records in it
-//! ([`StepRecord`] in `logs/steps.jsonl`, [`StoredInstance`] in `pacs/<node>/tags.json`).
+//! ([`StepRecord`] in `logs/steps.jsonl`, [`StoredInstance`] in `pacs/<node>/tags.json`,
+//! [`AddressMap`] in `addresses.json`).
 //!
 //! Two kinds of files live there. *Evidence* is written once, by the run (or by `lab gc`
 //! for a run whose owner died): the lab file as it ran, logs, step results, captures, PACS
@@ -44,6 +45,8 @@ pub const IDS_DIR: &str = "ids";
 pub const CAPTURES_DIR: &str = "captures";
 /// Raw output of attack tools: `attacks/<step>.nmap.xml`.
 pub const ATTACKS_DIR: &str = "attacks";
+/// Which node owns which address: one [`AddressMap`].
+pub const ADDRESSES_FILE: &str = "addresses.json";
 /// Where `lab report` writes what it grades again.
 pub const REGRADE_DIR: &str = "regrade";
 
@@ -112,6 +115,10 @@ impl RunDir {
 
     pub fn capture(&self) -> PathBuf {
         self.join(CAPTURE_FILE)
+    }
+
+    pub fn addresses(&self) -> PathBuf {
+        self.join(ADDRESSES_FILE)
     }
 
     pub fn pki(&self) -> PathBuf {
@@ -199,6 +206,11 @@ impl RunDir {
             read_bounded(&path, MAX_TAGS_BYTES).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
+
+    /// The run's address map (`addresses.json`), at most `MAX_ADDRESSES_BYTES` of it.
+    pub fn read_addresses(&self) -> Result<AddressMap, String> {
+        AddressMap::read(&self.addresses())
+    }
 }
 
 impl Outputs {
@@ -233,6 +245,8 @@ impl Outputs {
 pub const MAX_STEPS_BYTES: u64 = 64 << 20;
 /// The most of a `tags.json` that is read (100 instances, 1 MiB of tags each at most).
 pub const MAX_TAGS_BYTES: u64 = 128 << 20;
+/// The most of an `addresses.json` that is read (a lab has a few dozen nodes at most).
+pub const MAX_ADDRESSES_BYTES: u64 = 4 << 20;
 
 /// A JSON record of the directory, at most `max` bytes of it (it may have been edited:
 /// hostile).
@@ -320,6 +334,61 @@ pub struct StoredInstance {
     /// Why the instance's file was not kept, when it was to be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_not_kept: Option<String>,
+}
+
+/// Identifier of the `addresses.json` format.
+pub const ADDRESSES_SCHEMA: &str = "dicom-range/addresses/v1";
+
+/// Who owned which address in a run (`addresses.json`), as the daemon said when the nodes
+/// were up. A capture says only addresses and the AE titles peers claim; this is what
+/// names the host behind an address, offline (`lab report`, `lab inspect --addresses`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressMap {
+    /// [`ADDRESSES_SCHEMA`].
+    pub schema: String,
+    pub nodes: Vec<NodeAddresses>,
+}
+
+/// One node of the lab and its addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddresses {
+    pub node: String,
+    /// The lab file's `kind` (`orthanc`, `modality`, `attacker`, `sniffer`, `ids`).
+    pub kind: String,
+    /// What the node is for in the run (`pacs`, `modality`, `attacker`, `tap`).
+    #[serde(default)]
+    pub role: String,
+    /// Its own AE title in the lab file, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aet: Option<String>,
+    /// One per lab network it joined; none for a tap (it lives in the host's namespace).
+    #[serde(default)]
+    pub addresses: Vec<NetworkAddress>,
+}
+
+/// A node's address on one lab network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAddress {
+    /// The lab file's name of the network.
+    pub network: String,
+    pub ipv4: std::net::Ipv4Addr,
+}
+
+impl AddressMap {
+    /// `path` read back, at most `MAX_ADDRESSES_BYTES` of it (the file is evidence: it
+    /// may have been edited).
+    pub fn read(path: &Path) -> Result<AddressMap, String> {
+        read_json(path, MAX_ADDRESSES_BYTES)
+    }
+
+    /// The node that owns `ip`.
+    pub fn owner(&self, ip: std::net::IpAddr) -> Option<&NodeAddresses> {
+        self.nodes.iter().find(|n| {
+            n.addresses
+                .iter()
+                .any(|a| std::net::IpAddr::V4(a.ipv4) == ip)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -416,5 +485,46 @@ mod tests {
         assert_eq!(tags[0].patient_id, None);
         assert_eq!(tags[0].first_frame_sha256.as_deref(), Some("ff"));
         assert!(run.read_tags("other").is_err());
+    }
+
+    #[test]
+    fn the_address_map_round_trips_and_names_an_address_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let map = AddressMap {
+            schema: ADDRESSES_SCHEMA.into(),
+            nodes: vec![
+                NodeAddresses {
+                    node: "attacker".into(),
+                    kind: "attacker".into(),
+                    role: "attacker".into(),
+                    aet: Some("EVE".into()),
+                    addresses: vec![NetworkAddress {
+                        network: "clinical".into(),
+                        ipv4: "10.213.0.4".parse().unwrap(),
+                    }],
+                },
+                NodeAddresses {
+                    node: "sniffer".into(),
+                    kind: "sniffer".into(),
+                    role: "tap".into(),
+                    aet: None,
+                    addresses: Vec::new(),
+                },
+            ],
+        };
+        std::fs::write(run.addresses(), serde_json::to_vec(&map).unwrap()).unwrap();
+        let back = run.read_addresses().unwrap();
+        assert_eq!(back, map);
+        let owner = back.owner("10.213.0.4".parse().unwrap()).unwrap();
+        assert_eq!(owner.node, "attacker");
+        assert!(back.owner("10.213.0.5".parse().unwrap()).is_none());
+        // An address that is not one is refused, not read as a host.
+        std::fs::write(
+            run.addresses(),
+            r#"{"schema":"x","nodes":[{"node":"a","kind":"a","addresses":[{"network":"n","ipv4":"evil"}]}]}"#,
+        )
+        .unwrap();
+        assert!(run.read_addresses().is_err());
     }
 }

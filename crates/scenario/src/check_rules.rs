@@ -156,18 +156,43 @@ pub(crate) fn check_kind(
         "ids.alerts" => {
             let ids = of_kind(|k| matches!(k, NodeKind::Ids { .. }));
             let node = node_of(cx, &ids, "an IDS")?;
-            let Some(rule) = &c.rule else {
+            // Without `rule`, every alert counts; without `from`, every source.
+            if let Some(rule) = &c.rule {
+                cx.one_of("IDS rule", rule, ids_rule_names());
+            }
+            let from = c.from.as_ref().and_then(|f| {
+                let talking =
+                    of_kind(|k| !matches!(k, NodeKind::Sniffer { .. } | NodeKind::Ids { .. }));
+                if !reference(cx, f, &node_names, &format!("check `{id}`")) {
+                    return None;
+                }
+                if !talking.contains(&f.value.as_str()) {
+                    cx.at(
+                        f.referenced,
+                        format!(
+                            "check `{id}`: `{}` sends nothing an IDS could see (it is a tap)",
+                            f.value
+                        ),
+                    )
+                    .hint = Some(format!("nodes that send: {}", or_none(&talking)));
+                }
+                Some(f.value.clone())
+            });
+            if let (Some(min), Some(max)) = (c.min, c.max)
+                && min > max
+            {
                 cx.at(
                     c.kind.referenced,
-                    format!("check `{id}` needs `rule:` ({})", IDS_RULES.join(", ")),
+                    format!("check `{id}`: `min` ({min}) is more than `max` ({max})"),
                 );
-                return None;
-            };
-            cx.one_of("IDS rule", rule, IDS_RULES.iter().copied());
+            }
             Some(CheckKind::IdsAlerts {
                 node,
-                rule: rule.value.clone(),
-                min: c.min.unwrap_or(1),
+                rule: c.rule.as_ref().map(|r| r.value.clone()),
+                from,
+                // `max` alone (no false alerts: `max: 0`) asks for no minimum.
+                min: c.min.unwrap_or(if c.max.is_some() { 0 } else { 1 }),
+                max: c.max,
             })
         }
         "log.lines" => {
@@ -218,11 +243,6 @@ pub(crate) fn check_kind(
     }
 }
 
-/// The rules of `lab-agent ids`.
-pub(crate) const IDS_RULES: &[&str] = &[
-    "aet-brute-force",
-    "c-find-sweep",
-    "association-flood",
-    "phi-in-clear",
-    "pe-preamble",
-];
+pub(crate) fn ids_rule_names() -> Vec<&'static str> {
+    protocol::IdsRule::ALL.iter().map(|r| r.name()).collect()
+}

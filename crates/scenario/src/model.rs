@@ -135,6 +135,8 @@ pub enum NodeKind {
     /// lab-agent watching a network and raising alerts (never sending a packet).
     Ids {
         tap: String,
+        /// The rules that are on, each with its threshold; `None`: every rule at its default.
+        rules: Option<Vec<(protocol::IdsRule, u64)>>,
     },
 }
 
@@ -335,12 +337,15 @@ pub enum CheckKind {
         node: Option<String>,
         expect: Expectation,
     },
-    /// The IDS raised at least `min` alerts of `rule`.
+    /// The IDS raised between `min` and `max` alerts of `rule` (any rule when `None`)
+    /// whose source is node `from` (any source when `None`).
     #[serde(rename = "ids.alerts")]
     IdsAlerts {
         node: String,
-        rule: String,
+        rule: Option<String>,
+        from: Option<String>,
         min: u64,
+        max: Option<u64>,
     },
     /// A file at `path` exists in the PACS container at the end (an arbitrary file write).
     #[serde(rename = "pacs.file_written")]

@@ -103,6 +103,8 @@ pub(crate) struct RawNode {
     /// Orthanc configuration keys merged over the lab's defaults.
     pub config: Option<BTreeMap<String, serde_json::Value>>,
     pub tap: Option<Spanned<String>>,
+    /// ids: the rules that are on, each with its threshold.
+    pub rules: Option<Spanned<BTreeMap<String, u64>>>,
     pub tls: Option<Spanned<RawTls>>,
     pub daemon: Option<RawDaemon>,
     pub lua: Option<String>,
@@ -175,6 +177,8 @@ pub(crate) struct RawCheck {
     pub description: Option<Spanned<String>>,
     pub step: Option<Spanned<String>>,
     pub rule: Option<Spanned<String>>,
+    /// ids.alerts: only alerts whose source is this node.
+    pub from: Option<Spanned<String>>,
     pub min: Option<u64>,
     pub max: Option<u64>,
     pub path: Option<String>,

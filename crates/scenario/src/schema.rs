@@ -291,6 +291,11 @@ fn node() -> Shape {
             "The network a sniffer captures (sniffer nodes).",
         ),
         p(
+            "rules",
+            ids_rules(),
+            "ids: the rules that are on, each with the count within the window (10 s) that fires it; without `rules`, every rule at its default.",
+        ),
+        p(
             "tls",
             tls(),
             "DICOM TLS with certificates from the run's own CA (orthanc and modality nodes).",
@@ -332,6 +337,27 @@ fn node() -> Shape {
             "Resource limits over the defaults for the node's kind (docs/scenarios.md, Limits): memory, pids, cpu_shares, log_size; capture for a sniffer or an attacker.",
         ),
     ])
+}
+
+fn ids_rules() -> Shape {
+    Shape::Object(
+        protocol::IdsRule::ALL
+            .iter()
+            .map(|r| {
+                dflt(
+                    p(
+                        r.name(),
+                        Shape::Int {
+                            min: 1,
+                            max: protocol::IdsRule::MAX_THRESHOLD,
+                        },
+                        r.describe(),
+                    ),
+                    json!(r.default_threshold()),
+                )
+            })
+            .collect(),
+    )
 }
 
 fn limits() -> Shape {
@@ -514,8 +540,13 @@ fn check() -> Shape {
         ),
         p(
             "rule",
-            Shape::Enum(crate::check_rules::IDS_RULES.to_vec()),
-            "ids.alerts: the IDS rule.",
+            Shape::Enum(crate::check_rules::ids_rule_names()),
+            "ids.alerts: the IDS rule (default: alerts of every rule count).",
+        ),
+        p(
+            "from",
+            s(),
+            "ids.alerts: count only alerts whose source address is this node's (e.g. the modality: false alerts).",
         ),
         p(
             "min",
@@ -531,7 +562,7 @@ fn check() -> Shape {
                 min: 0,
                 max: u64::MAX,
             },
-            "log.lines: at most this many.",
+            "ids.alerts, log.lines: at most this many.",
         ),
         p(
             "path",
@@ -586,6 +617,10 @@ fn check() -> Shape {
         ),
     ])
 }
+
+/// The name [`json_schema`] is written under: in docs/, and by `lab pack` beside the
+/// students' files, whose schema modeline names it relative to themselves.
+pub const SCHEMA_FILE: &str = "scenario.schema.json";
 
 /// The JSON Schema (draft 2020-12) of a lab file.
 pub fn json_schema() -> Value {

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_saphyr::Location;
+use protocol::IdsRule;
+use serde_saphyr::{Location, Spanned};
 
 use crate::context::{Ctx, one_line_text, or_none, text, valid_aet, valid_mitre, valid_name};
 use crate::error::{Problem, ScenarioError, did_you_mean};
@@ -271,6 +272,47 @@ pub(crate) fn validate(
     }
 }
 
+/// An IDS's `rules:`: each a rule of lab-agent's IDS with a threshold in range, in the
+/// order lab-agent lists them.
+fn ids_rules(
+    cx: &mut Ctx,
+    name: &str,
+    rules: &Spanned<BTreeMap<String, u64>>,
+) -> Vec<(IdsRule, u64)> {
+    let names: Vec<&str> = IdsRule::ALL.iter().map(|r| r.name()).collect();
+    for (rule, n) in &rules.value {
+        let Ok(known) = rule.parse::<IdsRule>() else {
+            let hint = match did_you_mean(rule, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("rules are: {}", names.join(", ")),
+            };
+            cx.at(
+                rules.referenced,
+                format!("IDS `{name}` has no rule `{rule}`"),
+            )
+            .hint = Some(hint);
+            continue;
+        };
+        if !(1..=IdsRule::MAX_THRESHOLD).contains(n) {
+            cx.at(
+                rules.referenced,
+                format!(
+                    "IDS `{name}`: rule `{known}` fires at {n}, outside 1 to {}",
+                    IdsRule::MAX_THRESHOLD
+                ),
+            )
+            .hint = Some(format!(
+                "a threshold is a count within the window (default {})",
+                known.default_threshold()
+            ));
+        }
+    }
+    IdsRule::ALL
+        .iter()
+        .filter_map(|&r| Some((r, *rules.value.get(r.name())?)))
+        .collect()
+}
+
 fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Option<NodeKind> {
     if !cx.one_of("node kind", &node.kind, NODE_KINDS.iter().copied()) {
         return None;
@@ -278,7 +320,13 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
     let kind = node.kind.value.as_str();
     let mut attached = Vec::new();
     for net in &node.networks {
-        if networks.contains(&net.value.as_str()) {
+        if attached.contains(&net.value) {
+            cx.at(
+                net.referenced,
+                format!("node `{name}` joins network `{}` twice", net.value),
+            )
+            .hint = Some("list each network once".into());
+        } else if networks.contains(&net.value.as_str()) {
             attached.push(net.value.clone());
         } else {
             let p = cx.at(
@@ -348,6 +396,9 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             format!("`daemon` applies to attacker nodes, not to `{name}` ({kind})"),
         );
     }
+    if !is(&["ids"]) {
+        unwanted(cx, "rules", node.rules.as_ref().map(|t| t.referenced));
+    }
     if is(&["sniffer", "ids"]) {
         unwanted(cx, "aet", node.aet.as_ref().map(|t| t.referenced));
         if let Some(n) = node.networks.first() {
@@ -384,6 +435,7 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
         return Some(if kind == "ids" {
             NodeKind::Ids {
                 tap: tap.value.clone(),
+                rules: node.rules.as_ref().map(|r| ids_rules(cx, name, r)),
             }
         } else {
             NodeKind::Sniffer {

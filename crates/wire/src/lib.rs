@@ -28,6 +28,7 @@ mod capture;
 mod dataset;
 mod dicom;
 mod elements;
+mod hosts;
 mod names;
 mod net;
 mod output;
@@ -45,6 +46,7 @@ use std::path::{Path, PathBuf};
 
 pub use dataset::{check_command, check_dataset, check_whole_dataset};
 pub use elements::{ElementHeader, TopLevelElements, read_header, top_level_elements};
+pub use hosts::{Endpoint, Host, Hosts, NamedAssociation, NamedEvent};
 pub use names::{command_name, sop_class_name, status_name};
 pub use output::{JsonLines, TIMELINE_SCHEMA, Table, association_text};
 pub use terminal::{terminal_safe, terminal_text};

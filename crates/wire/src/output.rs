@@ -14,9 +14,14 @@
 //!
 //! Lines come in capture order. Fields are only ever added to this schema, never renamed
 //! or removed; a reader must ignore fields it does not know.
+//!
+//! Given [`Hosts`] (a run's address map), event lines also carry `src_node` and `dst_node`
+//! (the hosts owning those addresses, null for none), and association lines
+//! `client_node`, `server_node`, `calling_aet_node` and `called_aet_node` (whose own AE
+//! titles the ends presented).
 
 use crate::terminal::terminal_safe as t;
-use crate::{Association, Event, PhiSeen, Sink, Totals, WireIssue};
+use crate::{Association, Event, Hosts, PhiSeen, Sink, Totals, WireIssue};
 use serde::Serialize;
 use std::io::Write;
 
@@ -34,12 +39,25 @@ struct Tagged<'a, T: Serialize> {
 /// A [`Sink`] writing JSON lines (schema in the module documentation).
 pub struct JsonLines<W: Write> {
     out: W,
+    hosts: Option<Hosts>,
     error: Option<std::io::Error>,
 }
 
 impl<W: Write> JsonLines<W> {
     pub fn new(out: W) -> Self {
-        JsonLines { out, error: None }
+        JsonLines {
+            out,
+            hosts: None,
+            error: None,
+        }
+    }
+
+    /// Lines naming the hosts behind the addresses (see the schema above).
+    pub fn with_hosts(out: W, hosts: Hosts) -> Self {
+        JsonLines {
+            hosts: Some(hosts),
+            ..JsonLines::new(out)
+        }
     }
 
     fn line<T: Serialize>(&mut self, ty: &'static str, item: &T) {
@@ -67,7 +85,13 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write> Sink for JsonLines<W> {
     fn event(&mut self, event: Event) {
-        self.line("event", &event);
+        match self.hosts.take() {
+            Some(hosts) => {
+                self.line("event", &hosts.event(&event));
+                self.hosts = Some(hosts);
+            }
+            None => self.line("event", &event),
+        }
     }
     fn phi(&mut self, phi: PhiSeen) {
         self.line("phi", &phi);
@@ -76,17 +100,26 @@ impl<W: Write> Sink for JsonLines<W> {
         self.line("issue", &issue);
     }
     fn association(&mut self, association: Association) {
-        self.line("association", &association);
+        match self.hosts.take() {
+            Some(hosts) => {
+                self.line("association", &hosts.association(&association));
+                self.hosts = Some(hosts);
+            }
+            None => self.line("association", &association),
+        }
     }
 }
 
 /// A [`Sink`] writing the human table: one line per event (number, relative time,
 /// `src -> dst`, Info), PHI and issues as they are found, and a summary block for each
 /// association when it ends. Every field taken from the capture goes through
-/// [`terminal_safe`](crate::terminal_safe): the table is meant for a terminal.
+/// [`terminal_safe`](crate::terminal_safe): the table is meant for a terminal. Given
+/// [`Hosts`], each address is shown with the host that owns it, and each association's
+/// block says who its ends are and whose AE titles they claimed.
 pub struct Table<W: Write> {
     out: W,
     n: u64,
+    hosts: Option<Hosts>,
     error: Option<std::io::Error>,
 }
 
@@ -95,7 +128,16 @@ impl<W: Write> Table<W> {
         Table {
             out,
             n: 0,
+            hosts: None,
             error: None,
+        }
+    }
+
+    /// A table naming the hosts behind the addresses.
+    pub fn with_hosts(out: W, hosts: Hosts) -> Self {
+        Table {
+            hosts: Some(hosts),
+            ..Table::new(out)
         }
     }
 
@@ -125,14 +167,30 @@ impl<W: Write> Table<W> {
 impl<W: Write> Sink for Table<W> {
     fn event(&mut self, e: Event) {
         self.n += 1;
-        let line = format!(
-            "{:>4} {:>12.6} {:<21} -> {:<21} {}\n",
-            self.n,
-            e.rel_time,
-            t(&e.src),
-            t(&e.dst),
-            t(&e.info)
-        );
+        let line = match &self.hosts {
+            None => format!(
+                "{:>4} {:>12.6} {:<21} -> {:<21} {}\n",
+                self.n,
+                e.rel_time,
+                t(&e.src),
+                t(&e.dst),
+                t(&e.info)
+            ),
+            Some(h) => {
+                let named = |addr: &str| {
+                    let who = h.owner(addr).unwrap_or("unknown");
+                    format!("{} {}", t(who), t(addr))
+                };
+                format!(
+                    "{:>4} {:>12.6} {:<30} -> {:<30} {}\n",
+                    self.n,
+                    e.rel_time,
+                    named(&e.src),
+                    named(&e.dst),
+                    t(&e.info)
+                )
+            }
+        };
         self.write(&line);
     }
     fn phi(&mut self, p: PhiSeen) {
@@ -155,7 +213,15 @@ impl<W: Write> Sink for Table<W> {
         self.write(&line);
     }
     fn association(&mut self, a: Association) {
-        let text = association_text(&a);
+        let mut text = association_text(&a);
+        if let Some(h) = &self.hosts {
+            let (client, server) = h.ends(&a);
+            text.push_str(&format!(
+                "        endpoints: {} -> {}\n",
+                t(&client.to_string()),
+                t(&server.to_string())
+            ));
+        }
         self.write(&text);
     }
 }
@@ -259,5 +325,91 @@ mod tests {
         assert!(out.contains("PatientName = DOE^JOHN\\rPASS^ALL\n"), "{out}");
         assert!(out.contains("EVIL\\x1b[2J -> ORTHANC\\u{9b}31m"), "{out}");
         assert!(out.contains("bad PDU \\x1b]0;owned\\x07"), "{out}");
+    }
+
+    /// With hosts, the table and the JSON lines name the host behind each address and say
+    /// whose AE title an end claimed; a hostile host name stays escaped.
+    #[test]
+    fn hosts_name_the_addresses_in_the_table_and_the_json_lines() {
+        let hosts = || {
+            Hosts::new(vec![
+                crate::Host {
+                    name: "attacker".into(),
+                    addresses: vec!["10.0.0.4".parse().unwrap()],
+                    aet: None,
+                },
+                crate::Host {
+                    name: "modality\x1b[2J".into(),
+                    addresses: vec!["10.0.0.3".parse().unwrap()],
+                    aet: Some("MODALITY".into()),
+                },
+            ])
+        };
+        let association = Association {
+            stream: 1,
+            client: "10.0.0.4:4000".into(),
+            server: "10.0.0.2:4242".into(),
+            calling_aet: Some("MODALITY".into()),
+            called_aet: Some("ORTHANC".into()),
+            start: 0.0,
+            end: 1.0,
+            duration: 1.0,
+            outcome: "released".into(),
+            partial: false,
+            bytes_from_client: 0,
+            bytes_from_server: 0,
+            pdus_from_client: 0,
+            pdus_from_server: 0,
+            pdu_counts: Default::default(),
+            unanswered: 0,
+            latency: Vec::new(),
+            dimse: Vec::new(),
+            timings_dropped: false,
+        };
+        let event = Event {
+            time: 0.0,
+            rel_time: 0.0,
+            stream: 1,
+            src: "10.0.0.4:4000".into(),
+            dst: "10.0.0.2:4242".into(),
+            pdu: "A-ASSOCIATE-RQ".into(),
+            label: "A-ASSOCIATE-RQ".into(),
+            info: "A-ASSOCIATE request MODALITY --> ORTHANC".into(),
+            calling_aet: Some("MODALITY".into()),
+            called_aet: Some("ORTHANC".into()),
+            dimse: None,
+            packet: 1,
+            pdu_offset: 0,
+        };
+        let mut table = Table::with_hosts(Vec::new(), hosts());
+        table.event(event.clone());
+        table.association(association.clone());
+        let out = String::from_utf8(table.out).unwrap();
+        assert!(out.contains("attacker 10.0.0.4:4000"), "{out}");
+        assert!(out.contains("unknown 10.0.0.2:4242"), "{out}");
+        assert!(
+            out.contains(
+                "endpoints: attacker 10.0.0.4:4000 (claims AET MODALITY, the AE title of modality\\x1b[2J) -> unknown host 10.0.0.2:4242 (claims AET ORTHANC)"
+            ),
+            "{out}"
+        );
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+
+        let mut lines = JsonLines::with_hosts(Vec::new(), hosts());
+        lines.event(event);
+        lines.association(association);
+        let text = String::from_utf8(lines.out).unwrap();
+        let v: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v[0]["type"], "event");
+        assert_eq!(v[0]["src_node"], "attacker");
+        assert_eq!(v[0]["dst_node"], serde_json::Value::Null);
+        assert_eq!(v[0]["info"], "A-ASSOCIATE request MODALITY --> ORTHANC");
+        assert_eq!(v[1]["type"], "association");
+        assert_eq!(v[1]["client_node"], "attacker");
+        assert_eq!(v[1]["calling_aet_node"], "modality\x1b[2J");
+        assert_eq!(v[1]["calling_aet"], "MODALITY");
     }
 }

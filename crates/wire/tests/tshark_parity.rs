@@ -17,11 +17,12 @@
 //!    Ours: `Event::dimse`.
 //!
 //! Not compared: times, frame numbers, Info texts, data set contents. One known
-//! Wireshark defect is tolerated and counted: when a P-DATA PDU's first 12 bytes (PDU and
-//! PDV headers) arrive in a TCP segment of their own, Wireshark 4.0 dissects the command
-//! set from the wrong offset (it shows a "Private Tag" and "Early termination of tag")
-//! and finds no Command Field. Such a command PDV matches any one of our DIMSE messages at
-//! the same position, and each capture states how many it may contain (0 for all
+//! Wireshark defect is tolerated and counted: after a JPEG data set, Wireshark 4.0 takes
+//! the next command PDV on the same presentation context (the C-STORE-RSP) for the rest
+//! of a bogus element it "found" inside the encapsulated pixel data (it shows a "Private
+//! Tag" and "Early termination of tag") and finds no Command Field; docs/wireshark.md has
+//! the dissector's source lines. Such a command PDV matches any one of our DIMSE messages
+//! at the same position, and each capture states how many it may contain (0 for all
 //! synthetic ones; 1 for `plaintext-store.pcapng`, frame 36, and 1 for
 //! `dcmtk-loopback.pcap`, frame 34: both C-STORE-RSP).
 //!

@@ -99,13 +99,7 @@ pub fn run(cmd: AttackCommand) -> ExitCode {
             alerts,
             window: Duration::from_secs(opts.window_secs),
             snaplen: opts.snaplen,
-            thresholds: crate::ids::Thresholds {
-                aet_brute_force: opts.brute_force_threshold.max(1),
-                c_find_sweep: opts.sweep_threshold.max(1),
-                association_flood: opts.flood_threshold.max(1),
-                phi_in_clear: 1,
-                pe_preamble: 1,
-            },
+            thresholds: crate::ids::Thresholds::from_options(&opts),
         }),
         AttackCommand::Proxy {
             listen,

@@ -31,17 +31,23 @@ pub(super) fn output(node: &Node, run: &rundir::RunDir) -> Output {
 }
 
 pub(super) fn spec(cx: &Context, node: &Node) -> NodeSpec {
-    let (NodeKind::Sniffer { tap } | NodeKind::Ids { tap }) = &node.kind else {
-        unreachable!("tap::spec is called for sniffer and ids nodes");
+    let bridge = |tap: &str| (cx.bridge)(tap);
+    let (tap, cmd) = match &node.kind {
+        NodeKind::Ids { tap, rules } => (
+            tap,
+            protocol::step::ids_command(&bridge(tap), IDS_OUT, rules.as_deref()),
+        ),
+        NodeKind::Sniffer { tap } => (
+            tap,
+            protocol::step::sniff_command(
+                &bridge(tap),
+                SNIFFER_OUT,
+                Some(limits::capture_bytes(node)),
+            ),
+        ),
+        _ => unreachable!("tap::spec is called for sniffer and ids nodes"),
     };
-    let bridge = (cx.bridge)(tap);
-    let ids = matches!(node.kind, NodeKind::Ids { .. });
-    let (out, max) = if ids {
-        (IDS_OUT, None)
-    } else {
-        (SNIFFER_OUT, Some(limits::capture_bytes(node)))
-    };
-    let cmd = protocol::step::tap_command(ids, &bridge, out, max).to_argv();
+    let cmd = cmd.to_argv();
     let mut spec = NodeSpec::base(node, cmd);
     spec.image = Image::Agent;
     spec.placement = Placement::Tap {

@@ -1,14 +1,17 @@
 //! Up: the run's CA and certificates, its networks on free subnets, its nodes (each from
-//! its `node::NodeSpec`, named and labelled by the plan) and their isolation.
+//! its `node::NodeSpec`, named and labelled by the plan), the address map saved as
+//! evidence, and the nodes' isolation.
 
 use std::time::Duration;
 
+use rundir::{ADDRESSES_SCHEMA, AddressMap, NetworkAddress, NodeAddresses};
 use runtime::{ContainerSpec, NetworkSpec};
 use scenario::NodeKind;
 
 use super::Run;
 use crate::EngineError;
 use crate::isolate;
+use crate::limits::Role;
 use crate::node::{self, NodeSpec, Placement};
 use crate::plan::free_subnets;
 use crate::save;
@@ -33,7 +36,56 @@ impl Run<'_> {
                 self.start(&node.name, &spec).await?;
             }
         }
-        Ok(())
+        // Still "starting the nodes" for an interruption: the map is part of their start.
+        self.save_addresses().await
+    }
+
+    /// The address map (`addresses.json`): which node owns which address, as the daemon
+    /// says once the nodes are up. A capture only says addresses and the AE titles peers
+    /// claim; grading names each end of a connection by this map, offline.
+    async fn save_addresses(&self) -> Result<(), EngineError> {
+        let mut nodes = Vec::new();
+        for node in &self.scenario.nodes {
+            let joined = if node.networks().is_empty() {
+                Vec::new()
+            } else {
+                self.docker
+                    .addresses(&self.plan.container(&node.name))
+                    .await?
+            };
+            let addresses = node
+                .networks()
+                .iter()
+                .filter_map(|net| {
+                    let on = joined
+                        .iter()
+                        .find(|a| a.network == self.plan.network(net))?;
+                    Some(NetworkAddress {
+                        network: net.clone(),
+                        ipv4: on.ip.parse().ok()?,
+                    })
+                })
+                .collect();
+            // The lab file's own word for the kind (its serde tag), not a second list.
+            let kind = serde_json::to_value(&node.kind)
+                .ok()
+                .and_then(|v| Some(v.get("kind")?.as_str()?.to_string()))
+                .unwrap_or_default();
+            nodes.push(NodeAddresses {
+                node: node.name.clone(),
+                kind,
+                role: format!("{:?}", Role::of(&node.kind)).to_lowercase(),
+                aet: node.aet().map(str::to_string),
+                addresses,
+            });
+        }
+        let map = AddressMap {
+            schema: ADDRESSES_SCHEMA.into(),
+            nodes,
+        };
+        let json = serde_json::to_vec_pretty(&map)
+            .map_err(|e| EngineError::io("encoding the address map")(e.into()))?;
+        save::write(&self.dir.addresses(), json)
     }
 
     /// The spec of `node` in this run: its identities, the grader's account, the run's

@@ -65,9 +65,10 @@ pub fn pack(
     let roster = classroom::read_roster(students)?;
     let files = classroom::pack(&path, &roster, out)?;
     println!(
-        "wrote {} exercise file(s) to {} (no hidden checks, seed or solution in them)",
+        "wrote {} exercise file(s) to {} (no hidden checks, seed or solution in them) and {} beside them",
         files.len(),
-        out.display()
+        out.display(),
+        engine::scenario::schema::SCHEMA_FILE
     );
     Ok(0)
 }

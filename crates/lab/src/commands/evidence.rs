@@ -10,11 +10,16 @@ use engine::report::{self, SUMS_FILE};
 
 use crate::output::t;
 
-pub fn inspect(capture: &Path, format: Format) -> Result<u8, EngineError> {
+pub fn inspect(
+    capture: &Path,
+    format: Format,
+    addresses: Option<&Path>,
+) -> Result<u8, EngineError> {
+    let hosts = addresses.map(engine::inspect::hosts).transpose()?;
     // Streams: each line is written as the capture is read, nothing is kept.
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
-    engine::inspect::timeline(capture, format, out)?;
+    engine::inspect::timeline(capture, format, hosts, out)?;
     Ok(0)
 }
 

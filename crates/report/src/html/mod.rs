@@ -78,7 +78,7 @@ pub fn html(
                 main {
                     (summary(r, analysis, scenario))
                     (topology::section(scenario))
-                    (sequence::section(analysis, scenario))
+                    (sequence::section(analysis, &r.associations))
                     (checks_table(r))
                     (phi(analysis))
                     (steps(r))
@@ -371,6 +371,7 @@ fn describe(path: &str) -> &'static str {
         "capture.pcapng" => "everything the sniffer saw; opens in Wireshark (filter `dicom`)",
         "timeline.json" => "the decoded DICOM timeline, one JSON event per line",
         "scenario.yaml" => "the lab file as it ran, parameters substituted",
+        "addresses.json" => "which node owned which address: names the ends of each connection",
         p if p.starts_with("logs/") && p.ends_with("steps.jsonl") => "each step's result line",
         p if p.starts_with("logs/") => "a node's log",
         p if p.starts_with("pacs/") && p.ends_with(".dcm") => {

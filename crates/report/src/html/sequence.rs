@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use maud::{Markup, html as page};
-use scenario::Scenario;
-use wire::{Analysis, Event};
+use wire::{Analysis, Endpoint, Event};
 
 use super::{MAX_DETAILS, t};
+use crate::names::{Connection, connection};
 
 /// At most this many association diagrams are drawn; the rest are counted.
 const MAX_DIAGRAMS: usize = 24;
@@ -16,14 +16,6 @@ const MAX_DIAGRAMS: usize = 24;
 const MAX_ROWS: usize = 80;
 /// Runs of consecutive data-set fragments longer than this are folded.
 const FOLD_FRAGMENTS: usize = 3;
-
-/// Who is who in one TCP stream.
-struct Sides {
-    client: String,
-    server: String,
-    calling: Option<String>,
-    called: Option<String>,
-}
 
 enum Row {
     Event(usize),
@@ -35,7 +27,9 @@ enum Row {
     More(usize),
 }
 
-pub(super) fn section(analysis: Option<&Analysis>, scenario: Option<&Scenario>) -> Markup {
+/// The sequence section. `named` are the connections with their ends named (the report's
+/// `associations`); a stream not among them is drawn with its ends named by address only.
+pub(super) fn section(analysis: Option<&Analysis>, named: &[Connection]) -> Markup {
     page! {
         section #sequence {
             h2 { "DICOM sequence diagram" }
@@ -46,13 +40,13 @@ pub(super) fn section(analysis: Option<&Analysis>, scenario: Option<&Scenario>) 
                 Some(a) if a.events.is_empty() => {
                     p.muted { "The capture (" (a.packets) " packets) holds no DICOM or TLS traffic." }
                 }
-                Some(a) => { (diagrams(a, scenario)) }
+                Some(a) => { (diagrams(a, named)) }
             }
         }
     }
 }
 
-fn diagrams(a: &Analysis, scenario: Option<&Scenario>) -> Markup {
+fn diagrams(a: &Analysis, named: &[Connection]) -> Markup {
     let t0 = a.events[0].time;
     // Streams in order of first appearance.
     let mut order: Vec<u32> = Vec::new();
@@ -82,14 +76,28 @@ fn diagrams(a: &Analysis, scenario: Option<&Scenario>) -> Markup {
             }
         }
     }
+    let by_address = named
+        .iter()
+        .any(|c| c.client.node.is_some() || c.server.node.is_some());
     page! {
         p {
             "Each diagram is one association (one TCP connection) as the sniffer saw it, like \
-             the paper's listings: arrows from the modality to the PACS are requests, arrows \
-             back are responses. "
+             the paper's listings: arrows from the requestor (left) to the acceptor (right) are \
+             requests, arrows back are responses. "
             b { "T" sub { "n" } }
             " numbers every event of the capture in order; times are relative to T" sub { "0" }
             ", the first DICOM event."
+        }
+        p {
+            "Each end is named by the node that owns its address (the run's "
+            code { "addresses.json" } "); the AE title under it is only what it claimed, in red \
+             when it is another node's title: an AE title is a name anyone can send."
+            @if !by_address {
+                " "
+                b { "No address here belongs to a node of the lab" }
+                " (the run directory has no address map, or the capture comes from elsewhere): \
+                 ends are shown by address, with the titles they claimed."
+            }
         }
         p.legend {
             "Legend:"
@@ -100,7 +108,7 @@ fn diagrams(a: &Analysis, scenario: Option<&Scenario>) -> Markup {
             i style="background:#dc2626" {} "reject, abort or failure status"
         }
         @for (n, stream) in order.iter().take(MAX_DIAGRAMS).enumerate() {
-            (association(a, n, *stream, &by_stream[stream], t0, &phi_at, scenario))
+            (association(a, n, *stream, &by_stream[stream], t0, &phi_at, named))
         }
         @if order.len() > MAX_DIAGRAMS {
             p.muted {
@@ -135,9 +143,13 @@ fn association(
     idx: &[usize],
     t0: f64,
     phi_at: &BTreeMap<usize, Vec<String>>,
-    scenario: Option<&Scenario>,
+    named: &[Connection],
 ) -> Markup {
-    let sides = sides(a, stream, idx);
+    let sides = named
+        .iter()
+        .find(|c| c.stream == stream)
+        .cloned()
+        .unwrap_or_else(|| connection(a, stream, &wire::Hosts::default()));
     let assoc = a.associations.iter().find(|x| x.stream == stream);
     let tls = idx.iter().all(|&i| a.events[i].pdu.starts_with("TLS"));
     let mut services: Vec<String> = Vec::new();
@@ -168,32 +180,10 @@ fn association(
             @if let Some(x) = assoc { " · " (t(&x.outcome)) }
         }
         p.muted {
-            (t(&sides.client)) " → " (t(&sides.server)) " · " (idx.len()) " event(s) from "
+            (t(&sides.client.to_string())) " → " (t(&sides.server.to_string())) " · " (idx.len()) " event(s) from "
             (format!("+{:.3} ms to +{:.3} ms", first * 1000.0, last * 1000.0))
         }
-        (diagram(a, n, &sides, idx, t0, phi_at, scenario, tls))
-    }
-}
-
-fn sides(a: &Analysis, stream: u32, idx: &[usize]) -> Sides {
-    if let Some(x) = a.associations.iter().find(|x| x.stream == stream) {
-        return Sides {
-            client: x.client.clone(),
-            server: x.server.clone(),
-            calling: x.calling_aet.clone(),
-            called: x.called_aet.clone(),
-        };
-    }
-    let rq = idx
-        .iter()
-        .map(|&i| &a.events[i])
-        .find(|e| e.pdu == "A-ASSOCIATE-RQ" || e.info.contains("ClientHello"));
-    let e0 = rq.unwrap_or(&a.events[idx[0]]);
-    Sides {
-        client: e0.src.clone(),
-        server: e0.dst.clone(),
-        calling: rq.and_then(|e| e.calling_aet.clone()),
-        called: rq.and_then(|e| e.called_aet.clone()),
+        (diagram(a, n, &sides, idx, t0, phi_at, tls))
     }
 }
 
@@ -224,16 +214,6 @@ fn colour(class: &str) -> &'static str {
         "rq" => "#2563eb",
         _ => "#059669",
     }
-}
-
-/// Node name of the scenario with this AE title, if any.
-fn node_of<'a>(scenario: Option<&'a Scenario>, aet: Option<&str>) -> Option<&'a str> {
-    let aet = aet?;
-    scenario?
-        .nodes
-        .iter()
-        .find(|n| n.aet() == Some(aet))
-        .map(|n| n.name.as_str())
 }
 
 /// Rows of one diagram: long runs of data-set fragments folded, the count capped.
@@ -287,17 +267,17 @@ const WIDTH: f64 = 940.0;
 const XL: f64 = 240.0;
 const XR: f64 = 820.0;
 const MID: f64 = (XL + XR) / 2.0;
-const HEAD_H: f64 = 64.0;
+const HEAD_H: f64 = 80.0;
+/// Half the width of a lifeline's head.
+const HEAD_W: f64 = 115.0;
 
-#[allow(clippy::too_many_arguments)]
 fn diagram(
     a: &Analysis,
     n: usize,
-    sides: &Sides,
+    sides: &Connection,
     idx: &[usize],
     t0: f64,
     phi_at: &BTreeMap<usize, Vec<String>>,
-    scenario: Option<&Scenario>,
     tls: bool,
 ) -> Markup {
     let rows = rows(a, idx);
@@ -326,27 +306,46 @@ fn diagram(
         .collect();
     let end = y0 + total;
 
-    // A lifeline and its head.
-    let head = |x: f64, role: &str, aet: Option<&str>, addr: &str, fill: &str, stroke: &str| {
-        let name = node_of(scenario, aet);
-        let who = match (name, aet) {
-            (Some(nm), Some(ae)) => format!("{nm} · AET {ae}"),
-            (None, Some(ae)) => format!("AET {ae}"),
-            _ if tls => "AE title hidden by TLS".into(),
-            _ => "AE title not seen".into(),
+    // A lifeline and its head: the node owning the address, what it claimed, the address.
+    let head = |x: f64, side: &str, end: &Endpoint, fill: &str, stroke: &str| {
+        let impostor = end.impersonates();
+        let claim = match (&end.aet, &end.aet_node) {
+            (Some(ae), Some(owner)) if end.node.as_ref() == Some(owner) => {
+                format!("AET {ae}, its own")
+            }
+            (Some(ae), _) => format!("claims AET {ae}"),
+            (None, _) if tls => "AE title hidden by TLS".into(),
+            (None, _) => "AE title not seen".into(),
+        };
+        let whose = end
+            .aet_node
+            .as_ref()
+            .filter(|_| impostor)
+            .map(|owner| format!("the AE title of {owner}"));
+        let (stroke, claim_fill) = if impostor {
+            ("#dc2626", "#b91c1c")
+        } else {
+            (stroke, "#334155")
         };
         page! {
-            g.lifeline data-role=(role) {
+            g.lifeline.impostor[impostor] data-side=(side)
+                data-node=(t(end.node.as_deref().unwrap_or("")))
+                data-address=(t(&end.address)) data-aet=[end.aet.as_deref().map(t)]
+                data-aet-node=[end.aet_node.as_deref().map(t)] {
                 line x1=(x) y1=(HEAD_H) x2=(x) y2=(height - 4.0) stroke="#94a3b8"
                     stroke-width="1.5" stroke-dasharray="5 5" {}
-                rect x=(x - 105.0) y="4" width="210" height=(HEAD_H - 6.0) rx="9" fill=(fill)
-                    stroke=(stroke) stroke-width="1.5" {}
-                text x=(x) y="24" text-anchor="middle" font-size="15" font-weight="750"
-                    letter-spacing=".05em" { (role) }
-                text x=(x) y="42" text-anchor="middle" font-size="11.5" fill="#334155"
-                    class="mono" { (t(&who)) }
-                text x=(x) y="57" text-anchor="middle" font-size="11" fill="#64748b"
-                    class="mono" { (t(addr)) }
+                rect x=(x - HEAD_W) y="4" width=(2.0 * HEAD_W) height=(HEAD_H - 6.0) rx="9"
+                    fill=(fill) stroke=(stroke) stroke-width=(if impostor { "2.5" } else { "1.5" }) {}
+                text.node x=(x) y="23" text-anchor="middle" font-size="15" font-weight="750"
+                    letter-spacing=".05em" { (t(&end.name())) }
+                text.claim x=(x) y="40" text-anchor="middle" font-size="11.5" fill=(claim_fill)
+                    font-weight=(if impostor { "700" } else { "400" }) class="mono" { (t(&claim)) }
+                @if let Some(whose) = &whose {
+                    text.whose x=(x) y="55" text-anchor="middle" font-size="11.5"
+                        fill=(claim_fill) font-weight="700" class="mono" { (t(whose)) }
+                }
+                text.address x=(x) y="71" text-anchor="middle" font-size="11" fill="#64748b"
+                    class="mono" { (t(&end.address)) }
             }
         }
     };
@@ -356,8 +355,8 @@ fn diagram(
             svg.sequence id={ "sequence-" (n) } xmlns="http://www.w3.org/2000/svg"
                 width=(WIDTH) height=(height) viewBox={ "0 0 " (WIDTH) " " (height) } role="img"
                 aria-label={ "DICOM sequence diagram, association " (n + 1) } {
-                (head(XL, "MODALITY", sides.calling.as_deref(), &sides.client, "#eff6ff", "#2563eb"))
-                (head(XR, "PACS", sides.called.as_deref(), &sides.server, "#ecfdf5", "#059669"))
+                (head(XL, "requestor", &sides.client, "#eff6ff", "#2563eb"))
+                (head(XR, "acceptor", &sides.server, "#ecfdf5", "#059669"))
                 @for (r, y) in rows.iter().zip(&tops) {
                     @match r {
                         Row::Event(i) => { (arrow(a, *i, sides, t0, *y, phi_at.get(i))) }
@@ -391,13 +390,14 @@ fn diagram(
 fn arrow(
     a: &Analysis,
     i: usize,
-    sides: &Sides,
+    sides: &Connection,
     t0: f64,
     y: f64,
     phi: Option<&Vec<String>>,
 ) -> Markup {
     let e = &a.events[i];
-    let from_client = e.src == sides.client || (e.src != sides.server && e.dst == sides.server);
+    let (client, server) = (&sides.client.address, &sides.server.address);
+    let from_client = e.src == *client || (e.src != *server && e.dst == *server);
     let class = arrow_class(e, from_client);
     let c = colour(class);
     let ay = y + 26.0;
@@ -477,5 +477,80 @@ fn clip(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max - 1).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::names::tests::{proxy_analysis, proxy_map};
+    use crate::names::{connections, hosts};
+
+    /// The lifeline heads of each diagram: `(side, node, aet, aet node)`.
+    fn heads(page: &str) -> Vec<Vec<(String, String, String)>> {
+        let attr = |part: &str, name: &str| {
+            let key = format!("{name}=\"");
+            part.find(&key)
+                .map(|i| {
+                    let rest = &part[i + key.len()..];
+                    rest[..rest.find('"').unwrap()].to_string()
+                })
+                .unwrap_or_default()
+        };
+        page.split("<svg class=\"sequence\"")
+            .skip(1)
+            .map(|svg| {
+                svg.split("<g class=\"lifeline")
+                    .skip(1)
+                    .map(|g| {
+                        let g = &g[..g.find('>').unwrap()];
+                        (
+                            attr(g, "data-side"),
+                            attr(g, "data-node"),
+                            attr(g, "data-aet-node"),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// proxy-tamper: the attacker's address is drawn as the attacker in both associations,
+    /// its borrowed titles as the modality's and the PACS's, in red.
+    #[test]
+    fn the_proxy_is_drawn_as_the_attacker_in_both_associations() {
+        let analysis = proxy_analysis();
+        let named = connections(&analysis, &hosts(&proxy_map()));
+        let page = super::section(Some(&analysis), &named).into_string();
+        let h = heads(&page);
+        let side = |s: &str, n: &str, a: &str| (s.to_string(), n.to_string(), a.to_string());
+        assert_eq!(
+            h,
+            [
+                vec![
+                    side("requestor", "modality", "modality"),
+                    side("acceptor", "attacker", "pacs")
+                ],
+                vec![
+                    side("requestor", "attacker", "modality"),
+                    side("acceptor", "pacs", "pacs")
+                ],
+            ]
+        );
+        assert_eq!(page.matches("class=\"lifeline impostor\"").count(), 2);
+        assert!(page.contains("the AE title of modality"), "{page}");
+        assert!(page.contains("the AE title of pacs"), "{page}");
+        assert!(!page.contains("No address here belongs"), "{page}");
+    }
+
+    /// Without names (no address map) every end is an unknown host claiming its title,
+    /// and the page says why.
+    #[test]
+    fn without_a_map_the_ends_are_addresses_and_claims() {
+        let analysis = proxy_analysis();
+        let page = super::section(Some(&analysis), &[]).into_string();
+        assert!(page.contains("No address here belongs"), "{page}");
+        assert!(page.contains("unknown host 10.213.0.4"), "{page}");
+        assert!(page.contains("claims AET MODALITY"), "{page}");
+        assert!(!page.contains("data-node=\"attacker\""), "{page}");
     }
 }

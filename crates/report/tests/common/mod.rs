@@ -61,8 +61,22 @@ pub fn plaintext_run(name: &str) -> (PathBuf, RunReport) {
         .collect();
     std::fs::write(dir.join("logs/steps.jsonl"), lines).unwrap();
 
+    // Who owned which address when the capture was recorded.
+    std::fs::write(
+        dir.join("addresses.json"),
+        r#"{"schema":"dicom-range/addresses/v1","nodes":[
+            {"node":"modality","kind":"modality","role":"modality","aet":"MODALITY",
+             "addresses":[{"network":"clinical","ipv4":"10.213.0.2"}]},
+            {"node":"pacs","kind":"orthanc","role":"pacs","aet":"ORTHANC",
+             "addresses":[{"network":"clinical","ipv4":"10.213.0.3"}]},
+            {"node":"sniffer","kind":"sniffer","role":"tap","addresses":[]}]}"#,
+    )
+    .unwrap();
+
     let evidence = checks::Evidence::load(&dir);
     let checks = checks::grade(&scenario, &evidence);
+    let hosts = report::run_hosts(&report::RunDir::new(&dir));
+    let associations = report::connections(evidence.capture.as_ref().unwrap(), &hosts);
     let report = RunReport {
         schema: REPORT_SCHEMA.into(),
         run_id: format!("{}-{name}", scenario.metadata.name),
@@ -78,6 +92,7 @@ pub fn plaintext_run(name: &str) -> (PathBuf, RunReport) {
         notes: Vec::new(),
         steps,
         checks,
+        associations,
         evidence: report::evidence_files(&dir).unwrap(),
     };
     (dir, report)

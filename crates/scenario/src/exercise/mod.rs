@@ -31,8 +31,18 @@ use crate::model::{Node, NodeKind, Variant};
 use crate::raw::RawLab;
 use crate::tree::{YKind, YNode};
 
-/// Node fields an exercise may hand to students.
-pub const EDITABLE_FIELDS: &[&str] = &["config", "tls", "aet", "version", "verbose", "lua"];
+/// Node fields an exercise may hand to students, by node kind. What a submission can
+/// reach through each is in docs/instructors.md; `networks` only among the instructor's
+/// own networks (checked by `overlay`), `rules` only the IDS's rules and thresholds.
+const PACS_FIELDS: &[&str] = &[
+    "config", "tls", "aet", "version", "verbose", "lua", "networks",
+];
+const MODALITY_FIELDS: &[&str] = &["tls", "aet", "networks"];
+const IDS_FIELDS: &[&str] = &["rules"];
+/// Every field any node kind may hand out (for the schema).
+pub const EDITABLE_FIELDS: &[&str] = &[
+    "config", "tls", "aet", "version", "verbose", "lua", "networks", "rules",
+];
 /// How a parameter can be drawn per student (`params.<name>.per_student`).
 pub const DRAWS: &[&str] = &["patient-name", "patient-id", "ae-title", "secret", "port"];
 /// What a student id may look like (it names files and runs).
@@ -54,8 +64,9 @@ impl Exercise {
 
 fn fields_of(kind: &NodeKind) -> &'static [&'static str] {
     match kind {
-        NodeKind::Orthanc { .. } => &["config", "tls", "aet", "version", "verbose", "lua"],
-        NodeKind::Modality { .. } => &["tls", "aet"],
+        NodeKind::Orthanc { .. } => PACS_FIELDS,
+        NodeKind::Modality { .. } => MODALITY_FIELDS,
+        NodeKind::Ids { .. } => IDS_FIELDS,
         _ => &[],
     }
 }
@@ -395,6 +406,85 @@ checks:
             .err()
             .unwrap();
         assert!(err.to_string().contains("not the exercise `ex`"), "{err}");
+    }
+
+    #[test]
+    fn networks_and_ids_rules_are_editable_within_the_instructors_bounds() {
+        let ex = EXERCISE
+            .replace(
+                "      fields: [config, version]\n      versions: [\"1.12.7\"]\n",
+                "      fields: [networks]\n    - node: modality\n      fields: [networks]\n    - node: ids\n      fields: [rules]\n",
+            )
+            .replace("    pacs: { version: \"1.12.7\" }\n", "    pacs: { networks: [clinical] }\n")
+            .replace("  clinical: {}\n", "  clinical: {}\n  guest: {}\n")
+            .replace(
+                "  modality: { kind: modality, networks: [clinical] }\n",
+                "  modality: { kind: modality, networks: [guest] }\n  ids: { kind: ids, tap: clinical, rules: { phi-in-clear: 1 } }\n",
+            );
+        let lab = crate::parse_str("ex.yaml", &ex, &BTreeMap::new()).unwrap();
+        let packed = pack(&ex, &lab, "s01").unwrap();
+        let graded = |text: &str| overlay(&ex, &lab, "x.yaml", text, "x");
+        let g = graded(
+            &packed
+                .replace("networks: [guest] }", "networks: [clinical] }")
+                .replace(
+                    "rules: { phi-in-clear: 1 }",
+                    "rules: { aet-brute-force: 5, association-flood: 50 }",
+                ),
+        )
+        .unwrap();
+        let node = |name: &str| g.scenario.nodes.iter().find(|n| n.name == name).unwrap();
+        assert_eq!(node("modality").networks(), ["clinical"]);
+        let NodeKind::Ids { rules, .. } = &node("ids").kind else {
+            panic!()
+        };
+        assert_eq!(
+            rules.as_deref(),
+            Some(
+                &[
+                    (protocol::IdsRule::AetBruteForce, 5),
+                    (protocol::IdsRule::AssociationFlood, 50)
+                ][..]
+            )
+        );
+        // A network of the student's own making is refused, even one they declared.
+        let own = packed
+            .replace("  guest: {}\n", "  guest: {}\n  mine: {}\n")
+            .replace("networks: [guest] }", "networks: [mine] }");
+        let err = graded(&own).err().unwrap().to_string();
+        assert!(
+            err.contains("`mine`") && err.contains("clinical, guest"),
+            "{err}"
+        );
+        let err = graded(&packed.replace("networks: [guest] }", "networks: [] }"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("x.yaml:") && err.contains("joins no network"),
+            "{err}"
+        );
+        // Rules are checked where the student wrote them.
+        let err = graded(&packed.replace("phi-in-clear: 1", "phi-in-clear: 0, ftp-login: 3"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("x.yaml:")
+                && err.contains("ftp-login")
+                && err.contains("phi-in-clear: 0 is out of range"),
+            "{err}"
+        );
+        // The sniffer's or an attacker's placement stays the instructor's.
+        let bad = ex.replace("      fields: [networks]\n    - node: modality", "      fields: [networks]\n    - node: ids\n      fields: [networks]\n    - node: modality");
+        let err = crate::parse_str("ex.yaml", &bad, &BTreeMap::new())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`networks` of node `ids` cannot be handed to students"),
+            "{err}"
+        );
     }
 
     #[test]

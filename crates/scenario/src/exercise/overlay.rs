@@ -87,6 +87,16 @@ pub fn overlay(
                     ));
                 }
             }
+            if field == "networks"
+                && let Some(v) = &theirs
+            {
+                let ours: Vec<&str> = lab
+                    .get("networks")
+                    .and_then(Value::as_object)
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                chosen_networks(&edit.node, v, &ours).map_err(|(msg, hint)| one(msg, &hint))?;
+            }
             let node = lab
                 .pointer_mut(&format!("/nodes/{}", edit.node))
                 .and_then(Value::as_object_mut)
@@ -113,6 +123,47 @@ pub fn overlay(
         student,
         ignored,
     })
+}
+
+/// A submission's `networks` for `node`: a non-empty list of the instructor's networks, each
+/// once. The student places a node; they never create a network (the `networks:` section
+/// is the instructor's, and every lab network is internal), so nothing they write reaches
+/// the host or another lab.
+fn chosen_networks(node: &str, v: &Value, ours: &[&str]) -> Result<(), (String, String)> {
+    let hint = || format!("choose among this exercise's networks: {}", ours.join(", "));
+    let Some(list) = v
+        .as_array()
+        .filter(|l| !l.is_empty() && l.len() <= ours.len())
+    else {
+        return Err((
+            format!(
+                "node `{node}`: `networks` must list between 1 and {} of the exercise's networks",
+                ours.len()
+            ),
+            hint(),
+        ));
+    };
+    let mut seen = Vec::new();
+    for item in list {
+        let name = item.as_str().unwrap_or_default();
+        if !ours.contains(&name) {
+            let shown = item
+                .as_str()
+                .map_or_else(|| item.to_string(), str::to_string);
+            return Err((
+                format!("node `{node}` joins network `{shown}`, which this exercise does not have"),
+                hint(),
+            ));
+        }
+        if seen.contains(&name) {
+            return Err((
+                format!("node `{node}` joins network `{name}` twice"),
+                hint(),
+            ));
+        }
+        seen.push(name);
+    }
+    Ok(())
 }
 
 /// `target_text` (the instructor's lab, or a student's handout) with the reference

@@ -5,13 +5,17 @@ use std::collections::BTreeMap;
 
 use crate::error::{Problem, ScenarioError};
 use crate::model::Scenario;
+use crate::schema::SCHEMA_FILE;
 use crate::tree::{self, YKind, YNode};
 
 use super::{draws_for, entry, map_of, scalar, valid_student_id};
 
+/// The comment that tells YAML editors (yaml-language-server) which schema a file follows.
+const MODELINE: &str = "# yaml-language-server:";
+
 /// One student's file: the instructor's text with the student's parameter values as
-/// defaults, `exercise.student` set, and the hidden checks, the seed and the solution cut
-/// out. Edited in place, so the instructor's comments and layout survive.
+/// defaults, `exercise.student` set, the hidden checks, the seed and the solution cut out,
+/// and a schema modeline naming [`SCHEMA_FILE`] in the same folder. Edited in place, so the instructor's comments and layout survive.
 pub fn pack(
     instructor_text: &str,
     instructor: &Scenario,
@@ -139,6 +143,20 @@ pub fn pack(
         edits.push((at, at, format!("{indent}student: \"{student}\"\n")));
     }
 
+    // The instructor's schema modeline points into the project's docs/, which the student
+    // does not have; the header's own points at the copy `lab pack` writes beside the file.
+    let mut at = 0;
+    for line in instructor_text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if !(t.starts_with('#') || t.is_empty()) {
+            break;
+        }
+        if t.starts_with(MODELINE) {
+            edits.push((at, at + line.len(), String::new()));
+        }
+        at += line.len();
+    }
+
     edits.sort_by_key(|(start, end, _)| (*start, *end));
     let mut out = String::with_capacity(instructor_text.len() + 512);
     let editable = instructor
@@ -147,7 +165,7 @@ pub fn pack(
         .map(|e| e.editable_paths().join(", "))
         .unwrap_or_default();
     out.push_str(&format!(
-        "# Exercise `{}` for student {student}.\n# Edit only: {editable}.\n# Try it with `lab check <this file>`; hand in this file.\n",
+        "{MODELINE} $schema={SCHEMA_FILE}\n# Exercise `{}` for student {student}.\n# Edit only: {editable}.\n# Try it with `lab check <this file>`; hand in this file.\n",
         instructor.metadata.name
     ));
     let mut at = 0;
