@@ -133,8 +133,18 @@ fn role(kind: &NodeKind) -> String {
         NodeKind::Sniffer { tap } => {
             format!("captures every packet of network {tap} into capture.pcapng")
         }
-        NodeKind::Ids { tap } => {
-            format!("an IDS watching network {tap}; its alerts go to ids/ (it never sends)")
+        NodeKind::Ids { tap, rules } => {
+            let rules = match rules {
+                None => "every rule at its default threshold".to_string(),
+                Some(r) => r
+                    .iter()
+                    .map(|(rule, threshold)| format!("{rule} at {threshold}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            format!(
+                "an IDS watching network {tap} ({rules}); its alerts go to ids/ (it never sends)"
+            )
         }
     }
 }
@@ -203,8 +213,26 @@ fn check_meaning(c: &Check, variant: Variant) -> CheckMeaning {
                 expectation(*expect, "the attack worked", "the attack was stopped")
             )
         }
-        CheckKind::IdsAlerts { node, rule, min } => {
-            format!("{node} raised at least {min} alert(s) of rule {rule}")
+        CheckKind::IdsAlerts {
+            node,
+            rule,
+            from,
+            min,
+            max,
+        } => {
+            let count = match max {
+                Some(max) => format!("between {min} and {max}"),
+                None => format!("at least {min}"),
+            };
+            let rule = rule
+                .as_ref()
+                .map(|r| format!("of rule {r}"))
+                .unwrap_or_else(|| "of any rule".into());
+            let from = from
+                .as_ref()
+                .map(|f| format!(" about traffic from {f}"))
+                .unwrap_or_default();
+            format!("{node} raised {count} alert(s) {rule}{from}")
         }
         CheckKind::PacsFileWritten { node, path, expect } => format!(
             "looks for {path} inside {node}'s container (an arbitrary file write); {}",
