@@ -2,7 +2,8 @@
 # Host prerequisites of dicom-range on a fresh Debian machine (run as root):
 #   debootstrap  builds the base image from Debian packages (there is no registry)
 #   libpcap-dev  the sniffer and its tests capture with libpcap
-#   dcmtk        real DICOM peers (storescp, dcmqrscp) for the agent's interop tests
+#   dcmtk        real DICOM peers (storescp, dcmqrscp) for the agent's interop tests, and
+#                dcmsign, the independent verifier of the signed labs' archived instances
 #   dicom3tools  dciodvfy, validating the agent's synthetic files against their IODs
 #   tshark       Wireshark's dissector, the reference of wire's parity test and benchmark
 #   libxml2-utils  xmllint, validating junit.xml against the JUnit XSD in report's tests
@@ -14,7 +15,7 @@ set -euo pipefail
 need=()
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
-command -v storescp >/dev/null 2>&1 || need+=(dcmtk)
+command -v storescp >/dev/null 2>&1 && command -v dcmsign >/dev/null 2>&1 || need+=(dcmtk)
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)

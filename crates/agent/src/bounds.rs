@@ -103,6 +103,25 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_sequence_after_pixel_data_is_walked_and_bounded() {
+        // dcmsign's Digital Signatures Sequence, last in the data set by its tag
+        let mut ds = long((0x7FE0, 0x0010), b"OB", 2, &[0, 0]);
+        let mut signed = ds.clone();
+        let mac_id = short((0x0400, 0x0005), b"US", &[0, 0]);
+        let body = item(0xE000, mac_id.len() as u32, &mac_id);
+        signed.extend(long((0xFFFA, 0xFFFA), b"SQ", body.len() as u32, &body));
+        assert_eq!(check_dataset(&signed, EXPLICIT), Ok(()));
+        // but it nests no deeper than any other sequence
+        ds.extend(long((0xFFFA, 0xFFFA), b"SQ", UNDEFINED, &[]));
+        for _ in 0..1000 {
+            ds.extend(item(0xE000, UNDEFINED, &[]));
+            ds.extend(long((0x0400, 0x0561), b"SQ", UNDEFINED, &[]));
+        }
+        let e = check_dataset(&ds, EXPLICIT).unwrap_err();
+        assert!(e.contains("nest"), "{e}");
+    }
+
+    #[test]
     fn encapsulated_fragments_are_bounded() {
         let mut ds = long((0x7FE0, 0x0010), b"OB", UNDEFINED, &[]);
         ds.extend(item(0xE000, 0, &[]));

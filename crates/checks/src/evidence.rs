@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rundir::{RunDir, StepRecord, StoredInstance};
+use rundir::{RunDir, SignatureCheck, StepRecord, StoredInstance};
 
 /// Everything the checks may look at, loaded from a run directory.
 #[derive(Debug)]
@@ -25,6 +25,7 @@ impl Default for PacsState {
             instances: Err("no snapshot was saved".into()),
             tags: Err("no snapshot was saved".into()),
             files: BTreeMap::new(),
+            signatures: Err("no snapshot was saved".into()),
         }
     }
 }
@@ -38,6 +39,9 @@ pub struct PacsState {
     pub tags: Result<Vec<StoredInstance>, String>,
     /// Whether each path a check asked about exists in the container (`files.json`).
     pub files: BTreeMap<String, bool>,
+    /// The verifier's verdict on each archived file (`signatures.json`), or why there is
+    /// none.
+    pub signatures: Result<Vec<SignatureCheck>, String>,
 }
 
 impl Evidence {
@@ -67,6 +71,7 @@ impl Evidence {
                             .map_err(|e| format!("{}: {e}", file.display()))
                     });
                 let tags = run.read_tags(&node);
+                let signatures = run.read_signatures(&node);
                 let files = read_json::<BTreeMap<String, bool>>(
                     &entry.path().join(rundir::PACS_FILES_FILE),
                 )
@@ -77,6 +82,7 @@ impl Evidence {
                         instances,
                         tags,
                         files,
+                        signatures,
                     },
                 );
             }

@@ -80,6 +80,9 @@ pub fn grade(scenario: &Scenario, evidence: &Evidence) -> Vec<CheckResult> {
                 CheckKind::PacsDataAltered { node, expect } => {
                     data_altered(&mut r, evidence, scenario, node, *expect)
                 }
+                CheckKind::PacsSignatures { node, expect } => {
+                    crate::signatures::grade(&mut r, evidence, node, *expect)
+                }
                 CheckKind::LogLines {
                     node,
                     contains,
@@ -148,6 +151,7 @@ fn kind_name(kind: &CheckKind) -> &'static str {
         CheckKind::IdsAlerts { .. } => "ids.alerts",
         CheckKind::PacsFileWritten { .. } => "pacs.file_written",
         CheckKind::PacsDataAltered { .. } => "pacs.data_altered",
+        CheckKind::PacsSignatures { .. } => "pacs.signatures",
         CheckKind::LogLines { .. } => "log.lines",
     }
 }
@@ -623,6 +627,7 @@ mod tests {
             instances: Ok(vec!["abc-1".into()]),
             tags: Ok(vec![stored]),
             files: BTreeMap::new(),
+            signatures: Err("none".into()),
         };
         Evidence {
             capture: Err("none".into()),

@@ -9,6 +9,7 @@
 
 mod evidence;
 mod grade;
+mod signatures;
 
 pub use evidence::{Evidence, PacsState};
 pub use grade::{CheckResult, Outcome, grade};

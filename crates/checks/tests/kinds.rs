@@ -130,6 +130,21 @@ fn pacs_data_altered() {
 }
 
 #[test]
+fn pacs_signatures() {
+    // Broken is what the fixture expects; a valid signature is not it; neither is a finding
+    // (only unsigned instances are).
+    case("signed", "pacs.signatures", Some((false, false)));
+    let met = graded("met");
+    let r = &met["signed"];
+    assert!(
+        r.observed.contains("1.2.276.0.7230010.3.1.4.1.1.1")
+            && r.observed.contains("document corrupted"),
+        "the broken signature is named: {r:#?}"
+    );
+    assert!(r.details[0].contains("MAC ID 0, SHA256"), "{r:#?}");
+}
+
+#[test]
 fn log_lines() {
     case("audit", "log.lines", None);
     // Two audit lines where at most one is expected: the upper bound is applied.

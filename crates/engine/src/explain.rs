@@ -110,10 +110,16 @@ fn role(kind: &NodeKind) -> String {
             networks,
             tls,
             implementation,
+            sign,
         } => format!(
-            "a modality ({}), AE title {aet}{}, on {}",
+            "a modality ({}), AE title {aet}{}{}, on {}",
             implementation.as_str(),
             if tls.is_some() { ", DICOM TLS" } else { "" },
+            if *sign {
+                ", signs every image it stores (DICOM digital signatures)"
+            } else {
+                ""
+            },
             on(networks)
         ),
         NodeKind::Attacker {
@@ -246,6 +252,22 @@ fn check_meaning(c: &Check, variant: Variant) -> CheckMeaning {
                 "identical"
             )
         ),
+        CheckKind::PacsSignatures { node, expect } => {
+            let what = match expect {
+                scenario::SignatureExpect::Valid => {
+                    "signed, and every signature verifies: the image is what the modality sent"
+                }
+                scenario::SignatureExpect::Broken => {
+                    "signed, but a signature fails: the image changed after it was signed"
+                }
+                scenario::SignatureExpect::Unsigned => {
+                    "no signature at all: nothing tells an altered image from the original"
+                }
+            };
+            format!(
+                "verifies the DICOM digital signatures of every image {node} archived (DCMTK's dcmsign); expected here: {what}"
+            )
+        }
         CheckKind::LogLines {
             node,
             contains,

@@ -209,6 +209,27 @@ fn readme(s: &Scenario) -> String {
             Action::Echo { .. } => &no_options,
             Action::Agent { with, .. } => with,
         };
+        // A signing modality's store is three commands (generate, dcmsign, store).
+        if let Action::Store { study, .. } = &step.action
+            && matches!(
+                s.nodes
+                    .iter()
+                    .find(|n| n.name == step.node)
+                    .map(|n| &n.kind),
+                Some(scenario::NodeKind::Modality { sign: true, .. })
+            )
+            && let Ok(cmds) = crate::tools::signed_store_cmds(&step.id, study, target.clone())
+        {
+            for cmd in cmds {
+                let words: Vec<String> = cmd.iter().map(|w| sh_word(w)).collect();
+                out.push_str(&format!(
+                    "docker-compose exec -T {} {}\n",
+                    step.node,
+                    words.join(" ")
+                ));
+            }
+            continue;
+        }
         match protocol::step::step_command(step.action.verb(), &target, with) {
             Ok(cmd) => {
                 let words: Vec<String> = cmd.to_argv().iter().map(|w| sh_word(w)).collect();

@@ -128,6 +128,8 @@ pub fn of_node(kind: &scenario::NodeKind) -> Image {
             image: AttackerImage::Toolbox,
             ..
         } => Image::Toolbox,
+        // DCMTK's dcmsign signs the instances; the toolbox has it, the agent image not.
+        NodeKind::Modality { sign: true, .. } => Image::Toolbox,
         _ => Image::Agent,
     }
 }
@@ -140,6 +142,14 @@ pub fn needed_by(scenario: &scenario::Scenario) -> Vec<Image> {
         if !needed.contains(&img) {
             needed.push(img);
         }
+    }
+    // The signature verifier runs DCMTK's dcmsign, in a toolbox container.
+    let verifies = scenario
+        .checks
+        .iter()
+        .any(|c| matches!(c.kind, scenario::CheckKind::PacsSignatures { .. }));
+    if verifies && !needed.contains(&Image::Toolbox) {
+        needed.push(Image::Toolbox);
     }
     needed
 }

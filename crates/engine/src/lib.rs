@@ -38,6 +38,7 @@ pub mod progress;
 mod run;
 mod save;
 pub mod shutdown;
+mod signatures;
 pub mod suite;
 mod tools;
 

@@ -41,6 +41,8 @@ pub enum Role {
     UiForwarder,
     /// `lab capture`: a live capture of a lab bridge from the host's namespace.
     LiveCapture,
+    /// DCMTK's `dcmsign --verify` over a PACS's archived files, on no network at all.
+    Verifier,
 }
 
 /// A limit's value in a lab's terms: total log bytes rather than per-file.
@@ -98,6 +100,13 @@ impl Role {
                 cpu_shares: 256,
                 log_size: 2 * MIB,
             },
+            // dcmsign holds one archived file (at most 32 MiB) and its copy in memory.
+            Role::Verifier => NodeBudget {
+                memory: 256 * MIB,
+                pids: 64,
+                cpu_shares: 256,
+                log_size: 2 * MIB,
+            },
         }
     }
 
@@ -118,7 +127,7 @@ impl Role {
             Role::Tap | Role::LiveCapture => &["NET_RAW"],
             // SIOCDELRT on the node's routing table.
             Role::RouteHelper => &["NET_ADMIN"],
-            Role::UiForwarder => &[],
+            Role::UiForwarder | Role::Verifier => &[],
         }
     }
 }

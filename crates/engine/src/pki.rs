@@ -75,6 +75,28 @@ impl RunCa {
             ca_pem: self.ca_pem(),
         })
     }
+
+    /// A document-signing certificate for `name` (a modality signing its instances):
+    /// digital signature and non-repudiation, no TLS use.
+    pub fn issue_signer(&self, name: &str) -> Result<Identity, EngineError> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err("signer"))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} (instance signer)"));
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        let key = KeyPair::generate().map_err(err("signer key"))?;
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .map_err(err("signer"))?;
+        Ok(Identity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            ca_pem: self.ca_pem(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,45 @@ pub fn study_args(study: &Study) -> protocol::command::StudyArgs {
     }
 }
 
+/// Signs every `*.dcm` of `made` into `signed` (same names) with DCMTK's dcmsign: one
+/// signature over the whole data set, SHA-256 MAC, the key and certificate `key`, `cert`.
+/// The key has no passphrase (`-pw`), so dcmsign never waits on a prompt.
+pub fn sign_cmd(made: &str, signed: &str, key: &str, cert: &str) -> Vec<String> {
+    const SIGN_ALL: &str = r#"set -e
+mkdir -p "$2"
+for f in "$1"/*.dcm; do
+  dcmsign --sign "$3" "$4" +m2 -pw "$f" "$2/${f##*/}"
+done"#;
+    ["sh", "-c", SIGN_ALL, "sign", made, signed, key, cert]
+        .map(String::from)
+        .to_vec()
+}
+
+/// A signing modality's store as its three commands: `lab-agent generate` of the study,
+/// [`sign_cmd`] with the modality's signing key and certificate (the run's CA issued
+/// them, in `AGENT_FILES_DIR`), and `lab-agent store --files` of the signed files.
+pub fn signed_store_cmds(
+    step_id: &str,
+    study: &Study,
+    mut target: protocol::step::StepTarget,
+) -> Result<[Vec<String>; 3], protocol::WithError> {
+    use crate::node::{AGENT_FILES_DIR, SIGNER_PREFIX};
+    let made = format!("/tmp/study-{step_id}");
+    let signed = format!("/tmp/signed-{step_id}");
+    let file = |ext: &str| format!("{AGENT_FILES_DIR}/{SIGNER_PREFIX}.{ext}");
+    target.study = Some(study_args(study));
+    let mut store =
+        protocol::step::step_command("store", &target, &std::collections::BTreeMap::new())?;
+    if let protocol::Command::Store { opts, .. } = &mut store {
+        opts.files = vec![signed.clone().into()];
+    }
+    Ok([
+        generate_cmd(study, &made),
+        sign_cmd(&made, &signed, &file("key"), &file("pem")),
+        store.to_argv(),
+    ])
+}
+
 /// The pynetdicom modality's command for `echo`, or `store` of the files in `dir`. The
 /// paper requests XA in JPEG Baseline only; any other study adds its own context.
 pub fn pynetdicom_cmd(
@@ -267,6 +306,29 @@ mod tests {
         let v = nmap("dicom-brute", "pacs:4242", &xml);
         assert_eq!(v["success"], true, "{v}");
         assert_eq!(v["valid_aets"], json!(["ORTHANC"]));
+    }
+
+    #[test]
+    fn a_signing_store_signs_what_it_generated_and_sends_what_it_signed() {
+        let lab = crate::test_support::lab("signed-tamper-evident");
+        let step = &lab.steps[0];
+        let scenario::Action::Store { study, .. } = &step.action else {
+            panic!("a store step");
+        };
+        let target = crate::run::step_target(&lab, "modality", "pacs", "attacker");
+        let [generate, sign, store] = signed_store_cmds(&step.id, study, target).unwrap();
+        let after = |cmd: &[String], flag: &str| {
+            let i = cmd.iter().position(|w| w == flag).unwrap();
+            cmd[i + 1].clone()
+        };
+        let made = after(&generate, "--out");
+        // sh -c SCRIPT $0 made signed key cert
+        assert_eq!(&sign[..2], ["sh", "-c"]);
+        assert!(sign[2].contains("dcmsign --sign"), "{sign:?}");
+        assert_eq!(sign[4], made);
+        assert_eq!(after(&store, "--files"), sign[5]);
+        assert!(sign[6].ends_with("/signer.key") && sign[7].ends_with("/signer.pem"));
+        assert_eq!(after(&store, "--host"), "attacker");
     }
 
     #[test]

@@ -159,58 +159,147 @@ fn a_handout_names_the_schema_written_beside_it() {
     }
 }
 
+/// One test per exercise of labs/exercises (`every_exercise_has_its_grading_test` keeps
+/// the list whole), so that nextest grades them side by side.
+macro_rules! graded_full_and_failing {
+    ($($test:ident => $exercise:literal,)+) => {
+        $(
+            #[test]
+            fn $test() {
+                solution_full_and_handout_failing($exercise);
+            }
+        )+
+        const GRADED: &[&str] = &[$($exercise),+];
+    };
+}
+
+graded_full_and_failing! {
+    turn_on_dicom_tls_grades_full_and_failing => "turn-on-dicom-tls",
+    lock_down_ae_titles_grades_full_and_failing => "lock-down-ae-titles",
+    enable_rest_auth_grades_full_and_failing => "enable-rest-auth",
+    patch_the_pacs_grades_full_and_failing => "patch-the-pacs",
+    tls_against_tampering_grades_full_and_failing => "tls-against-tampering",
+    segment_the_network_grades_full_and_failing => "segment-the-network",
+    write_ids_rules_grades_full_and_failing => "write-ids-rules",
+    turn_on_audit_trail_grades_full_and_failing => "turn-on-audit-trail",
+    harden_the_pacs_grades_full_and_failing => "harden-the-pacs",
+}
+
 #[test]
-fn every_exercise_grades_its_solution_full_and_the_untouched_handout_failing() {
-    for exercise in [
-        "turn-on-dicom-tls",
-        "lock-down-ae-titles",
-        "enable-rest-auth",
-    ] {
-        let dir = runs_dir(exercise);
-        let files = pack(exercise, &dir, &["alice", "bob"]);
-        let back = dir.join("submissions");
-        std::fs::create_dir_all(&back).unwrap();
-        std::fs::write(back.join("alice.yaml"), solved(exercise, &files["alice"])).unwrap();
-        std::fs::write(back.join("bob.yaml"), &files["bob"]).unwrap();
-        let csv = dir.join("grades.csv");
-        let junit = dir.join("grades.xml");
-        run_lab(
-            lab()
-                .args(["grade", exercise])
-                .arg(&back)
-                .arg("--csv")
-                .arg(&csv)
-                .arg("--junit")
-                .arg(&junit)
-                .arg("--runs-dir")
-                .arg(dir.join("runs"))
-                .args(["-j", "2"]),
-            1,
-        );
-        let g = grades(&csv);
-        let (alice, bob) = (&g["alice"], &g["bob"]);
-        assert_eq!(alice["score"], alice["max"], "{exercise}: {alice:?}");
-        assert_eq!(alice["error"], "", "{exercise}: {alice:?}");
-        let bob_score: u32 = bob["score"].parse().unwrap();
-        let max: u32 = bob["max"].parse().unwrap();
-        assert!(
-            bob_score < max,
-            "{exercise}: the untouched handout scored {bob:?}"
-        );
-        // A hidden check counts in the grade although the student never saw it.
-        let instructor = scenario::load(&exercise_path(exercise), &BTreeMap::new()).unwrap();
-        let hidden = instructor.checks.iter().find(|c| c.hidden).unwrap();
-        assert_eq!(bob[&hidden.id], "0", "{exercise}: {bob:?}");
-        assert_eq!(alice[&hidden.id], hidden.points.to_string());
-        let xml = std::fs::read_to_string(&junit).unwrap();
-        let doc = roxmltree::Document::parse(&xml).unwrap();
-        let suites: Vec<_> = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("testsuite"))
-            .map(|n| n.attribute("name").unwrap().to_string())
-            .collect();
-        assert_eq!(suites, ["alice", "bob"]);
+fn every_exercise_has_its_grading_test() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(labs_dir().join("exercises"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".yaml").map(str::to_string)
+        })
+        .collect();
+    on_disk.sort();
+    let mut tested: Vec<String> = GRADED.iter().map(|s| s.to_string()).collect();
+    tested.sort();
+    assert_eq!(
+        on_disk, tested,
+        "add the new exercise to graded_full_and_failing!"
+    );
+    // One exercise per threat of the catalog (docs/threats.md).
+    let threats: std::collections::BTreeSet<String> = GRADED
+        .iter()
+        .map(|e| {
+            scenario::load(&exercise_path(e), &BTreeMap::new())
+                .unwrap()
+                .metadata
+                .threat
+        })
+        .collect();
+    assert_eq!(threats.len(), 9, "{threats:?}");
+}
+
+/// Packs `exercise` for two students, hands in the reference solution for `alice` and the
+/// untouched handout for `bob`, grades both; returns the grades by student.
+fn grade_pair(
+    exercise: &str,
+    alice_from: impl Fn(&str) -> String,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let dir = runs_dir(exercise);
+    let files = pack(exercise, &dir, &["alice", "bob"]);
+    let back = dir.join("submissions");
+    std::fs::create_dir_all(&back).unwrap();
+    std::fs::write(back.join("alice.yaml"), alice_from(&files["alice"])).unwrap();
+    std::fs::write(back.join("bob.yaml"), &files["bob"]).unwrap();
+    let csv = dir.join("grades.csv");
+    let junit = dir.join("grades.xml");
+    run_lab(
+        lab()
+            .args(["grade", exercise])
+            .arg(&back)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--junit")
+            .arg(&junit)
+            .arg("--runs-dir")
+            .arg(dir.join("runs"))
+            .args(["-j", "2"]),
+        1,
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .map(|n| n.attribute("name").unwrap().to_string())
+        .collect();
+    assert_eq!(suites, ["alice", "bob"]);
+    grades(&csv)
+}
+
+fn solution_full_and_handout_failing(exercise: &str) {
+    let g = grade_pair(exercise, |handout| solved(exercise, handout));
+    let (alice, bob) = (&g["alice"], &g["bob"]);
+    assert_eq!(alice["score"], alice["max"], "{exercise}: {alice:?}");
+    assert_eq!(alice["error"], "", "{exercise}: {alice:?}");
+    let bob_score: u32 = bob["score"].parse().unwrap();
+    let max: u32 = bob["max"].parse().unwrap();
+    assert!(
+        bob_score < max,
+        "{exercise}: the untouched handout scored {bob:?}"
+    );
+    // A hidden check counts in the grade although the student never saw it.
+    let instructor = scenario::load(&exercise_path(exercise), &BTreeMap::new()).unwrap();
+    let hidden = instructor.checks.iter().find(|c| c.hidden).unwrap();
+    assert_eq!(bob[&hidden.id], "0", "{exercise}: {bob:?}");
+    assert_eq!(alice[&hidden.id], hidden.points.to_string());
+}
+
+#[test]
+fn ids_rules_that_also_alert_on_the_modality_lose_the_false_alert_points() {
+    let exercise = "write-ids-rules";
+    // Every attack caught, and the PHI rule on too: the modality's clear store alarms.
+    let g = grade_pair(exercise, |handout| {
+        solved(exercise, handout).replace(
+            "\"pe-preamble\": 1",
+            "\"pe-preamble\": 1,\n \"phi-in-clear\": 1",
+        )
+    });
+    let alice = &g["alice"];
+    let instructor = scenario::load(&exercise_path(exercise), &BTreeMap::new()).unwrap();
+    let points = |id: &str| {
+        instructor
+            .checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap()
+            .points
+            .to_string()
+    };
+    assert_eq!(alice["no-false-alerts"], "0", "{alice:?}");
+    for caught in ["brute-force-alert", "flood-alert", "polyglot-alert"] {
+        assert_eq!(alice[caught], points(caught), "{caught}: {alice:?}");
     }
+    let (score, max): (u32, u32) = (
+        alice["score"].parse().unwrap(),
+        alice["max"].parse().unwrap(),
+    );
+    assert_eq!(score + 3, max, "{alice:?}");
 }
 
 #[test]

@@ -91,6 +91,14 @@ const RULES: &[Rule] = &[
         severity: Some("8.1"),
     },
     Rule {
+        kind: "pacs.signatures",
+        name: "PacsUnsignedInstances",
+        short: "Archived instances carry no digital signature",
+        full: "DCMTK's dcmsign found no DICOM digital signature on an archived instance: nothing can tell an image altered on the way (or in the archive) from the one the modality made.",
+        help: "Have the modality sign each instance (DICOM PS3.15 Annex C digital signatures) and verify the signatures where the instances are archived and read; TLS protects the hop, a signature protects the object (MITRE M1041).",
+        severity: Some("6.5"),
+    },
+    Rule {
         kind: "ids.alerts",
         name: "IdsAlerts",
         short: "The IDS raised the expected alerts",

@@ -1,7 +1,7 @@
 //! The run directory (`runs/<id>/`): the one owner of its layout. Every path a run writes
 //! and grading reads is named here ([`RunDir`]), and so are the typed records in it
 //! ([`StepRecord`] in `logs/steps.jsonl`, [`StoredInstance`] in `pacs/<node>/tags.json`,
-//! [`AddressMap`] in `addresses.json`).
+//! [`SignatureCheck`] in `pacs/<node>/signatures.json`, [`AddressMap`] in `addresses.json`).
 //!
 //! Two kinds of files live there. *Evidence* is written once, by the run (or by `lab gc`
 //! for a run whose owner died): the lab file as it ran, logs, step results, captures, PACS
@@ -18,6 +18,9 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+mod signatures;
+pub use signatures::{MAX_SIGNATURES_BYTES, SignatureCheck, SignatureItem, SignatureState};
 
 /// The lab file as it ran, parameters substituted.
 pub const SCENARIO_FILE: &str = "scenario.yaml";
@@ -39,6 +42,8 @@ pub const PACS_TAGS_FILE: &str = "tags.json";
 pub const PACS_FILES_FILE: &str = "files.json";
 /// In a PACS's folder: copies of the first stored files, `instances/<orthanc id>.dcm`.
 pub const PACS_INSTANCES_DIR: &str = "instances";
+/// In a PACS's folder: one [`SignatureCheck`] per kept file (`pacs.signatures` labs).
+pub const PACS_SIGNATURES_FILE: &str = "signatures.json";
 /// The IDS alerts: `ids/<node>/alerts.jsonl`.
 pub const IDS_DIR: &str = "ids";
 /// Attackers' own captures: `captures/<node>.pcapng`, `captures/<node>.<step>.pcapng`.
@@ -205,6 +210,14 @@ impl RunDir {
         let text =
             read_bounded(&path, MAX_TAGS_BYTES).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// What `pacs/<node>/signatures.json` says, at most `MAX_SIGNATURES_BYTES` of it.
+    pub fn read_signatures(&self, node: &str) -> Result<Vec<SignatureCheck>, String> {
+        read_json(
+            &self.pacs(node).join(PACS_SIGNATURES_FILE),
+            MAX_SIGNATURES_BYTES,
+        )
     }
 
     /// The run's address map (`addresses.json`), at most `MAX_ADDRESSES_BYTES` of it.

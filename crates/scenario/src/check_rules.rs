@@ -2,7 +2,7 @@
 //! must exist (a sniffer for capture checks, an IDS for alerts, the step it names).
 
 use crate::context::{Ctx, or_none, reference};
-use crate::model::{CHECK_KINDS, CheckKind, Expectation, Node, NodeKind, Step};
+use crate::model::{CHECK_KINDS, CheckKind, Expectation, Node, NodeKind, SignatureExpect, Step};
 use crate::raw::{RawCheck, RawExpect};
 
 pub(crate) fn check_kind(
@@ -115,6 +115,43 @@ pub(crate) fn check_kind(
                 node,
                 expect: outcome(cx)?,
             })
+        }
+        "pacs.signatures" => {
+            let node = node_of(cx, &orthancs, "a PACS")?;
+            let expect = match c.expect.as_ref().map(|e| (&e.value, e.referenced)) {
+                Some((RawExpect::One(s), loc)) => {
+                    let found = SignatureExpect::ALL.into_iter().find(|e| e.name() == s);
+                    if found.is_none() {
+                        cx.at(
+                            loc,
+                            format!(
+                                "check `{id}`: expect must be one of {}",
+                                SignatureExpect::NAMES.join(", ")
+                            ),
+                        );
+                    }
+                    found?
+                }
+                Some((_, loc)) => {
+                    cx.at(
+                        loc,
+                        format!(
+                            "check `{id}`: expect must be one of {}",
+                            SignatureExpect::NAMES.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                None => {
+                    cx.at(c.kind.referenced, format!("check `{id}` has no `expect`"))
+                        .hint = Some(format!(
+                        "write `expect: <{}>` (what every archived instance's signature is)",
+                        SignatureExpect::NAMES.join("|")
+                    ));
+                    return None;
+                }
+            };
+            Some(CheckKind::PacsSignatures { node, expect })
         }
         "attack.succeeded" => {
             let step = match &c.step {

@@ -30,8 +30,8 @@ pub use error::{Problem, ScenarioError};
 pub use limit_rules::NodeLimits;
 pub use model::{
     Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, DisplayFilter, Expectation,
-    Metadata, ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, Step,
-    StepExpect, Study, Syntax, Variant, Wireshark,
+    Metadata, ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario,
+    SignatureExpect, Step, StepExpect, Study, Syntax, Variant, Wireshark,
 };
 
 use std::collections::BTreeMap;

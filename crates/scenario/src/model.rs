@@ -28,6 +28,7 @@ pub const CHECK_KINDS: &[&str] = &[
     "pacs.instances",
     "pacs.file_written",
     "pacs.data_altered",
+    "pacs.signatures",
     "attack.succeeded",
     "ids.alerts",
     "log.lines",
@@ -120,6 +121,9 @@ pub enum NodeKind {
         /// What speaks DICOM: lab-agent, or the paper's pynetdicom script.
         #[serde(rename = "impl")]
         implementation: ModalityImpl,
+        /// The modality signs each instance it stores with a DICOM digital signature
+        /// (PS3.15 Annex C, DCMTK's dcmsign) under a certificate from the run's CA.
+        sign: bool,
     },
     /// lab-agent with the attacker's tools; `daemon` is its main process when set.
     Attacker {
@@ -357,6 +361,12 @@ pub enum CheckKind {
     /// A stored instance's PatientName differs from what the modality sent.
     #[serde(rename = "pacs.data_altered")]
     PacsDataAltered { node: String, expect: Expectation },
+    /// What DCMTK's `dcmsign --verify` says of every archived instance's signatures.
+    #[serde(rename = "pacs.signatures")]
+    PacsSignatures {
+        node: String,
+        expect: SignatureExpect,
+    },
     /// Lines of a node's log containing `contains`: between `min` and `max`.
     #[serde(rename = "log.lines")]
     LogLines {
@@ -365,6 +375,31 @@ pub enum CheckKind {
         min: Option<u64>,
         max: Option<u64>,
     },
+}
+
+/// What `pacs.signatures` expects of every archived instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureExpect {
+    /// Signed, and every signature verifies against the run's CA.
+    Valid,
+    /// Signed, and a signature fails: the instance changed after it was signed.
+    Broken,
+    /// No signature at all: nothing can tell an altered instance from the original.
+    Unsigned,
+}
+
+impl SignatureExpect {
+    pub const NAMES: &'static [&'static str] = &["valid", "broken", "unsigned"];
+    pub const ALL: [SignatureExpect; 3] = [
+        SignatureExpect::Valid,
+        SignatureExpect::Broken,
+        SignatureExpect::Unsigned,
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// What a security check is expected to report.

@@ -112,6 +112,8 @@ pub(crate) struct RawNode {
     /// modality: which implementation speaks DICOM (lab-agent or pynetdicom).
     #[serde(rename = "impl")]
     pub implementation: Option<Spanned<String>>,
+    /// modality: sign each stored instance (DICOM digital signature).
+    pub sign: Option<Spanned<bool>>,
     /// attacker: which image it runs (agent or toolbox).
     pub image: Option<Spanned<String>>,
     /// Resource limits over the engine's defaults for the node's kind.

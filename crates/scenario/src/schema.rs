@@ -323,6 +323,11 @@ fn node() -> Shape {
             ),
             json!("lab-agent"),
         ),
+        p(
+            "sign",
+            Shape::Bool,
+            "modality: sign each stored instance with a DICOM digital signature (PS3.15 Annex C, DCMTK's dcmsign) under a certificate from the run's CA; runs the modality in the toolbox image.",
+        ),
         dflt(
             p(
                 "image",
@@ -592,7 +597,7 @@ fn check() -> Shape {
         p(
             "expect",
             Shape::OneOrList(Box::new(s())),
-            "Security checks: `finding` or `none`; capture.sequence: the labels expected in order.",
+            "Security checks: `finding` or `none`; pacs.signatures: `valid`, `broken` or `unsigned`; capture.sequence: the labels expected in order.",
         ),
         p(
             "mitre",

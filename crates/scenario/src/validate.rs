@@ -387,6 +387,9 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
             node.implementation.as_ref().map(|t| t.referenced),
         );
     }
+    if !is(&["modality"]) {
+        unwanted(cx, "sign", node.sign.as_ref().map(|t| t.referenced));
+    }
     if !is(&["attacker"]) {
         unwanted(cx, "image", node.image.as_ref().map(|t| t.referenced));
     }
@@ -516,6 +519,18 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                 )
                 .hint = Some("remove `tls`, or use `impl: lab-agent` for DICOM TLS".into());
             }
+            let sign = node.sign.as_ref().is_some_and(|s| s.value);
+            if let (ModalityImpl::Pynetdicom, Some(s)) = (implementation, &node.sign)
+                && s.value
+            {
+                cx.at(
+                    s.referenced,
+                    format!(
+                        "modality `{name}` runs the paper's pynetdicom script, which signs nothing"
+                    ),
+                )
+                .hint = Some("remove `sign`, or use `impl: lab-agent`".into());
+            }
             Some(NodeKind::Modality {
                 aet: aet(cx, "MODALITY"),
                 networks: attached,
@@ -523,6 +538,7 @@ fn node_kind(cx: &mut Ctx, name: &str, node: &RawNode, networks: &[&str]) -> Opt
                     client_certificate: t.client_certificate.unwrap_or(true),
                 }),
                 implementation,
+                sign,
             })
         }
         _ => {

@@ -226,7 +226,14 @@ fn walk(buf: &[u8], explicit: bool, big_endian: bool, whole: bool) -> Result<usi
                 .map(|e| e.vr() == VirtualVr::Exact(VR::SQ))
                 .unwrap_or(false),
         };
-        if whole && stack.is_empty() && tag > tags::PIXEL_DATA && (l == UNDEFINED || is_seq) {
+        // The Digital Signatures Sequence (PS3.15 Annex C) comes last by its tag; its
+        // items are walked and their nesting bounded like any sequence before the pixels.
+        if whole
+            && stack.is_empty()
+            && tag > tags::PIXEL_DATA
+            && tag != tags::DIGITAL_SIGNATURES_SEQUENCE
+            && (l == UNDEFINED || is_seq)
+        {
             return Err(format!(
                 "a sequence or undefined-length value ({tag}) after the Pixel Data, at offset \
                  {p}: not accepted"

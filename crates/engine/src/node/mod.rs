@@ -164,8 +164,18 @@ fn idle() -> Vec<String> {
 /// TLS identities by node name.
 pub(crate) type Identities = BTreeMap<String, Identity>;
 
+/// The key of a signing modality's document-signing identity among [`Identities`] (and
+/// the stem of its files in `pki/`): a dot, which no node name has, keeps it apart.
+pub(crate) fn signer_key(node: &str) -> String {
+    format!("{node}.signer")
+}
+
+/// Where a signing modality finds its signing certificate and key (`AGENT_FILES_DIR`).
+pub(crate) const SIGNER_PREFIX: &str = "signer";
+
 /// A CA named `ca_name` and a certificate for every node of the lab that speaks TLS (a
-/// server certificate for a PACS, a client one for a modality); None when none does.
+/// server certificate for a PACS, a client one for a modality) or signs its instances;
+/// None when none does.
 pub(crate) fn identities(
     scenario: &Scenario,
     ca_name: &str,
@@ -179,13 +189,22 @@ pub(crate) fn identities(
             _ => None,
         })
         .collect();
-    if tls_nodes.is_empty() {
+    let signers: Vec<&str> = scenario
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Modality { sign: true, .. }))
+        .map(|n| n.name.as_str())
+        .collect();
+    if tls_nodes.is_empty() && signers.is_empty() {
         return Ok(None);
     }
     let ca = RunCa::new(ca_name)?;
     let mut ids = BTreeMap::new();
     for (name, server) in tls_nodes {
         ids.insert(name.to_string(), ca.issue(name, server)?);
+    }
+    for name in signers {
+        ids.insert(signer_key(name), ca.issue_signer(name)?);
     }
     Ok(Some((ca, ids)))
 }
@@ -288,5 +307,28 @@ mod tests {
             modality.contains(&format!("{AGENT_FILES_DIR}/client.key")),
             "{modality:?}"
         );
+    }
+
+    #[test]
+    fn a_signing_modality_gets_its_signer_identity_and_the_toolbox() {
+        let s = lab("signed-tamper-evident");
+        let specs = specs(&s, None);
+        let files: Vec<String> = specs["modality"]
+            .files
+            .iter()
+            .map(|f| format!("{}/{}", f.dir, f.name))
+            .collect();
+        for f in ["signer.pem", "signer.key", "ca.pem"] {
+            assert!(
+                files.contains(&format!("{AGENT_FILES_DIR}/{f}")),
+                "{files:?}"
+            );
+        }
+        assert_eq!(specs["modality"].image, Image::Toolbox);
+        assert_eq!(specs["modality"].role, Role::Modality);
+        // The verifier's image is needed, also where no node signs.
+        let unsigned = lab("unsigned-tamper");
+        assert!(crate::images::needed_by(&unsigned).contains(&Image::Toolbox));
+        assert!(!crate::images::needed_by(&lab("proxy-tamper")).contains(&Image::Toolbox));
     }
 }

@@ -1,5 +1,6 @@
 //! Collect: the evidence of a run saved into its directory before teardown: each PACS's
-//! state (read on its own loopback), the taps' capture and alerts, attacker daemons'
+//! state (read on its own loopback) and, where a lab grades them, its archived instances'
+//! signatures (`signatures`), the taps' capture and alerts, attacker daemons'
 //! captures, every node's log and the step results.
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use scenario::NodeKind;
 use super::Run;
 use crate::EngineError;
 use crate::node::{self, Output};
-use crate::{pacs_evidence, save};
+use crate::{pacs_evidence, save, signatures};
 
 impl Run<'_> {
     /// Saves PACS state, the capture and every node's log into the run directory.
@@ -28,6 +29,8 @@ impl Run<'_> {
             {
                 if let Err(e) = this.save_pacs_state(&node.name).await {
                     problems.push(format!("PACS `{}` state: {e}", node.name));
+                } else if let Err(e) = this.verify_signatures(&node.name).await {
+                    problems.push(format!("PACS `{}` signatures: {e}", node.name));
                 }
             }
             problems
@@ -118,6 +121,19 @@ impl Run<'_> {
             &file_checks,
         )
         .await
+    }
+
+    /// The PACS side's verification of the archived instances' signatures, for a lab
+    /// that grades them (`pacs.signatures`), trusting the run's CA.
+    async fn verify_signatures(&self, node: &str) -> Result<(), EngineError> {
+        let graded = self.scenario.checks.iter().any(
+            |c| matches!(&c.kind, scenario::CheckKind::PacsSignatures { node: n, .. } if n == node),
+        );
+        if !graded {
+            return Ok(());
+        }
+        let ca = self.identities.values().next().map(|i| i.ca_pem.as_str());
+        signatures::verify(&self.docker, &self.plan, &self.dir, node, ca).await
     }
 
     /// Stops a tap node (it flushes on SIGTERM) and copies its output file out.

@@ -1,5 +1,6 @@
 //! Steps: each step kind as the command it runs in its node (a lab-agent command line,
-//! the paper's pynetdicom script, nmap, or the engine's own `harvest`), recorded as a
+//! the paper's pynetdicom script, nmap, dcmsign then a store, or the engine's own
+//! `harvest`), recorded as a
 //! `StepRecord` with the tool's JSON line as its result.
 
 use std::collections::BTreeMap;
@@ -75,6 +76,9 @@ impl Run<'_> {
             }
             Action::Agent { verb, to, with } if tools_verb(verb) => {
                 return self.run_tool_step(step, verb, to, with, host).await;
+            }
+            Action::Store { study, .. } if self.signs(&step.node) => {
+                return self.run_signed_store(step, study, host).await;
             }
             _ => {}
         }
@@ -245,6 +249,62 @@ impl Run<'_> {
         };
         let announce = !matches!(step.action, Action::Store { .. });
         let (out, result) = self.exec_step(step, &cmd, t0, announce).await?;
+        let ok = out.exit_code == 0;
+        Ok(Self::record(
+            step,
+            ok,
+            out.exit_code,
+            t0,
+            Some(agent_error(&out.stdout, &out.stderr)),
+            result,
+        ))
+    }
+
+    fn signs(&self, node: &str) -> bool {
+        matches!(
+            self.node(node).map(|n| &n.kind),
+            Some(NodeKind::Modality { sign: true, .. })
+        )
+    }
+
+    /// A store by a signing modality: lab-agent generates the study, DCMTK's dcmsign signs
+    /// each file (PS3.15 Annex C) with the modality's certificate from the run's CA, and
+    /// lab-agent sends the signed files. The record is the store's.
+    async fn run_signed_store(
+        &self,
+        step: &scenario::Step,
+        study: &scenario::Study,
+        host: &str,
+    ) -> Result<StepRecord, EngineError> {
+        let t0 = Instant::now();
+        let target = self.target(&step.node, step.action.target(), host);
+        let [generate, sign, store] =
+            tools::signed_store_cmds(&step.id, study, target).map_err(|source| {
+                EngineError::StepCommand {
+                    step: format!("step {} ({})", step.index, step.id),
+                    source,
+                }
+            })?;
+        let fail = |out: &runtime::ExecOutput, what: &str, result| {
+            let why = format!("{what}: {}", agent_error(&out.stdout, &out.stderr));
+            Ok(Self::record(
+                step,
+                false,
+                out.exit_code,
+                t0,
+                Some(why),
+                result,
+            ))
+        };
+        let (out, result) = self.exec_step(step, &generate, t0, true).await?;
+        if out.exit_code != 0 {
+            return fail(&out, "lab-agent generate failed before signing", result);
+        }
+        let (out, _) = self.exec_step(step, &sign, t0, false).await?;
+        if out.exit_code != 0 {
+            return fail(&out, "dcmsign could not sign the study", None);
+        }
+        let (out, result) = self.exec_step(step, &store, t0, false).await?;
         let ok = out.exit_code == 0;
         Ok(Self::record(
             step,

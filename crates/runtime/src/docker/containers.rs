@@ -130,8 +130,17 @@ impl Docker {
                 .await
                 .context(|| format!("connecting {} to {net}", spec.name))?;
         }
+        self.put_files(&spec.name, &spec.files).await
+    }
+
+    /// Copies files, (directory, name, contents), into a container, created or running.
+    pub async fn put_files(
+        &self,
+        container: &str,
+        files: &[(String, String, Vec<u8>)],
+    ) -> Result<(), RuntimeError> {
         let mut by_dir: HashMap<&str, Vec<(&str, &[u8])>> = HashMap::new();
-        for (dir, name, contents) in &spec.files {
+        for (dir, name, contents) in files {
             by_dir.entry(dir).or_default().push((name, contents));
         }
         for (dir, files) in by_dir {
@@ -142,12 +151,12 @@ impl Docker {
             let options = UploadToContainerOptionsBuilder::new().path(dir).build();
             self.api
                 .upload_to_container(
-                    &spec.name,
+                    container,
                     Some(options),
                     bollard::body_full(Bytes::from(tar)),
                 )
                 .await
-                .context(|| format!("copying files into {}:{dir}", spec.name))?;
+                .context(|| format!("copying files into {container}:{dir}"))?;
         }
         Ok(())
     }
