@@ -35,3 +35,5 @@ if ! docker info >/dev/null 2>&1; then
   exit 2
 fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+# cargo-deb builds the .deb (scripts/build-deb.sh) that crates/lab/tests/deb.rs installs
+command -v cargo-deb >/dev/null 2>&1 || cargo install --locked cargo-deb

@@ -1,10 +1,15 @@
-//! Where labs are found: a path to a file, a name in `--labs DIR`, or a name in the
-//! project's `labs/` folder (the working directory's, then the one this binary was built
-//! from).
+//! Where labs are found: a path to a file, a name in `--labs DIR` (or `$LAB_LABS_DIR`), or
+//! a name in the first of: the working directory's `labs/`, the installed catalog beside
+//! the binary (`/usr/bin/lab` reads `/usr/share/dicom-range/labs`, as the .deb installs
+//! it), the `labs/` of the checkout this binary was built from.
 
 use std::path::{Path, PathBuf};
 
 use crate::EngineError;
+
+/// Where a package installs the catalog, relative to the prefix of the `lab` binary
+/// (`/usr` for `/usr/bin/lab`).
+pub const INSTALLED_LABS: &str = "share/dicom-range/labs";
 
 /// The labs folders searched, in order.
 pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
@@ -14,6 +19,13 @@ pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
         return dirs;
     }
     dirs.push(PathBuf::from("labs"));
+    // Before the checkout's: an installed `lab` built on a machine that still has the
+    // sources must run the labs it was installed with.
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join(INSTALLED_LABS)))
+        .filter(|d| d.is_dir());
+    dirs.extend(installed);
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../labs");
     if built_from.is_dir() {
         dirs.push(built_from);

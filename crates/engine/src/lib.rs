@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod classroom;
 mod dirs;
 mod error;
+pub mod explain;
 pub mod export;
 mod grading;
 pub mod images;

@@ -119,9 +119,19 @@ pub enum Command {
         params: Params,
         json: bool,
     },
+    Explain {
+        lab: String,
+        json: bool,
+    },
     Schema,
     Validate {
         targets: Vec<String>,
+    },
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    Man {
+        out: Option<PathBuf>,
     },
     Inspect {
         capture: PathBuf,
@@ -240,7 +250,10 @@ impl TryFrom<Cli> for Args {
                 params: params.into(),
                 json,
             },
+            C::Explain { lab, json } => Command::Explain { lab, json },
             C::Schema => Command::Schema,
+            C::Completions { shell } => Command::Completions { shell },
+            C::Man { out } => Command::Man { out },
             C::Validate { targets } => Command::Validate { targets },
             C::Inspect {
                 capture,

@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "lab", version, about = "dicom-range: a cyber range for DICOM security", long_about = None)]
 pub struct Cli {
-    /// Folder of lab files (default: ./labs, then the project's labs/).
+    /// Folder of lab files (default: ./labs, then the installed
+    /// /usr/share/dicom-range/labs, then the labs/ of the checkout `lab` was built from).
     #[arg(long, global = true, env = "LAB_LABS_DIR")]
     pub labs: Option<PathBuf>,
     /// Print only the result.
@@ -174,6 +175,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Explain a lab for a student: what it shows, its nodes and steps, what to look for in
+    /// Wireshark (display filters, packets to expand) and what each check means.
+    #[command(after_help = "Examples:\n  lab explain plaintext-store\n  lab explain ./my-lab.yaml")]
+    Explain {
+        /// Lab name (see `lab list`) or path to a lab file.
+        lab: String,
+        /// The explanation as one JSON object (for tools and tests).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the JSON Schema of lab files (docs/scenario.schema.json).
     Schema,
     /// Check lab files and print every problem (exit 0 valid, 2 not).
@@ -201,6 +212,21 @@ pub enum Command {
     /// Grade a run directory again from its saved evidence and rewrite its report.
     #[command(after_help = "Example:\n  lab report runs/plaintext-store-1a2b")]
     Report { run_dir: PathBuf },
+    /// Print a shell completion script on stdout.
+    #[command(
+        after_help = "Examples:\n  lab completions bash > /etc/bash_completion.d/lab\n  lab completions zsh > \"${fpath[1]}/_lab\"\n  lab completions fish > ~/.config/fish/completions/lab.fish"
+    )]
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command into a folder.
+    #[command(after_help = "Examples:\n  lab man | man -l -\n  lab man --out /usr/share/man/man1")]
+    Man {
+        /// Write lab.1 and lab-<command>.1 (one per subcommand) into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Check a run directory against its SHA256SUMS (exit 0 intact, 1 changed or missing
     /// files, 2 no SHA256SUMS).
     #[command(after_help = "Example:\n  lab verify runs/plaintext-store-1a2b")]

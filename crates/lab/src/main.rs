@@ -15,7 +15,7 @@ use clap::Parser;
 use engine::progress::Progress;
 
 use crate::args::{Args, Command};
-use crate::commands::{classroom, evidence, images, labs, lifecycle, runs};
+use crate::commands::{classroom, evidence, explain, images, labs, lifecycle, runs, shell};
 use crate::output::tt;
 
 fn main() -> ExitCode {
@@ -82,7 +82,10 @@ async fn dispatch(args: Args) -> Result<u8, engine::EngineError> {
         Command::ImagesPrune => images::prune().await,
         Command::List { json } => Ok(labs::list(labs, json)),
         Command::Show { lab, params, json } => labs::show(labs, &lab, &params, json),
+        Command::Explain { lab, json } => explain::explain(labs, &lab, json),
         Command::Schema => Ok(labs::schema()),
+        Command::Completions { shell } => Ok(shell::completions(shell)),
+        Command::Man { out } => shell::man(out.as_deref()),
         Command::Validate { targets } => labs::validate(labs, &targets),
         Command::Inspect {
             capture,

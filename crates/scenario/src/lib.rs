@@ -24,13 +24,14 @@ pub mod schema;
 pub mod step_rules;
 mod tree;
 mod validate;
+pub mod wireshark;
 
 pub use error::{Problem, ScenarioError};
 pub use limit_rules::NodeLimits;
 pub use model::{
-    Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, Expectation, Metadata,
-    ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario, SignatureExpect,
-    Step, StepExpect, Study, Syntax, Variant,
+    Action, AttackerImage, Check, CheckKind, ClientTls, Daemon, DisplayFilter, Expectation,
+    Metadata, ModalityImpl, Network, Node, NodeKind, ORTHANC_VERSIONS, PacsTls, Scenario,
+    SignatureExpect, Step, StepExpect, Study, Syntax, Variant, Wireshark,
 };
 
 use std::collections::BTreeMap;

@@ -50,6 +50,9 @@ pub struct Scenario {
     pub checks: Vec<Check>,
     /// Present when the lab is an exercise (`variant: exercise`).
     pub exercise: Option<Exercise>,
+    /// What to look for in Wireshark, when the lab says (`lab explain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wireshark: Option<Wireshark>,
     /// Parameters `lab pack` draws per student, and how.
     pub per_student: BTreeMap<String, String>,
     /// The file's text with parameters substituted: saved with a run, so that grading
@@ -154,6 +157,11 @@ pub enum ModalityImpl {
 
 impl ModalityImpl {
     pub const NAMES: &'static [&'static str] = &["lab-agent", "pynetdicom"];
+
+    /// Its name in a lab file (`NAMES` is in declaration order).
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// The image an attacker node runs.
@@ -170,6 +178,11 @@ pub enum AttackerImage {
 
 impl AttackerImage {
     pub const NAMES: &'static [&'static str] = &["agent", "toolbox"];
+
+    /// Its name in a lab file (`NAMES` is in declaration order).
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// A long-running attacker process (the on-path proxy), started with the lab.
@@ -395,6 +408,23 @@ impl SignatureExpect {
 pub enum Expectation {
     Finding,
     None,
+}
+
+/// The `wireshark:` section of a lab: display filters and the packets to expand.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Wireshark {
+    pub filters: Vec<DisplayFilter>,
+    pub expand: Vec<String>,
+}
+
+/// A Wireshark display filter and what the packets it keeps show.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisplayFilter {
+    pub filter: String,
+    pub shows: String,
+    /// A preference the filter needs (`name:value`, tshark's `-o`): Wireshark 4.0 makes
+    /// DICOM tags filterable fields only with `dicom.tag_tree:TRUE`.
+    pub preference: Option<String>,
 }
 
 /// The `exercise:` section of a lab.

@@ -25,6 +25,24 @@ pub(crate) struct RawLab {
     #[serde(default)]
     pub checks: Vec<RawCheck>,
     pub exercise: Option<Spanned<RawExercise>>,
+    pub wireshark: Option<Spanned<RawWireshark>>,
+}
+
+/// What a student looks for in Wireshark (`lab explain`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWireshark {
+    pub filters: Vec<RawFilter>,
+    #[serde(default)]
+    pub expand: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFilter {
+    pub filter: Spanned<String>,
+    pub shows: Spanned<String>,
+    pub preference: Option<Spanned<String>>,
 }
 
 /// What makes a lab an exercise: the parts a student edits, and the instructor's secrets.

@@ -48,7 +48,7 @@ pub struct Prop {
 const NAME: &str = "^[a-z][a-z0-9-]{0,39}$";
 const MITRE: &str = "^M[0-9]{4}$";
 
-fn p(name: &'static str, shape: Shape, description: &'static str) -> Prop {
+pub(crate) fn p(name: &'static str, shape: Shape, description: &'static str) -> Prop {
     Prop {
         name,
         shape,
@@ -58,7 +58,7 @@ fn p(name: &'static str, shape: Shape, description: &'static str) -> Prop {
     }
 }
 
-fn req(name: &'static str, shape: Shape, description: &'static str) -> Prop {
+pub(crate) fn req(name: &'static str, shape: Shape, description: &'static str) -> Prop {
     Prop {
         required: true,
         ..p(name, shape, description)
@@ -70,7 +70,7 @@ fn dflt(mut prop: Prop, value: Value) -> Prop {
     prop
 }
 
-fn s() -> Shape {
+pub(crate) fn s() -> Shape {
     Shape::Str { pattern: None }
 }
 
@@ -126,6 +126,11 @@ pub fn lab() -> Shape {
             "exercise",
             exercise(),
             "Makes the lab an exercise (variant `exercise`): what the student edits, the reference solution, the seed of per-student values.",
+        ),
+        p(
+            "wireshark",
+            crate::wireshark::shape(),
+            "For students (`lab explain`): Wireshark display filters that show what the lab is about, and which packets to expand. Without it, `lab explain` derives hints from the lab's nodes.",
         ),
     ])
 }

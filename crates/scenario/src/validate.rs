@@ -240,6 +240,10 @@ pub(crate) fn validate(
         Variant::Vulnerable => {}
     }
     let exercise = crate::exercise::validate(&mut cx, &raw, variant, &nodes);
+    let wireshark = raw
+        .wireshark
+        .as_ref()
+        .map(|w| crate::wireshark::validate(&mut cx, w));
     if raw.checks.is_empty() {
         cx.problems.push(
             Problem::new(file, "the lab has no checks, so it can never pass or fail")
@@ -257,6 +261,7 @@ pub(crate) fn validate(
             steps,
             checks,
             exercise,
+            wireshark,
             per_student,
             resolved_text,
         })

@@ -3,7 +3,9 @@
 
 pub mod classroom;
 pub mod evidence;
+pub mod explain;
 pub mod images;
 pub mod labs;
 pub mod lifecycle;
 pub mod runs;
+pub mod shell;
