@@ -159,20 +159,10 @@ pub(crate) mod tests {
             server: server.into(),
             calling_aet: Some("MODALITY".into()),
             called_aet: Some("ORTHANC".into()),
-            start: 0.0,
             end: 1.0,
             duration: 1.0,
             outcome: "released".into(),
-            partial: false,
-            bytes_from_client: 0,
-            bytes_from_server: 0,
-            pdus_from_client: 0,
-            pdus_from_server: 0,
-            pdu_counts: Default::default(),
-            unanswered: 0,
-            latency: Vec::new(),
-            dimse: Vec::new(),
-            timings_dropped: false,
+            ..Default::default()
         };
         let event = |stream: u32, src: &str, dst: &str, pdu: &str| wire::Event {
             time: f64::from(stream),

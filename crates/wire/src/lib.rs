@@ -138,7 +138,7 @@ pub struct Totals {
 }
 
 /// Summary of one association (one DICOM TCP connection, in practice).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Association {
     pub stream: u32,
     /// `"ip:port"` of the association requestor (sender of the A-ASSOCIATE-RQ; when that

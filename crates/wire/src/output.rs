@@ -305,20 +305,10 @@ mod tests {
             server: "10.0.0.3:4242".into(),
             calling_aet: Some("EVIL\x1b[2J".into()),
             called_aet: Some("ORTHANC\u{9b}31m".into()),
-            start: 0.0,
             end: 1.0,
             duration: 1.0,
             outcome: "released".into(),
-            partial: false,
-            bytes_from_client: 0,
-            bytes_from_server: 0,
-            pdus_from_client: 0,
-            pdus_from_server: 0,
-            pdu_counts: Default::default(),
-            unanswered: 0,
-            latency: Vec::new(),
-            dimse: Vec::new(),
-            timings_dropped: false,
+            ..Default::default()
         });
         let out = String::from_utf8(table.out).unwrap();
         assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
@@ -351,20 +341,10 @@ mod tests {
             server: "10.0.0.2:4242".into(),
             calling_aet: Some("MODALITY".into()),
             called_aet: Some("ORTHANC".into()),
-            start: 0.0,
             end: 1.0,
             duration: 1.0,
             outcome: "released".into(),
-            partial: false,
-            bytes_from_client: 0,
-            bytes_from_server: 0,
-            pdus_from_client: 0,
-            pdus_from_server: 0,
-            pdu_counts: Default::default(),
-            unanswered: 0,
-            latency: Vec::new(),
-            dimse: Vec::new(),
-            timings_dropped: false,
+            ..Default::default()
         };
         let event = Event {
             time: 0.0,
